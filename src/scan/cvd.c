@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int pc_placeholder_cvd;

@@ -1,0 +1,81 @@
+/*
+ * sigdb: parsed signatures, before compilation. Reads ClamAV's text formats
+ * (.hdb .hsb .ndb), our own .sha256 list, and ClamAV's packed .cvd/.cld
+ * databases (512-byte header + tar.gz, read with libarchive).
+ *
+ * A bad line is logged as `file:line: message` and skipped, never fatal.
+ * Signature types we do not support (.ldb, .mdb, .cbc, ...) are counted per
+ * type and reported by sigdb_log_stats(); nothing is skipped silently.
+ *
+ * A sigdb owns copies of everything it parsed. It is not thread-safe; the
+ * engine takes ownership of it once compiled.
+ */
+#ifndef PC_SIGDB_H
+#define PC_SIGDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum hash_type { HASH_MD5 = 0, HASH_SHA1, HASH_SHA256, HASH_NTYPES };
+
+/* Offset kinds of a body signature (ClamAV .ndb field 3). */
+enum ndb_offset_kind {
+	NDB_OFF_ANY = 0, /* "*" */
+	NDB_OFF_ABS,	 /* "n" or "n,m": start in [n, n+m] */
+	NDB_OFF_EOF,	 /* "EOF-n" or "EOF-n,m": start in [size-n, size-n+m] */
+};
+
+struct ndb_sig {
+	char *name;
+	unsigned target; /* ClamAV target type, 0 = any */
+	enum ndb_offset_kind off_kind;
+	uint64_t off_min, off_span; /* start in [off_min, off_min + off_span] */
+	char *hexsig;		    /* the body signature as written */
+	char *origin;		    /* "file:line", for messages */
+};
+
+struct hash_sig {
+	enum hash_type type;
+	uint8_t digest[32];
+	uint64_t size;	  /* exact size, unless size_any */
+	int size_any;	  /* "*" in .hsb */
+	char *name;
+};
+
+struct sigdb;
+
+struct sigdb *sigdb_new(void);
+void sigdb_free(struct sigdb *db);
+
+/*
+ * Loads every signature file in dir (not recursive). Files with unknown
+ * extensions are skipped with a log line. Returns 0, or -1 if dir cannot be
+ * read at all.
+ */
+int sigdb_load_dir(struct sigdb *db, const char *dir);
+/* Loads one file by its extension; 0 or -1 (unreadable or unknown type). */
+int sigdb_load_file(struct sigdb *db, const char *path);
+/*
+ * Parses signature text held in memory as if it were a file named `origin`
+ * whose type is given by `ext` ("ndb", "hdb", "hsb", "sha256"). Used for hot
+ * additions. Returns the number of signatures added, or -1 if ext is unknown.
+ */
+int sigdb_load_buffer(struct sigdb *db, const char *origin, const char *ext, const char *buf,
+		      size_t len);
+
+/* Read-only access for the engine and the benchmark tools. */
+size_t sigdb_ndb_count(const struct sigdb *db);
+const struct ndb_sig *sigdb_ndb(const struct sigdb *db, size_t i);
+size_t sigdb_hash_count(const struct sigdb *db);
+const struct hash_sig *sigdb_hash(const struct sigdb *db, size_t i);
+/* Moves every signature of src into dst; src is left empty. */
+void sigdb_absorb(struct sigdb *dst, struct sigdb *src);
+/* Marks body signature i as rejected (e.g. Hyperscan could not compile it). */
+void sigdb_reject_ndb(struct sigdb *db, size_t i, const char *why);
+
+/* Logs per signature type: loaded, skipped as unsupported, bad lines. */
+void sigdb_log_stats(const struct sigdb *db, const char *label);
+/* Number of lines/signatures skipped for any reason. */
+size_t sigdb_skipped(const struct sigdb *db);
+
+#endif
