@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The one command that installs what is missing, builds, and runs every test:
+# unit tests (ctest) in a normal build and under ASan+UBSan, then the
+# integration tests (pytest, real peers on loopback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash scripts/deps.sh
+
+echo "== build (warnings are errors)"
+bash scripts/build.sh build
+echo "== unit tests"
+(cd build && ctest --output-on-failure -j 2)
+
+echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer"
+bash scripts/build.sh build-asan -DPORTCULLIS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+echo "== unit tests under ASan + UBSan"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
+	LSAN_OPTIONS=suppressions=$root/tests/unit/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2)
+
+echo "== integration tests"
+export PORTCULLIS_SCAN=$root/build/portcullis-scan
+export PORTCULLIS_SCAN_ASAN=$root/build-asan/portcullis-scan
+set +e
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"
+rc=$?
+set -e
+if [ $rc -eq 5 ]; then
+	echo "pytest collected no tests" >&2
+	exit 1
+fi
+exit $rc

@@ -1,0 +1,168 @@
+/* Unit tests for conf: defaults, values, and file:line errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf/conf.h"
+
+/* Writes text to a temporary file, loads it, returns errors and messages. */
+static int
+load_text(struct pc_config *c, const char *text, char *msgs, size_t msgcap)
+{
+	char path[] = "/tmp/pc-conf-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *errf = fmemopen(msgs, msgcap, "w");
+	int n;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	memset(msgs, 0, msgcap);
+	n = conf_load(c, path, errf);
+	fclose(errf);
+	/* Messages name the file: replace it so vectors can be compared. */
+	for (char *p; (p = strstr(msgs, path)) != NULL;) {
+		memcpy(p, "F", 1);
+		memmove(p + 1, p + strlen(path), strlen(p + strlen(path)) + 1);
+	}
+	unlink(path);
+	return n;
+}
+
+static void
+test_defaults(void **state)
+{
+	struct pc_config c;
+	(void)state;
+
+	conf_defaults(&c);
+	assert_int_equal(c.max_depth, 16);
+	assert_int_equal(c.max_total_bytes, 400ULL * 1024 * 1024);
+	assert_int_equal(c.max_scan_time_ms, 120000);
+	assert_int_equal(c.backend, BACKEND_BUILTIN);
+	assert_int_equal(c.skip_safe, 0);
+	assert_non_null(strstr(c.safe_types, "image/png"));
+	conf_free(&c);
+}
+
+static void
+test_values(void **state)
+{
+	struct pc_config c;
+	char msgs[1024];
+	(void)state;
+
+	conf_defaults(&c);
+	assert_int_equal(load_text(&c,
+				   "; comment\n[scan]\nmax_depth = 3\nmax_total_bytes = 2G\n"
+				   "max_scan_time = 500ms\nbackend = chain\nskip_safe_types = yes\n"
+				   "safe_types = image/png\n  image/gif\n[log]\nlevel = debug\n",
+				   msgs, sizeof(msgs)),
+			 0);
+	assert_string_equal(msgs, "");
+	assert_int_equal(c.max_depth, 3);
+	assert_int_equal(c.max_total_bytes, 2ULL << 30);
+	assert_int_equal(c.max_scan_time_ms, 500);
+	assert_int_equal(c.backend, BACKEND_CHAIN);
+	assert_int_equal(c.skip_safe, 1);
+	assert_string_equal(c.safe_types, "image/png image/gif");
+	assert_int_equal(c.log_level, 3);
+	conf_free(&c);
+}
+
+static void
+test_errors(void **state)
+{
+	static const struct {
+		const char *text;
+		int nerr;
+		const char *msg; /* substring of the messages */
+	} rows[] = {
+	    {"[scan]\nbogus = 1\n", 1, "F:2: unknown key \"bogus\" in [scan]"},
+	    {"[nope]\nx = 1\n", 1, "F:2: unknown section [nope]"},
+	    {"[scan]\nmax_depth = ten\n", 1, "F:2: scan.max_depth: \"ten\" is not a whole number"},
+	    {"[scan]\nmax_depth = 0\n", 1, "F:2: scan.max_depth: 0 is out of range [1, 64]"},
+	    {"[scan]\nmax_depth = 99999999999999999999999\n", 1, "F:2: scan.max_depth:"},
+	    {"[scan]\nmax_total_bytes = 12Q\n", 1, "is not a size"},
+	    {"[scan]\nmax_scan_time = soon\n", 1, "is not a duration"},
+	    {"[scan]\nbackend = magic\n", 1, "F:2: scan.backend: unknown value \"magic\""},
+	    {"[scan]\nskip_safe_types = maybe\n", 1, "expected yes or no"},
+	    {"[scan]\nmax_depth = 3\nmax_depth = 4\n", 1, "F:3: duplicate key \"max_depth\""},
+	    {"[scan]\njust some words\n", 1, "F:2: syntax error"},
+	    {"[scan\nmax_depth = 3\n", 2, "F:2: key \"max_depth\" outside of a [section]"},
+	    {"max_depth = 3\n", 1, "F:1: key \"max_depth\" outside"},
+	    {"[scan]\nbogus = 1\nmax_files = x\nalso bad\n", 3, "F:4: syntax error"},
+	    {"[scan]\ndatabase_dir = \n", 1, "empty value"},
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pc_config c;
+		char msgs[2048];
+		int n;
+
+		conf_defaults(&c);
+		n = load_text(&c, rows[i].text, msgs, sizeof(msgs));
+		if (n != rows[i].nerr || strstr(msgs, rows[i].msg) == NULL)
+			fail_msg("row %zu: %d errors, messages:\n%s", i, n, msgs);
+		conf_free(&c);
+	}
+}
+
+static void
+test_long_line(void **state)
+{
+	struct pc_config c;
+	char text[600], msgs[1024];
+	(void)state;
+
+	strcpy(text, "[scan]\nsafe_types = ");
+	memset(text + strlen(text), 'a', 300);
+	strcpy(text + strlen(text) - 0, "\n");
+	conf_defaults(&c);
+	assert_int_equal(load_text(&c, text, msgs, sizeof(msgs)), 1);
+	assert_non_null(strstr(msgs, "F:2: line longer than"));
+	conf_free(&c);
+}
+
+static void
+test_shipped_example(void **state)
+{
+	const char *src = getenv("PC_SRCDIR");
+	struct pc_config c, d;
+	char path[4096];
+	(void)state;
+
+	assert_non_null(src);
+	snprintf(path, sizeof(path), "%s/etc/portcullis.conf", src);
+	conf_defaults(&c);
+	conf_defaults(&d);
+	assert_int_equal(conf_load(&c, path, stderr), 0);
+	/* The example documents the defaults: loading it changes nothing
+	 * but the install-dependent database path. */
+	assert_int_equal(c.max_depth, d.max_depth);
+	assert_int_equal(c.max_total_bytes, d.max_total_bytes);
+	assert_int_equal(c.max_ratio, d.max_ratio);
+	assert_string_equal(c.safe_types, d.safe_types);
+	assert_string_equal(c.safe_extensions, d.safe_extensions);
+	conf_free(&c);
+	conf_free(&d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_errors),	 cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_shipped_example),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
