@@ -227,6 +227,17 @@ conf_read_line(char *str, int num, void *stream)
 	    (*t == '[' ? strchr(t, ']') == NULL : strpbrk(t, "=:") == NULL)) {
 		conf_error(r, "syntax error (expected [section] or key = value): \"%.40s\"", t);
 		strcpy(str, "\n");
+	} else if (*t == '[') {
+		/* libinih says nothing of a section without keys: check it here. */
+		size_t len = (size_t)(strchr(t, ']') - t - 1);
+		int known = 0;
+
+		for (size_t i = 0; i < NKEYS; i++)
+			if (strlen(conf_keys[i].section) == len &&
+			    strncmp(conf_keys[i].section, t + 1, len) == 0)
+				known = 1;
+		if (!known)
+			conf_error(r, "unknown section [%.*s]", (int)(len > 64 ? 64 : len), t + 1);
 	}
 	return str;
 }
@@ -245,9 +256,7 @@ conf_handler(void *user, const char *section, const char *name, const char *valu
 	if (k == NULL) {
 		if (section[0] == '\0')
 			conf_error(r, "key \"%.64s\" outside of a [section]", name);
-		else if (!section_known)
-			conf_error(r, "unknown section [%.64s]", section);
-		else
+		else if (section_known)
 			conf_error(r, "unknown key \"%.64s\" in [%.64s]", name, section);
 		return 1;
 	}

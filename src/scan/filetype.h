@@ -7,6 +7,19 @@
  * as .txt (content: text/plain, not a safe content type by default) are
  * still scanned. libmagic handles are not thread-safe: each thread uses its
  * own struct filetype.
+ *
+ * Containers: CONT_ARCHIVE only for the MIME types libarchive is meant for
+ * (never "any data", as libarchive's raw format would accept); CONT_MAIL
+ * for message/rfc822 and message/news, and for text (or octet-stream) that
+ * opens with RFC 5322 header fields (optionally after an mbox "From " line):
+ * all lines up to the first blank one fields or continuations, one of them
+ * a field mail has (From, Received, Message-ID, ...), and two fields or an
+ * mbox line or a .eml/.mbox name; CONT_UU for text/x-uuencode and for other
+ * text holding a `begin NNN name` line in the bytes given.
+ *
+ * Target bits (engine.h TARGET_BIT): 1 PE, 2 OLE2, 3 HTML, 4 mail, 5 any
+ * image type, 6 ELF, 7 any text type (so HTML, and mail libmagic calls
+ * text/plain, are text too), 9 Mach-O, 10 PDF, 11 Flash, 12 Java class.
  */
 #ifndef PC_FILETYPE_H
 #define PC_FILETYPE_H
@@ -15,14 +28,15 @@
 
 enum container_kind {
 	CONT_NONE = 0,
-	CONT_ARCHIVE, /* libarchive can list it: zip, 7z, tar, gzip, bzip2, xz, cab, rar, cpio, iso, ar */
+	CONT_ARCHIVE, /* libarchive can list it: zip, 7z, tar, gzip, bzip2, xz, cab, rar, cpio, iso,
+	                 ar */
 	CONT_MAIL,    /* an RFC 5322 message or mbox: walked with GMime */
 	CONT_UU,      /* text holding uuencoded blocks */
 };
 
 struct file_type {
-	char mime[96];		  /* libmagic's MIME type, e.g. "application/zip" */
-	unsigned target_mask;	  /* TARGET_BIT() of the ClamAV target types it is */
+	char mime[96];        /* libmagic's MIME type, e.g. "application/zip" */
+	unsigned target_mask; /* TARGET_BIT() of the ClamAV target types it is */
 	enum container_kind container;
 };
 
@@ -43,9 +57,16 @@ void filetype_free(struct filetype *ft);
  * the object is that large) and its name (may be NULL).
  */
 void filetype_detect(struct filetype *ft, const void *buf, size_t len, const char *name,
-		     struct file_type *out);
-/* True only if both the content type and the name ending are listed safe. */
+                     struct file_type *out);
+/*
+ * True only if both the content type and the name ending are listed safe
+ * (case-insensitive; a safe_mime entry "image/" followed by a star covers the whole type, a
+ * leading dot on a safe_ext entry is ignored). Containers are never safe;
+ * tl NULL or a name without an ending is never safe.
+ */
 int filetype_is_safe(const struct type_lists *tl, const struct file_type *t, const char *name);
+/* True if t is a single compressed stream (gzip, bzip2, xz, lzma, zstd, ...). */
+int filetype_is_compressed_stream(const struct file_type *t);
 /* Parses a space/comma separated list into a freshly allocated array. */
 void type_list_parse(const char *s, char ***out, size_t *n);
 void type_lists_free(struct type_lists *tl);

@@ -1,2 +1,559 @@
-/* placeholder: being written */
-typedef int pc_placeholder_mailwalk;
+/*
+ * mailwalk: GMime parses the message; this module walks the resulting tree
+ * in MIME order, decodes each leaf into a temporary file, looks for
+ * uuencoded blocks in text parts, and hands every piece of content to the
+ * caller's callback with a stable id. It owns the GMime objects of one walk
+ * (all unreferenced before it returns) and the temporary files (closed
+ * after the callback returns). Scanning is the caller's.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+
+#include "scan/mailwalk.h"
+#include "scan/uudecode.h"
+#include "scan/walk.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define MW_BUF (64 * 1024)
+#define MW_MAX_NEST 64         /* multipart / message levels followed at most */
+#define MW_MAX_MESSAGES 100000 /* messages read from one mbox at most */
+
+static pthread_once_t mw_once = PTHREAD_ONCE_INIT;
+
+/* The state of one mailwalk_fd / mailwalk_uu_fd call. */
+struct mw {
+	const char *path;
+	const struct mailwalk_limits *lim;
+	const char *tmpdir;
+	mailwalk_cb cb;
+	void *arg;
+	struct scan_verdict *v;
+	int64_t base;   /* stream position where reading started */
+	unsigned parts; /* handed to cb */
+	unsigned crit;  /* GMime's GMIME_CRIT_* warnings */
+	int stopped;    /* cb returned -1 */
+	int limited;    /* a limit was hit */
+	unsigned char *buf;
+};
+
+/* One uuencoded block being decoded into a temporary file. */
+struct mw_uu {
+	struct mw *mw;
+	const char *prefix;
+	unsigned depth;
+	void *gobj;
+	int fd;
+	unsigned nblock;
+	uint64_t size;
+	int cut;
+	char name[WALK_NAME_MAX + 1];
+};
+
+/* Runs once per process through pthread_once. */
+static void
+mw_init_once(void)
+{
+	g_mime_init();
+}
+
+void
+mailwalk_global_init(void)
+{
+	pthread_once(&mw_once, mw_init_once);
+}
+
+/* Writes all len bytes to fd (a temporary file); 0 or -1. */
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* GMime parser warnings: counted (the critical ones) and logged at debug. */
+static void
+mw_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer arg)
+{
+	struct mw *mw = arg;
+
+	switch (code) {
+	case GMIME_CRIT_INVALID_HEADER_NAME:
+	case GMIME_CRIT_CONFLICTING_HEADER:
+	case GMIME_CRIT_CONFLICTING_PARAMETER:
+	case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:
+	case GMIME_CRIT_NESTING_OVERFLOW:
+	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+		mw->crit++;
+		break;
+	default:
+		break;
+	}
+	log_debug("mailwalk path=%s gmime_warning=%d offset=%lld item=%.100s", mw->path, (int)code,
+	          (long long)offset, item ? item : "");
+}
+
+/* The verdict path of a part: "<path>//<id>"; caller frees. */
+static char *
+part_path(const struct mw *mw, const char *id)
+{
+	return xasprintf("%s//%s", mw->path, id);
+}
+
+/* Notes a SCAN_LIMIT at a part and remembers that a limit was hit. */
+static void
+note_limit(struct mw *mw, enum scan_limit l, const char *id, const char *what)
+{
+	char *p = part_path(mw, id);
+
+	verdict_note(mw->v, SCAN_LIMIT, l, p, "%s", what);
+	log_debug("mailwalk limit=%s path=%s", scan_limit_name(l), p);
+	free(p);
+	mw->limited = 1;
+}
+
+/* Counts a part against max_parts; 0 if it may be handed on. */
+static int
+take_part(struct mw *mw, const char *id)
+{
+	if (mw->lim && mw->lim->max_parts && mw->parts >= mw->lim->max_parts) {
+		note_limit(mw, LIMIT_FILES, id, "too many parts");
+		mw->stopped = 1;
+		return -1;
+	}
+	mw->parts++;
+	return 0;
+}
+
+/* Rewinds fd and hands the part to the caller's callback; -1 stops the walk. */
+static int
+call_cb(struct mw *mw, const struct mail_part *part, int fd, uint64_t size)
+{
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		verdict_note(mw->v, SCAN_ERROR, LIMIT_NONE, mw->path, "lseek: %s", strerror(errno));
+		return -1;
+	}
+	if (mw->cb(mw->arg, part, fd, size) < 0) {
+		mw->stopped = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* uudec begin: opens the temporary file of a new block. */
+static int
+uu_begin(void *arg, unsigned mode, const char *name)
+{
+	struct mw_uu *u = arg;
+
+	(void)mode;
+	walk_name_sanitize(name, u->name, sizeof(u->name));
+	u->size = 0;
+	u->cut = 0;
+	u->fd = walk_tmpfd(u->mw->tmpdir);
+	if (u->fd < 0) {
+		verdict_note(u->mw->v, SCAN_ERROR, LIMIT_NONE, u->mw->path, "temporary file: %s",
+		             strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* uudec data: appends decoded bytes, up to max_part_bytes. */
+static int
+uu_data(void *arg, const void *buf, size_t len)
+{
+	struct mw_uu *u = arg;
+	uint64_t max = u->mw->lim ? u->mw->lim->max_part_bytes : 0;
+
+	if (u->cut)
+		return 0;
+	if (max && u->size + len > max) {
+		len = (size_t)(max - u->size);
+		u->cut = 1;
+	}
+	if (len > 0 && write_all(u->fd, buf, len) < 0) {
+		verdict_note(u->mw->v, SCAN_ERROR, LIMIT_NONE, u->mw->path, "write: %s",
+		             strerror(errno));
+		return -1;
+	}
+	u->size += len;
+	return 0;
+}
+
+/* A block is complete (or as complete as it will get): hand it on. */
+static int
+uu_end(void *arg, enum uudec_end how)
+{
+	struct mw_uu *u = arg;
+	struct mw *mw = u->mw;
+	struct mail_part part;
+	char *id;
+	int r = -1;
+
+	u->nblock++;
+	id = u->prefix ? xasprintf("%s.uu%u", u->prefix, u->nblock) : xasprintf("uu%u", u->nblock);
+	if (how != UUDEC_END_OK)
+		log_debug("mailwalk path=%s//%s uu block ends without `end` (%s)", mw->path, id,
+		          how == UUDEC_END_MALFORMED ? "malformed line" : "missing");
+	if (u->cut)
+		note_limit(mw, LIMIT_FILE_SIZE, id, "part too large");
+	if (take_part(mw, id) == 0) {
+		memset(&part, 0, sizeof(part));
+		part.id = id;
+		part.content_type = "application/octet-stream";
+		part.filename = u->name[0] ? u->name : NULL;
+		part.is_uu = 1;
+		part.depth = u->depth;
+		part.gmime_object = u->gobj;
+		part.headers_begin = part.body_begin = part.body_end = -1;
+		r = call_cb(mw, &part, u->fd, u->size);
+	}
+	close(u->fd);
+	u->fd = -1;
+	free(id);
+	return r;
+}
+
+static const struct uudec_ops uu_ops = {uu_begin, uu_data, uu_end};
+
+/* Hands on the uuencoded blocks in the text read from fd. */
+static void
+uu_scan(struct mw *mw, int fd, const char *prefix, unsigned depth, void *gobj)
+{
+	struct mw_uu u;
+	struct uudec *d;
+
+	memset(&u, 0, sizeof(u));
+	u.mw = mw;
+	u.prefix = prefix;
+	u.depth = depth;
+	u.gobj = gobj;
+	u.fd = -1;
+	d = uudec_new(&uu_ops, &u);
+	for (;;) {
+		ssize_t n = read(fd, mw->buf, MW_BUF);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			verdict_note(mw->v, SCAN_ERROR, LIMIT_NONE, mw->path, "read: %s",
+			             strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			uudec_finish(d);
+			break;
+		}
+		if (uudec_push(d, mw->buf, (size_t)n) < 0)
+			break;
+	}
+	if (u.fd >= 0)
+		close(u.fd);
+	uudec_free(d);
+}
+
+/*
+ * Decodes raw (the part's content as on the wire) into fd. Returns 0, or -1
+ * on a read or write error; *size gets the bytes written, *cut is set when
+ * max_part_bytes stopped it.
+ */
+static int
+decode_to_fd(struct mw *mw, GMimeStream *raw, GMimeContentEncoding enc, int fd, uint64_t *size,
+             int *cut)
+{
+	uint64_t max = mw->lim ? mw->lim->max_part_bytes : 0;
+	GMimeStream *fs;
+	int zero = 0, r = 0;
+
+	*size = 0;
+	*cut = 0;
+	if (g_mime_stream_reset(raw) < 0)
+		return -1;
+	fs = g_mime_stream_filter_new(raw);
+	switch (enc) {
+	case GMIME_CONTENT_ENCODING_BASE64:
+	case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
+	case GMIME_CONTENT_ENCODING_UUENCODE: {
+		GMimeFilter *f = g_mime_filter_basic_new(enc, FALSE);
+
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), f);
+		g_object_unref(f);
+		break;
+	}
+	default:
+		break;
+	}
+	for (;;) {
+		ssize_t n = g_mime_stream_read(fs, (char *)mw->buf, MW_BUF);
+
+		if (n < 0) {
+			r = -1;
+			break;
+		}
+		if (n == 0) {
+			/* A filter may eat a whole read (e.g. a uu begin line). */
+			if (g_mime_stream_eos(fs) || ++zero > 64)
+				break;
+			continue;
+		}
+		zero = 0;
+		if (max && *size + (uint64_t)n > max) {
+			n = (ssize_t)(max - *size);
+			*cut = 1;
+		}
+		if (n > 0 && write_all(fd, mw->buf, (size_t)n) < 0) {
+			r = -1;
+			break;
+		}
+		*size += (uint64_t)n;
+		if (*cut)
+			break;
+	}
+	g_object_unref(fs);
+	return r;
+}
+
+/* Where the part's header block and content lie in the input. */
+static void
+part_offsets(const struct mw *mw, GMimeObject *obj, GMimeStream *raw, struct mail_part *p)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+
+	p->headers_begin = p->body_begin = p->body_end = -1;
+	if (hl && g_mime_header_list_get_count(hl) > 0) {
+		gint64 off = g_mime_header_get_offset(g_mime_header_list_get_header_at(hl, 0));
+
+		if (off >= mw->base)
+			p->headers_begin = off - mw->base;
+	}
+	if (raw && raw->bound_start >= mw->base && raw->bound_end >= raw->bound_start) {
+		p->body_begin = raw->bound_start - mw->base;
+		p->body_end = raw->bound_end - mw->base;
+	}
+}
+
+/* Decodes one leaf part into a temporary file, hands it on, then its uu blocks. */
+static void
+walk_leaf(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth)
+{
+	GMimePart *gp = GMIME_PART(obj);
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	GMimeDataWrapper *content = g_mime_part_get_content(gp);
+	GMimeStream *raw = content ? g_mime_data_wrapper_get_stream(content) : NULL;
+	const char *fname = g_mime_part_get_filename(gp);
+	char *mime = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
+	char name[WALK_NAME_MAX + 1];
+	struct mail_part part;
+	uint64_t size = 0;
+	int fd, cut = 0;
+
+	if (take_part(mw, id) < 0)
+		goto out;
+	fd = walk_tmpfd(mw->tmpdir);
+	if (fd < 0) {
+		verdict_note(mw->v, SCAN_ERROR, LIMIT_NONE, mw->path, "temporary file: %s",
+		             strerror(errno));
+		goto out;
+	}
+	if (raw &&
+	    decode_to_fd(mw, raw, g_mime_data_wrapper_get_encoding(content), fd, &size, &cut) < 0) {
+		char *p = part_path(mw, id);
+
+		verdict_note(mw->v, SCAN_ERROR, LIMIT_NONE, p, "cannot decode part: %s",
+		             strerror(errno));
+		free(p);
+	}
+	if (cut)
+		note_limit(mw, LIMIT_FILE_SIZE, id, "part too large");
+	name[0] = '\0';
+	if (fname)
+		walk_name_sanitize(fname, name, sizeof(name));
+	memset(&part, 0, sizeof(part));
+	part.id = id;
+	part.content_type = mime ? mime : "text/plain";
+	part.filename = name[0] ? name : NULL;
+	part.depth = depth;
+	part.gmime_object = obj;
+	part_offsets(mw, obj, raw, &part);
+	if (call_cb(mw, &part, fd, size) == 0 && ct &&
+	    g_mime_content_type_is_type(ct, "text", "*")) {
+		if (lseek(fd, 0, SEEK_SET) == 0)
+			uu_scan(mw, fd, id, depth, obj);
+	}
+	close(fd);
+out:
+	g_free(mime);
+}
+
+static void walk_object(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth,
+                        unsigned nest);
+
+/* Walks a message's body; its parts' ids are prefix.N (N if prefix is NULL). */
+static void
+walk_message(struct mw *mw, GMimeMessage *msg, const char *prefix, unsigned depth, unsigned nest)
+{
+	GMimeObject *body = g_mime_message_get_mime_part(msg);
+	char *id;
+
+	if (body == NULL)
+		return;
+	if (GMIME_IS_MULTIPART(body)) {
+		walk_object(mw, body, prefix, depth, nest);
+		return;
+	}
+	id = prefix ? xasprintf("%s.1", prefix) : xstrdup("1");
+	walk_object(mw, body, id, depth, nest);
+	free(id);
+}
+
+/* Walks one MIME object; for a multipart, id is its children's prefix. */
+static void
+walk_object(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth, unsigned nest)
+{
+	if (mw->stopped)
+		return;
+	if (nest >= MW_MAX_NEST) {
+		note_limit(mw, LIMIT_DEPTH, id ? id : "1", "MIME nesting too deep");
+		return;
+	}
+	if (GMIME_IS_MULTIPART_ENCRYPTED(obj)) {
+		char *p = part_path(mw, id ? id : "1");
+
+		verdict_note(mw->v, SCAN_ENCRYPTED, LIMIT_NONE, p, "multipart/encrypted");
+		free(p);
+	}
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		int n = g_mime_multipart_get_count(mp);
+
+		for (int i = 0; i < n && !mw->stopped; i++) {
+			char *cid = id ? xasprintf("%s.%d", id, i + 1) : xasprintf("%d", i + 1);
+
+			walk_object(mw, g_mime_multipart_get_part(mp, i), cid, depth, nest + 1);
+			free(cid);
+		}
+	} else if (GMIME_IS_MESSAGE_PART(obj)) {
+		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+
+		if (m == NULL)
+			return;
+		if (mw->lim && mw->lim->max_depth && depth + 2 > mw->lim->max_depth) {
+			note_limit(mw, LIMIT_DEPTH, id, "message nested too deep");
+			return;
+		}
+		walk_message(mw, m, id, depth + 1, nest + 1);
+	} else if (GMIME_IS_PART(obj)) {
+		walk_leaf(mw, obj, id, depth);
+	}
+}
+
+/* Fills in the state shared by one call; mw->buf must be freed. */
+static void
+mw_init(struct mw *mw, const char *path, const struct mailwalk_limits *lim, const char *tmpdir,
+        mailwalk_cb cb, void *arg, struct scan_verdict *v)
+{
+	memset(mw, 0, sizeof(*mw));
+	mw->path = path;
+	mw->lim = lim;
+	mw->tmpdir = tmpdir;
+	mw->cb = cb;
+	mw->arg = arg;
+	mw->v = v;
+	mw->buf = xmalloc(MW_BUF);
+}
+
+int
+mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const char *tmpdir,
+            mailwalk_cb cb, void *arg, struct scan_verdict *v)
+{
+	GMimeParserOptions *opts;
+	GMimeParser *parser;
+	GMimeStream *st;
+	struct mw mw;
+	char head[5];
+	off_t start;
+	gint64 last = -1;
+	unsigned nmsg = 0;
+	int mbox;
+
+	mailwalk_global_init();
+	start = lseek(fd, 0, SEEK_CUR);
+	if (start < 0) {
+		verdict_note(v, SCAN_ERROR, LIMIT_NONE, path, "mail: lseek: %s", strerror(errno));
+		return -1;
+	}
+	mw_init(&mw, path, lim, tmpdir, cb, arg, v);
+	mbox = pread(fd, head, sizeof(head), start) == (ssize_t)sizeof(head) &&
+	       memcmp(head, "From ", 5) == 0;
+	st = g_mime_stream_fs_new(fd);
+	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(st), FALSE);
+	mw.base = st->bound_start;
+	parser = g_mime_parser_new_with_stream(st);
+	g_object_unref(st);
+	g_mime_parser_set_format(parser, mbox ? GMIME_FORMAT_MBOX : GMIME_FORMAT_MESSAGE);
+	opts = g_mime_parser_options_new();
+	g_mime_parser_options_set_warning_callback(opts, mw_warning, &mw);
+
+	while (!mw.stopped && nmsg < MW_MAX_MESSAGES) {
+		GMimeMessage *msg = g_mime_parser_construct_message(parser, opts);
+		char *prefix;
+		gint64 pos;
+
+		if (msg == NULL)
+			break;
+		nmsg++;
+		prefix = mbox ? xasprintf("m%u", nmsg) : NULL;
+		walk_message(&mw, msg, prefix, 0, 0);
+		free(prefix);
+		g_object_unref(msg);
+		if (!mbox || g_mime_parser_eos(parser))
+			break;
+		/* Each message must move the parser on, or we stop. */
+		pos = g_mime_parser_tell(parser);
+		if (pos <= last)
+			break;
+		last = pos;
+	}
+	if (nmsg == 0)
+		verdict_note(v, SCAN_CORRUPT, LIMIT_NONE, path, "mail: no message could be parsed");
+	else if (mw.parts == 0 && mw.crit > 0)
+		verdict_note(v, SCAN_CORRUPT, LIMIT_NONE, path, "mail: broken MIME, no part read");
+	log_debug("mailwalk path=%s messages=%u parts=%u critical=%u", path, nmsg, mw.parts,
+	          mw.crit);
+
+	g_mime_parser_options_free(opts);
+	g_object_unref(parser);
+	free(mw.buf);
+	return mw.stopped || mw.limited ? -1 : 0;
+}
+
+int
+mailwalk_uu_fd(int fd, const char *path, const char *id_prefix, unsigned depth,
+               const struct mailwalk_limits *lim, const char *tmpdir, mailwalk_cb cb, void *arg,
+               struct scan_verdict *v)
+{
+	struct mw mw;
+
+	mailwalk_global_init();
+	mw_init(&mw, path, lim, tmpdir, cb, arg, v);
+	uu_scan(&mw, fd, id_prefix, depth, NULL);
+	free(mw.buf);
+	return mw.stopped || mw.limited ? -1 : 0;
+}

@@ -1,13 +1,25 @@
 /*
  * mailwalk: finds every part of an RFC 5322 message that carries content:
- * each leaf MIME part (decoded from base64 / quoted-printable), nested
- * message/rfc822 messages (walked in turn), and each uuencoded block inside
- * a text part (`begin 644 name` ... `end`). Parsing is GMime's; uudecoding
- * is GMime's too. It does no scanning itself: the walker (and later the SMTP
- * proxy, to rewrite parts) pass a callback.
+ * each leaf MIME part (decoded from base64 / quoted-printable / uuencode),
+ * nested message/rfc822 messages (walked in turn), and each uuencoded block
+ * inside a text part (`begin 644 name` ... `end`). Parsing is GMime's;
+ * uudecoding is GMime's too (see uudecode.h). It does no scanning itself:
+ * the walker (and later the SMTP proxy, to rewrite parts) pass a callback.
  *
- * Part ids are MIME positions as in IMAP ("1", "2.1", "2.1.uu1"); names from
- * the wire are sanitized and never used as file names.
+ * Part ids are MIME positions as in IMAP: the parts of a multipart body are
+ * "1", "2", ...; a body that is not multipart is "1"; the body of a nested
+ * message in part "2" is "2.1" (or its parts "2.1", "2.2" when multipart);
+ * uuencoded block k of text part "1" is "1.uuk". In an mbox (the stream
+ * opens with "From ") every id is prefixed with the message number:
+ * "m1.1", "m2.2.1". Names from the wire are sanitized and never used as
+ * file names.
+ *
+ * Byte offsets: GMime 3.2 records where each header field starts and keeps
+ * each part's undecoded content as a substream of the input, so for every
+ * leaf part the start of its header block and the start and end of its
+ * encoded content in the original message are known (mail_part offsets).
+ * That is what the SMTP proxy needs to replace one part and copy the rest
+ * byte for byte. Multipart boundaries and preambles are not reported.
  */
 #ifndef PC_MAILWALK_H
 #define PC_MAILWALK_H
@@ -18,18 +30,27 @@
 #include "scan/verdict.h"
 
 struct mail_part {
-	const char *id;		  /* "1", "2.1", "2.uu1" */
+	const char *id;           /* "1", "2.1", "2.uu1", "m2.1" */
 	const char *content_type; /* "application/zip" as declared */
-	const char *filename;	  /* sanitized declared name, or NULL */
-	int is_uu;		  /* a uuencoded block inside a text part */
-	unsigned depth;		  /* message/rfc822 nesting depth, 0 = top */
-	void *gmime_object;	  /* the GMimeObject, for callers that rewrite */
+	const char *filename;     /* sanitized declared name, or NULL */
+	int is_uu;                /* a uuencoded block inside a text part */
+	unsigned depth;           /* message/rfc822 nesting depth, 0 = top */
+	void *gmime_object;       /* the GMimePart (for a uu block: the text part holding
+	                             it); valid during the callback only */
+	/*
+	 * Offsets in the stream read by mailwalk_fd, counted from where it
+	 * started reading; -1 when not known (always for uu blocks).
+	 */
+	int64_t headers_begin; /* first byte of the part's first header field */
+	int64_t body_begin;    /* first byte of its content, still encoded */
+	int64_t body_end;      /* one past the last byte of its content */
 };
 
+/* Zero in any field means no limit. */
 struct mailwalk_limits {
-	unsigned max_parts;	  /* parts per message */
-	unsigned max_depth;	  /* nested message/rfc822 */
-	uint64_t max_part_bytes;  /* decoded bytes per part */
+	unsigned max_parts;      /* parts handed to the callback per call */
+	unsigned max_depth;      /* message levels walked, the top message being 1 */
+	uint64_t max_part_bytes; /* decoded bytes per part; the rest is cut */
 };
 
 /*
@@ -38,13 +59,30 @@ struct mailwalk_limits {
  */
 typedef int (*mailwalk_cb)(void *arg, const struct mail_part *part, int fd, uint64_t size);
 
+/* Initialises GMime once per process (thread-safe); mailwalk_fd calls it. */
+void mailwalk_global_init(void);
+
 /*
- * Walks the message read from fd (seekable). Structural damage (missing
- * final boundary, bad encoding) is tolerated as far as GMime tolerates it
- * and noted in v as SCAN_CORRUPT only when no part could be read. Returns 0,
- * or -1 if the callback stopped the walk or a limit was hit (noted in v).
+ * Walks the message (or mbox) read from fd (seekable, from its current
+ * position to EOF); path names it in verdict notes. Structural damage
+ * (missing final boundary, bad encoding) is tolerated as far as GMime
+ * tolerates it and noted in v as SCAN_CORRUPT only when no part could be
+ * read. A limit is noted in v as SCAN_LIMIT (LIMIT_FILES for max_parts,
+ * LIMIT_DEPTH, LIMIT_FILE_SIZE for max_part_bytes) at the part's path
+ * (path + "//" + id). Returns 0, or -1 if the callback stopped the walk or a
+ * limit was hit.
  */
 int mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const char *tmpdir,
-		mailwalk_cb cb, void *arg, struct scan_verdict *v);
+                mailwalk_cb cb, void *arg, struct scan_verdict *v);
+
+/*
+ * Finds the uuencoded blocks in the text read from fd (from its current
+ * position to EOF) and hands each decoded block to cb as a part with id
+ * "<id_prefix>.uuN" ("uuN" if id_prefix is NULL), is_uu set, depth as
+ * given. Limits and return value as for mailwalk_fd.
+ */
+int mailwalk_uu_fd(int fd, const char *path, const char *id_prefix, unsigned depth,
+                   const struct mailwalk_limits *lim, const char *tmpdir, mailwalk_cb cb, void *arg,
+                   struct scan_verdict *v);
 
 #endif

@@ -58,7 +58,6 @@ struct scan_job {
 struct scan_node {
 	struct engine_stream *es;
 	struct clamd_stream *cs;
-	int clamd_failed;
 };
 
 static uint64_t
@@ -251,6 +250,7 @@ scanner_new(const struct pc_config *c, char **err)
 	s->wopt.limits.max_files = c->max_files;
 	s->wopt.limits.max_ratio = c->max_ratio;
 	s->wopt.limits.max_time_ms = c->max_scan_time_ms;
+	s->wopt.limits.max_mail_parts = c->mail_max_parts;
 	s->wopt.types = &s->types;
 	s->wopt.skip_safe = c->skip_safe;
 	s->wopt.tmpdir = s->tmpdir;
@@ -303,8 +303,7 @@ sink_open(void *arg, const char *path, const struct file_type *t, uint64_t size)
 	if (job->clamd_pending) {
 		/* clamd unpacks by itself: it gets the top-level object only. */
 		job->clamd_pending = 0;
-		if ((n->cs = clamd_stream_open(job->s->clamd)) == NULL)
-			n->clamd_failed = 1;
+		n->cs = clamd_stream_open(job->s->clamd);
 	}
 	return n;
 }
@@ -316,10 +315,10 @@ sink_feed(void *node, const void *buf, size_t len)
 
 	if (n->es && engine_stream_feed(n->es, buf, len) < 0)
 		return -1;
-	if (n->cs && clamd_stream_feed(n->cs, buf, len) < 0) {
-		/* clamd_stream_close() reports the failure. */
-		(void)0;
-	}
+	/* A clamd failure is remembered by the stream and reported at close,
+	 * so the built-in engine still sees every byte. */
+	if (n->cs)
+		(void)clamd_stream_feed(n->cs, buf, len);
 	return 0;
 }
 
@@ -333,10 +332,6 @@ sink_close(void *node, struct scan_verdict *v, const char *path)
 		rc = -1;
 	if (n->cs && clamd_stream_close(n->cs, v, path) < 0)
 		rc = -1;
-	if (n->clamd_failed) {
-		verdict_note(v, SCAN_ERROR, LIMIT_NONE, path, "clamd unavailable");
-		rc = -1;
-	}
 	free(n);
 	return rc;
 }

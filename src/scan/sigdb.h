@@ -78,4 +78,41 @@ void sigdb_log_stats(const struct sigdb *db, const char *label);
 /* Number of lines/signatures skipped for any reason. */
 size_t sigdb_skipped(const struct sigdb *db);
 
+/*
+ * Additions to the interface above (engine, .cvd reader, tests).
+ */
+
+/* Longest line and signature name accepted; longer is a bad line. */
+#define SIGDB_MAX_LINE (1024 * 1024)
+#define SIGDB_MAX_NAME 256
+/* Bad lines logged per file; the rest are only counted. */
+#define SIGDB_MAX_WARN 100
+
+/* 1 if body signature i was rejected by sigdb_reject_ndb(). */
+int sigdb_ndb_rejected(const struct sigdb *db, size_t i);
+/* Copies every signature of src that is not rejected into dst (not the counts). */
+void sigdb_copy(struct sigdb *dst, const struct sigdb *src);
+
+/* Per-type counts, as logged by sigdb_log_stats(); all 0 if never seen. */
+struct sigdb_counts {
+	size_t loaded, unsupported, bad, rejected, files;
+};
+void sigdb_counts(const struct sigdb *db, const char *ext, struct sigdb_counts *out);
+/* How many body signatures were skipped as unsupported for this reason. */
+size_t sigdb_unsupported_reason(const struct sigdb *db, const char *reason);
+
+/*
+ * Incremental parsing of one file's text, for readers that get it in
+ * pieces (the .cvd reader). sigdb_text_begin() starts a file named origin
+ * (for messages; lines are "origin:N") of type ext. A type we know but do
+ * not support (ldb, mdb, ...) has its signature lines counted as
+ * unsupported; an unknown type too if count_unknown, else NULL is returned.
+ * sigdb_text_end() returns the number of signatures added and frees t.
+ */
+struct sigdb_text;
+struct sigdb_text *sigdb_text_begin(struct sigdb *db, const char *origin, const char *ext,
+				    int count_unknown);
+void sigdb_text_feed(struct sigdb_text *t, const char *buf, size_t len);
+size_t sigdb_text_end(struct sigdb_text *t);
+
 #endif

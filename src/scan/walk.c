@@ -1,2 +1,634 @@
-/* placeholder: being written */
-typedef int pc_placeholder_walk;
+/*
+ * walk: the recursion over containers. One function (walk_node) streams a
+ * node to the sink, checking the limits between chunks and teeing
+ * containers into a temporary file; small functions per container kind
+ * (archive, mail, uuencoded text) call it for each child. Owns the chunk
+ * buffer and the temporary files of one walk; libarchive reading is in
+ * archive.c, MIME in mailwalk.c, types in filetype.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scan/archive.h"
+#include "scan/mailwalk.h"
+#include "scan/walk.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define WALK_SNIFF (64 * 1024) /* bytes given to libmagic (iso9660 needs 32 KiB+) */
+#define WALK_ROOT_NAME_MAX 1024
+
+enum walk_halt {
+	WALK_RUN = 0,
+	WALK_HALT_LIMIT, /* a scan-wide limit: stop everything, not an error */
+	WALK_HALT_ERROR, /* the sink failed */
+};
+
+struct walk {
+	const struct walk_options *o;
+	const struct walk_sink *sink;
+	struct filetype *ft;
+	struct scan_verdict *v;
+	uint64_t total; /* bytes of nodes below the root */
+	unsigned files; /* nodes started */
+	uint64_t t0_ms;
+	enum walk_halt halt;
+	int error;          /* a SCAN_ERROR was noted */
+	unsigned char *buf; /* WALK_CHUNK; one node streams at a time */
+};
+
+enum src_kind {
+	SRC_FILE,   /* a region of a seekable file, read with pread */
+	SRC_STREAM, /* a pipe or socket, read with read */
+	SRC_MEM,
+	SRC_ARC, /* the current member of an archive */
+};
+
+struct src {
+	enum src_kind kind;
+	int fd;
+	uint64_t off;  /* SRC_FILE: start of the region */
+	uint64_t size; /* SRC_FILE, SRC_MEM: length; others: declared or WALK_SIZE_UNKNOWN */
+	uint64_t pos;
+	const unsigned char *mem;
+	struct arc *arc;
+	int err;     /* errno of a failed read (SRC_FILE, SRC_STREAM) */
+	int uu_done; /* a text part whose uu blocks mailwalk handed on already */
+};
+
+/* A mail or uu container whose parts come back through walk_part_cb. */
+struct walk_parts {
+	struct walk *w;
+	const char *path;
+	unsigned depth;
+};
+
+static void walk_node(struct walk *w, struct src *s, const char *path, const char *name,
+                      unsigned depth);
+
+/* Monotonic milliseconds, for max_time_ms. */
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+walk_tmpfd(const char *tmpdir)
+{
+	const char *dir = tmpdir && *tmpdir ? tmpdir : "/tmp";
+	char *p;
+	int fd;
+
+	fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	/* O_TMPFILE needs kernel and file system support. */
+	p = xasprintf("%s/portcullis-walk-XXXXXX", dir);
+	fd = mkostemp(p, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(p);
+	free(p);
+	return fd;
+}
+
+/*
+ * Length of the UTF-8 sequence at s (n bytes left): 0 if it is malformed;
+ * *bad is set for a well-formed one we do not show (overlong, surrogate,
+ * beyond U+10FFFF, C1 control).
+ */
+static size_t
+utf8_len(const unsigned char *s, size_t n, int *bad)
+{
+	size_t len;
+	uint32_t cp;
+
+	*bad = 0;
+	if (s[0] < 0x80) {
+		*bad = s[0] < 0x20 || s[0] == 0x7f;
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	*bad = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	       (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f);
+	return len;
+}
+
+void
+walk_name_sanitize(const char *in, char *out, size_t outsz)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t n = strlen(in), o = 0, i = 0;
+
+	if (outsz == 0)
+		return;
+	while (i < n && s[i] == '/')
+		i++;
+	while (i < n) {
+		static const unsigned char q = '?';
+		int bad;
+		size_t l = utf8_len(s + i, n - i, &bad);
+		const unsigned char *c = s + i;
+
+		/* One '?' per malformed byte, or per unwanted character. */
+		i += l ? l : 1;
+		if (l == 0 || bad) {
+			c = &q;
+			l = 1;
+		}
+		if (c[0] == '/' && o > 0 && out[o - 1] == '/')
+			continue;
+		if (o + l > outsz - 1)
+			break;
+		memcpy(out + o, c, l);
+		o += l;
+	}
+	out[o] = '\0';
+}
+
+/* The name of the one member of a compressed stream: the container's name
+ * without its compression suffix ("a.exe.gz" -> "a.exe", "a.tgz" -> "a.tar"). */
+static char *
+raw_member_name(const char *container)
+{
+	static const struct {
+		const char *suffix, *repl;
+	} sfx[] = {
+	    {".tgz", ".tar"},  {".tbz2", ".tar"}, {".tbz", ".tar"}, {".txz", ".tar"},
+	    {".tzst", ".tar"}, {".gz", ""},       {".gzip", ""},    {".bz2", ""},
+	    {".bz", ""},       {".xz", ""},       {".lzma", ""},    {".zst", ""},
+	    {".zstd", ""},     {".lz", ""},       {".lz4", ""},     {".z", ""},
+	};
+	const char *base = strrchr(container, '/');
+	size_t bl;
+
+	base = base ? base + 1 : container;
+	bl = strlen(base);
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		size_t sl = strlen(sfx[i].suffix);
+
+		if (bl > sl && strcasecmp(base + bl - sl, sfx[i].suffix) == 0)
+			return xasprintf("%.*s%s", (int)(bl - sl), base, sfx[i].repl);
+	}
+	return xstrdup(bl ? base : "data");
+}
+
+/* Records a finding in the verdict and logs it at debug. */
+static void
+note(struct walk *w, enum scan_status st, enum scan_limit l, const char *path, const char *what)
+{
+	verdict_note(w->v, st, l, path, "%s", what);
+	if (st == SCAN_LIMIT)
+		log_debug("walk limit=%s path=%s", scan_limit_name(l), path);
+	else
+		log_debug("walk status=%s path=%s reason=%.100s", scan_status_name(st), path, what);
+	if (st == SCAN_ERROR)
+		w->error = 1;
+}
+
+/* True (and noted, and the walk halted) once max_time_ms has passed. */
+static int
+time_up(struct walk *w, const char *path)
+{
+	uint64_t max = w->o->limits.max_time_ms;
+
+	if (max == 0 || now_ms() - w->t0_ms <= max)
+		return 0;
+	note(w, SCAN_LIMIT, LIMIT_TIME, path, "scan took too long");
+	w->halt = WALK_HALT_LIMIT;
+	return 1;
+}
+
+/* Reads up to len bytes of the node: bytes read, 0 at its end, -1 on error. */
+static ssize_t
+src_read(struct src *s, void *buf, size_t len)
+{
+	ssize_t n;
+
+	switch (s->kind) {
+	case SRC_FILE:
+		if (s->pos >= s->size)
+			return 0;
+		if (len > s->size - s->pos)
+			len = (size_t)(s->size - s->pos);
+		do
+			n = pread(s->fd, buf, len, (off_t)(s->off + s->pos));
+		while (n < 0 && errno == EINTR);
+		break;
+	case SRC_STREAM:
+		do
+			n = read(s->fd, buf, len);
+		while (n < 0 && errno == EINTR);
+		break;
+	case SRC_MEM:
+		if (len > s->size - s->pos)
+			len = (size_t)(s->size - s->pos);
+		memcpy(buf, s->mem + s->pos, len);
+		n = (ssize_t)len;
+		break;
+	case SRC_ARC:
+		return arc_read(s->arc, buf, len);
+	default:
+		return -1;
+	}
+	if (n < 0)
+		s->err = errno;
+	else
+		s->pos += (uint64_t)n;
+	return n;
+}
+
+/* Reads until len bytes or the end: bytes read, or -1 if nothing could be. */
+static ssize_t
+src_fill(struct src *s, unsigned char *buf, size_t len, int *failed)
+{
+	size_t got = 0;
+
+	*failed = 0;
+	while (got < len) {
+		ssize_t n = src_read(s, buf + got, len - got);
+
+		if (n < 0) {
+			*failed = 1;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* Notes why the source could not be read further. */
+static void
+src_failed(struct walk *w, struct src *s, const char *path)
+{
+	char *why;
+
+	if (s->kind == SRC_ARC) {
+		if (arc_error_encrypted(s->arc)) {
+			note(w, SCAN_ENCRYPTED, LIMIT_NONE, path, arc_error(s->arc));
+		} else {
+			why = xasprintf("cannot unpack: %s", arc_error(s->arc));
+			note(w, SCAN_CORRUPT, LIMIT_NONE, path, why);
+			free(why);
+		}
+		return;
+	}
+	why = xasprintf("read: %s", strerror(s->err));
+	note(w, SCAN_ERROR, LIMIT_NONE, path, why);
+	free(why);
+}
+
+/* Writes all len bytes to fd (a spool file); 0 or -1. */
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* mailwalk_cb: walks one decoded MIME part or uu block as a child node. */
+static int
+walk_part_cb(void *arg, const struct mail_part *part, int fd, uint64_t size)
+{
+	struct walk_parts *wp = arg;
+	struct walk *w = wp->w;
+	struct src s;
+	char *path;
+
+	if (w->halt)
+		return -1;
+	if (part->filename)
+		path = xasprintf("%s//%s/%s", wp->path, part->id, part->filename);
+	else
+		path = xasprintf("%s//%s", wp->path, part->id);
+	memset(&s, 0, sizeof(s));
+	s.kind = SRC_FILE;
+	s.fd = fd;
+	s.size = size;
+	/* mailwalk looks for uu blocks in text parts itself (ids "N.uuK"). */
+	s.uu_done = !part->is_uu && strncasecmp(part->content_type, "text/", 5) == 0;
+	walk_node(w, &s, path, part->filename ? part->filename : part->id,
+	          wp->depth + 1 + part->depth);
+	free(path);
+	return w->halt ? -1 : 0;
+}
+
+/* Walks every regular member of the archive in [off, off + size) of fd. */
+static void
+walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, uint64_t size,
+             const char *path, const char *name, unsigned depth)
+{
+	struct arc *a = arc_open(fd, off, size, filetype_is_compressed_stream(t));
+	char elem[WALK_NAME_MAX + 1];
+	unsigned idx = 0;
+
+	while (!w->halt && !time_up(w, path)) {
+		struct arc_member m;
+		char *child, *why;
+		int r = arc_next(a, &m);
+
+		if (r == ARC_END)
+			break;
+		if (r == ARC_FATAL || r == ARC_BAD) {
+			if (arc_error_encrypted(a)) {
+				note(w, SCAN_ENCRYPTED, LIMIT_NONE, path, arc_error(a));
+			} else {
+				why = xasprintf("%s: %s", arc_format_name(a), arc_error(a));
+				note(w, SCAN_CORRUPT, LIMIT_NONE, path, why);
+				free(why);
+			}
+			if (r == ARC_FATAL)
+				break;
+			continue;
+		}
+		idx++;
+		if (!m.is_file)
+			continue;
+		if (m.raw) {
+			char *rn = raw_member_name(name);
+
+			walk_name_sanitize(rn, elem, sizeof(elem));
+			free(rn);
+		} else {
+			walk_name_sanitize(m.name ? m.name : "", elem, sizeof(elem));
+		}
+		if (elem[0] == '\0')
+			snprintf(elem, sizeof(elem), "#%u", idx);
+		child = xasprintf("%s//%s", path, elem);
+		if (m.encrypted) {
+			note(w, SCAN_ENCRYPTED, LIMIT_NONE, child, "encrypted member");
+		} else {
+			struct src s;
+
+			memset(&s, 0, sizeof(s));
+			s.kind = SRC_ARC;
+			s.arc = a;
+			s.size = m.size == ARC_SIZE_UNKNOWN ? WALK_SIZE_UNKNOWN : m.size;
+			walk_node(w, &s, child, elem, depth + 1);
+		}
+		free(child);
+	}
+	arc_free(a);
+}
+
+/* Opens the container held in [off, off + size) of fd and walks its children. */
+static void
+walk_container(struct walk *w, const struct file_type *t, int fd, uint64_t off, uint64_t size,
+               const char *path, const char *name, unsigned depth)
+{
+	const struct walk_limits *l = &w->o->limits;
+	struct mailwalk_limits ml;
+	struct walk_parts wp = {w, path, depth};
+
+	if (t->container == CONT_ARCHIVE) {
+		walk_archive(w, t, fd, off, size, path, name, depth);
+		return;
+	}
+	if (lseek(fd, (off_t)off, SEEK_SET) < 0) {
+		note(w, SCAN_ERROR, LIMIT_NONE, path, "lseek failed");
+		return;
+	}
+	ml.max_parts = l->max_mail_parts ? l->max_mail_parts : l->max_files;
+	ml.max_part_bytes = l->max_file_size;
+	/* Parts of a message nested k deep sit at depth + 1 + k. */
+	ml.max_depth = (l->max_depth ? l->max_depth : WALK_DEPTH_HARD) - depth;
+	if (t->container == CONT_MAIL)
+		mailwalk_fd(fd, path, &ml, w->o->tmpdir, walk_part_cb, &wp, w->v);
+	else if (t->container == CONT_UU)
+		mailwalk_uu_fd(fd, path, NULL, 0, &ml, w->o->tmpdir, walk_part_cb, &wp, w->v);
+}
+
+/*
+ * Streams one node to the sink and, if it is a container within the depth
+ * limit, walks its children. s is positioned at the node's first byte.
+ */
+static void
+walk_node(struct walk *w, struct src *s, const char *path, const char *name, unsigned depth)
+{
+	const struct walk_limits *l = &w->o->limits;
+	const struct walk_sink *k = w->sink;
+	struct file_type t;
+	enum scan_limit cut = LIMIT_NONE;
+	uint64_t done = 0, size;
+	void *node = NULL;
+	int spool = -1, recurse, failed;
+	ssize_t n;
+
+	if (w->halt || time_up(w, path))
+		return;
+	if (l->max_files && w->files >= l->max_files) {
+		note(w, SCAN_LIMIT, LIMIT_FILES, path, "too many files");
+		w->halt = WALK_HALT_LIMIT;
+		return;
+	}
+	w->files++;
+
+	n = src_fill(s, w->buf, WALK_CHUNK, &failed);
+	if (failed && n == 0) {
+		src_failed(w, s, path);
+		return;
+	}
+	filetype_detect(w->ft, w->buf, (size_t)n < WALK_SNIFF ? (size_t)n : WALK_SNIFF, name, &t);
+	if (w->o->skip_safe && filetype_is_safe(w->o->types, &t, name)) {
+		log_debug("walk skip path=%s type=%s reason=safe", path, t.mime);
+		return;
+	}
+
+	recurse = t.container != CONT_NONE && !(t.container == CONT_UU && s->uu_done);
+	if (recurse && ((l->max_depth && depth >= l->max_depth) || depth >= WALK_DEPTH_HARD)) {
+		note(w, SCAN_LIMIT, LIMIT_DEPTH, path, "containers nested too deep");
+		recurse = 0;
+	}
+	if (recurse && s->kind != SRC_FILE) {
+		spool = walk_tmpfd(w->o->tmpdir);
+		if (spool < 0) {
+			char *why = xasprintf("temporary file: %s", strerror(errno));
+
+			note(w, SCAN_ERROR, LIMIT_NONE, path, why);
+			free(why);
+			recurse = 0;
+		}
+	}
+
+	size = s->size;
+	if (l->max_file_size && size != WALK_SIZE_UNKNOWN && size > l->max_file_size)
+		size = WALK_SIZE_UNKNOWN;
+	node = k->open(k->arg, path, &t, size);
+
+	while (n > 0) {
+		if (l->max_file_size && done + (uint64_t)n > l->max_file_size) {
+			n = (ssize_t)(l->max_file_size - done);
+			cut = LIMIT_FILE_SIZE;
+		}
+		if (depth > 0 && l->max_total_bytes &&
+		    w->total + (uint64_t)n > l->max_total_bytes) {
+			n = (ssize_t)(l->max_total_bytes - w->total);
+			cut = LIMIT_TOTAL_BYTES;
+		}
+		if (n > 0 && node && k->feed(node, w->buf, (size_t)n) < 0) {
+			note(w, SCAN_ERROR, LIMIT_NONE, path, "scan backend failed");
+			w->halt = WALK_HALT_ERROR;
+			break;
+		}
+		if (n > 0 && spool >= 0 && write_all(spool, w->buf, (size_t)n) < 0) {
+			char *why = xasprintf("temporary file: %s", strerror(errno));
+
+			note(w, SCAN_ERROR, LIMIT_NONE, path, why);
+			free(why);
+			close(spool);
+			spool = -1;
+			recurse = 0;
+		}
+		done += (uint64_t)n;
+		if (depth > 0)
+			w->total += (uint64_t)n;
+		if (cut != LIMIT_NONE)
+			break;
+		if (s->kind == SRC_ARC && l->max_ratio && done >= WALK_RATIO_FLOOR &&
+		    done / arc_member_packed(s->arc) > l->max_ratio) {
+			cut = LIMIT_RATIO;
+			break;
+		}
+		if (failed) {
+			src_failed(w, s, path);
+			break;
+		}
+		if (time_up(w, path)) {
+			recurse = 0;
+			break;
+		}
+		n = src_fill(s, w->buf, WALK_CHUNK, &failed);
+		if (failed && n == 0) {
+			src_failed(w, s, path);
+			break;
+		}
+	}
+	if (cut != LIMIT_NONE) {
+		note(w, SCAN_LIMIT, cut, path,
+		     cut == LIMIT_FILE_SIZE     ? "file too large"
+		     : cut == LIMIT_TOTAL_BYTES ? "too many bytes unpacked"
+		                                : "compression ratio too high");
+		recurse = 0;
+		if (cut == LIMIT_TOTAL_BYTES)
+			w->halt = WALK_HALT_LIMIT;
+	}
+	if (node && k->close(node, w->v, path) < 0 && w->halt != WALK_HALT_ERROR) {
+		note(w, SCAN_ERROR, LIMIT_NONE, path, "scan backend failed");
+		w->halt = WALK_HALT_ERROR;
+	}
+	/* A container cut short by damage is still opened: what is readable counts. */
+	if (recurse && !w->halt) {
+		if (spool >= 0)
+			walk_container(w, &t, spool, 0, done, path, name, depth);
+		else
+			walk_container(w, &t, s->fd, s->off, s->size, path, name, depth);
+	}
+	if (spool >= 0)
+		close(spool);
+}
+
+/* Sets up one walk and walks the root node from s. */
+static int
+walk_root(const struct walk_options *o, const struct walk_sink *sink, struct filetype *ft,
+          struct src *s, const char *name, struct scan_verdict *v)
+{
+	char root[WALK_ROOT_NAME_MAX];
+	struct walk w;
+
+	mailwalk_global_init();
+	memset(&w, 0, sizeof(w));
+	w.o = o;
+	w.sink = sink;
+	w.ft = ft;
+	w.v = v;
+	w.t0_ms = now_ms();
+	w.buf = xmalloc(WALK_CHUNK);
+	/* A caller's absolute path keeps its leading '/'; members' names do not. */
+	if (name && name[0] == '/') {
+		root[0] = '/';
+		walk_name_sanitize(name, root + 1, sizeof(root) - 1);
+	} else {
+		walk_name_sanitize(name ? name : "", root, sizeof(root));
+	}
+	if (root[0] == '\0')
+		snprintf(root, sizeof(root), "-");
+	walk_node(&w, s, root, root, 0);
+	free(w.buf);
+	return w.error || w.halt == WALK_HALT_ERROR ? -1 : 0;
+}
+
+int
+walk_fd(const struct walk_options *o, const struct walk_sink *sink, struct filetype *ft, int fd,
+        const char *name, struct scan_verdict *v)
+{
+	struct src s;
+	struct stat st;
+	off_t cur;
+
+	memset(&s, 0, sizeof(s));
+	s.fd = fd;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (cur = lseek(fd, 0, SEEK_CUR)) >= 0) {
+		s.kind = SRC_FILE;
+		s.off = (uint64_t)cur;
+		s.size = st.st_size > cur ? (uint64_t)(st.st_size - cur) : 0;
+	} else {
+		s.kind = SRC_STREAM;
+		s.size = WALK_SIZE_UNKNOWN;
+	}
+	return walk_root(o, sink, ft, &s, name, v);
+}
+
+int
+walk_mem(const struct walk_options *o, const struct walk_sink *sink, struct filetype *ft,
+         const void *buf, size_t len, const char *name, struct scan_verdict *v)
+{
+	struct src s;
+
+	memset(&s, 0, sizeof(s));
+	s.kind = SRC_MEM;
+	s.fd = -1;
+	s.mem = buf;
+	s.size = len;
+	return walk_root(o, sink, ft, &s, name, v);
+}

@@ -7,13 +7,32 @@
  *
  * The walker knows nothing of signatures: the scanner plugs the engine (and
  * clamd) in as the sink. It enforces the limits and records what it could
- * not read (corrupt, encrypted, limit) in the verdict. Node paths join names
- * with "//": "mail.eml//report.zip//clam.exe". Names from inside containers
- * are sanitized (control characters replaced) and never used as file names.
+ * not read (corrupt, encrypted, limit) in the verdict.
+ *
+ * Node paths join names with "//", the root's name first:
+ *   "clam.zip//clam.exe"            archive member (its path in the archive)
+ *   "clam.exe.bz2//clam.exe"        the one member of a compressed stream:
+ *                                   the container's name without .gz/.bz2/...
+ *   "mail.eml//2/invoice.zip"       MIME part "2" (IMAP numbering, see
+ *   "mail.eml//1"                   mailwalk.h) + "/" + its declared file
+ *   "mail.eml//2.1/clam.exe"        name, or the bare part id without one
+ *   "mail.eml//1.uu1/clam.exe"      uuencoded block 1 in text part 1
+ *   "notes.txt//uu1/clam.exe"       uuencoded block 1 in a plain text file
+ *   "box.mbox//m2.1/a.zip"          part 1 of the second message of an mbox
+ * Names from inside containers are sanitized (walk_name_sanitize) and are
+ * only ever shown, never used as file names.
+ *
+ * Depth: the root is depth 0, its members depth 1, and so on; parts of a
+ * message nested k levels deep in a mail at depth d are at d + 1 + k. A
+ * container at depth >= max_depth is fed as a node but not opened (noted
+ * LIMIT_DEPTH). Even with max_depth 0 nothing deeper than WALK_DEPTH_HARD
+ * is opened, so a self-containing archive cannot exhaust the stack.
  *
  * Children that are containers themselves are spooled to an unlinked
- * temporary file (O_TMPFILE in tmpdir) so libarchive can seek; nothing else
- * is copied. Memory use is bounded by the chunk size, not the object size.
+ * temporary file (O_TMPFILE in tmpdir) so libarchive can seek, and MIME
+ * parts and uu blocks are decoded into such files (mailwalk); nothing else
+ * is copied. Memory use is bounded by the chunk size, not the object size
+ * (beyond what libarchive's decoders and GMime's parse tree need).
  */
 #ifndef PC_WALK_H
 #define PC_WALK_H
@@ -24,18 +43,37 @@
 #include "scan/filetype.h"
 #include "scan/verdict.h"
 
+#define WALK_SIZE_UNKNOWN UINT64_MAX   /* size given to sink->open when not known */
+#define WALK_CHUNK (128 * 1024)        /* bytes per sink->feed call, at most */
+#define WALK_DEPTH_HARD 64             /* containers opened at most this deep */
+#define WALK_NAME_MAX 255              /* bytes kept of a member name */
+#define WALK_RATIO_FLOOR (1024 * 1024) /* max_ratio is checked above this size */
+
+/*
+ * Zero in any field means no limit. A limit hit is noted in the verdict as
+ * SCAN_LIMIT with the LIMIT_* and the node's path, and stops that branch:
+ * the node is fed up to the limit and not opened. max_files, max_total_bytes
+ * and max_time_ms are for the whole scan, so they stop the rest of it too.
+ */
 struct walk_limits {
-	unsigned max_depth;	  /* containers inside containers */
-	uint64_t max_total_bytes; /* bytes unpacked from all containers together */
-	uint64_t max_file_size;	  /* largest single node scanned */
-	unsigned max_files;	  /* nodes per scan */
-	unsigned max_ratio;	  /* unpacked size / packed size of one member */
-	uint64_t max_time_ms;	  /* wall time of one scan */
+	unsigned max_depth;       /* containers inside containers (see above) */
+	uint64_t max_total_bytes; /* bytes of all nodes below the root together */
+	uint64_t max_file_size;   /* largest single node scanned */
+	unsigned max_files;       /* nodes per scan, the root included */
+	unsigned max_ratio;       /* unpacked size / packed size of one archive
+	                             member, packed size estimated from the bytes
+	                             libarchive read (see arc_member_packed) */
+	uint64_t max_time_ms;     /* wall time of one scan, checked between chunks */
+	unsigned max_mail_parts;  /* MIME parts per message (0: max_files applies) */
 };
 
 /* What the walker calls for every node. */
 struct walk_sink {
-	/* Starts a node; returns per-node state, NULL to skip it. */
+	/*
+	 * Starts a node; size is WALK_SIZE_UNKNOWN when not known (or when the
+	 * node will be cut by max_file_size). Returns per-node state, or NULL
+	 * not to be fed this node (its children are still walked).
+	 */
 	void *(*open)(void *arg, const char *path, const struct file_type *t, uint64_t size);
 	/* Next bytes of the node; -1 stops the walk with SCAN_ERROR. */
 	int (*feed)(void *node, const void *buf, size_t len);
@@ -47,20 +85,35 @@ struct walk_sink {
 struct walk_options {
 	struct walk_limits limits;
 	const struct type_lists *types; /* may be NULL */
-	int skip_safe;			/* skip nodes filetype_is_safe() approves */
-	const char *tmpdir;		/* for spooled containers; NULL = /tmp */
+	int skip_safe;                  /* skip nodes filetype_is_safe() approves */
+	const char *tmpdir;             /* for spooled containers; NULL = /tmp */
 };
 
 /*
  * Walks the object open on fd (read from its current position to EOF; need
- * not be seekable) named `name` (shown as the root of every path). ft is
- * the calling thread's libmagic handle. Results go into v. Returns 0, or -1
- * if the walk stopped on an error (also noted in v).
+ * not be seekable; its offset is unspecified afterwards) named `name`
+ * (sanitized, a leading '/' kept; shown as the root of every path). ft is the calling thread's
+ * libmagic handle. Results go into v. Returns 0, or -1 if the walk stopped
+ * on an error (also noted in v as SCAN_ERROR).
  */
-int walk_fd(const struct walk_options *o, const struct walk_sink *sink, struct filetype *ft,
-	    int fd, const char *name, struct scan_verdict *v);
+int walk_fd(const struct walk_options *o, const struct walk_sink *sink, struct filetype *ft, int fd,
+            const char *name, struct scan_verdict *v);
 /* The same for an object held in memory. */
 int walk_mem(const struct walk_options *o, const struct walk_sink *sink, struct filetype *ft,
-	     const void *buf, size_t len, const char *name, struct scan_verdict *v);
+             const void *buf, size_t len, const char *name, struct scan_verdict *v);
+
+/*
+ * Opens an unlinked temporary file in tmpdir (NULL = /tmp): O_TMPFILE, or
+ * mkstemp + unlink where that is not supported. Returns the fd or -1.
+ */
+int walk_tmpfd(const char *tmpdir);
+/*
+ * Copies a name from the wire into out (outsz bytes, NUL-terminated) for
+ * display: control characters, C1 controls and invalid UTF-8 become '?',
+ * leading slashes are dropped and runs of slashes become one (so "//"
+ * only ever separates levels), and it is cut at a character boundary to
+ * outsz - 1 bytes. An empty result stays empty.
+ */
+void walk_name_sanitize(const char *in, char *out, size_t outsz);
 
 #endif

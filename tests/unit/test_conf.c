@@ -86,7 +86,8 @@ test_errors(void **state)
 		const char *msg; /* substring of the messages */
 	} rows[] = {
 	    {"[scan]\nbogus = 1\n", 1, "F:2: unknown key \"bogus\" in [scan]"},
-	    {"[nope]\nx = 1\n", 1, "F:2: unknown section [nope]"},
+	    {"[nope]\nx = 1\n", 1, "F:1: unknown section [nope]"},
+	    {"[scan]\nmax_depth = 3\n[bogus]\n", 1, "F:3: unknown section [bogus]"},
 	    {"[scan]\nmax_depth = ten\n", 1, "F:2: scan.max_depth: \"ten\" is not a whole number"},
 	    {"[scan]\nmax_depth = 0\n", 1, "F:2: scan.max_depth: 0 is out of range [1, 64]"},
 	    {"[scan]\nmax_depth = 99999999999999999999999\n", 1, "F:2: scan.max_depth:"},
