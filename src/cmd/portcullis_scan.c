@@ -26,6 +26,7 @@
 #include "scan/scanner.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "util/sys.h"
 
 struct cli {
 	struct scanner *scanner;
@@ -43,15 +44,6 @@ struct cli {
 	unsigned long long bytes;
 	double last_progress;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 usage(FILE *f)
@@ -136,7 +128,7 @@ cli_error(struct cli *cli, const char *path, const char *what)
 static void
 cli_progress(struct cli *cli, int final)
 {
-	double t = now_s();
+	double t = monotonic_s();
 
 	if (!cli->progress || (!final && t - cli->last_progress < 0.5))
 		return;
@@ -371,14 +363,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	t0 = now_s();
+	t0 = monotonic_s();
 	if ((cli.scanner = scanner_new(&conf, &err)) == NULL) {
 		log_err("%s", err ? err : "cannot start the scanner");
 		free(err);
 		conf_free(&conf);
 		return 2;
 	}
-	log_info("scanner ready in %.3f s", now_s() - t0);
+	log_info("scanner ready in %.3f s", monotonic_s() - t0);
 	cli.progress = isatty(STDERR_FILENO) && !cli.quiet;
 	nthreads = cli_threads(conf.threads);
 	workers = xcalloc(nthreads, sizeof(*workers));
@@ -396,7 +388,7 @@ main(int argc, char **argv)
 	cli_progress(&cli, 1);
 
 	if (summary) {
-		double secs = now_s() - t0;
+		double secs = monotonic_s() - t0;
 
 		scanner_stats(cli.scanner, &stats);
 		printf("\n----------- SCAN SUMMARY -----------\n");

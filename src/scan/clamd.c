@@ -41,6 +41,7 @@
 #include "scan/verdict.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "util/sys.h"
 
 #define CLAMD_CHUNK (64 * 1024)     /* bytes per INSTREAM chunk */
 #define CLAMD_REPLY_MAX (64 * 1024) /* longest reply we accept, all lines together */
@@ -77,21 +78,11 @@ struct clamd_stream {
 	int dropped; /* CS_FAILED: the peer went away before sending anything */
 };
 
-/* Milliseconds of a monotonic clock. */
-static uint64_t
-clamd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The clock ms from now, saturating. */
 static uint64_t
 clamd_deadline(uint64_t ms)
 {
-	uint64_t now = clamd_now_ms();
+	uint64_t now = monotonic_ms();
 
 	return ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
 }
@@ -100,7 +91,7 @@ clamd_deadline(uint64_t ms)
 static int
 clamd_left(uint64_t deadline)
 {
-	uint64_t now = clamd_now_ms();
+	uint64_t now = monotonic_ms();
 
 	if (now >= deadline)
 		return 0;
@@ -478,7 +469,7 @@ clamd_stream_send(struct clamd_stream *s, const void *buf, size_t len)
 	}
 	/* clamd may have explained itself before it closed: read that first. */
 	if (err == EPIPE || err == ECONNRESET) {
-		if (clamd_wait(s->fd, POLLIN, clamd_now_ms()) & POLLIN) {
+		if (clamd_wait(s->fd, POLLIN, monotonic_ms()) & POLLIN) {
 			clamd_stream_answered(s);
 			if (s->state == CS_ANSWERED)
 				return;

@@ -39,6 +39,7 @@
 #include "scan/ndb.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "util/sys.h"
 
 /* After this many rejected expressions, check all remaining ones singly. */
 #define ENGINE_PREVALIDATE_AFTER 4
@@ -139,16 +140,6 @@ struct cset {
 	const hs_expr_ext_t **ext;
 	size_t n, cap;
 };
-
-/* Monotonic milliseconds, for the build log line. */
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Appends one expression; the strings and ext are borrowed, not copied. */
 static void
@@ -476,7 +467,7 @@ static void
 engine_log_built(const struct engine *e, uint64_t t0)
 {
 	log_info("engine: built body=%zu hash=%zu overlays=%zu compile_ms=%llu", e->nbody, e->nhash,
-	         e->nlayers - 1, (unsigned long long)(now_ms() - t0));
+	         e->nlayers - 1, (unsigned long long)(monotonic_ms() - t0));
 }
 
 /* Number of body signatures of db rejected so far. */
@@ -492,7 +483,7 @@ rejected_count(const struct sigdb *db)
 struct engine *
 engine_build(struct sigdb *db, char **err)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = monotonic_ms();
 	size_t r0 = rejected_count(db);
 	struct layer *L = layer_build(db), **layers;
 	struct engine *e;
@@ -516,7 +507,7 @@ engine_build(struct sigdb *db, char **err)
 struct engine *
 engine_extend(struct engine *base, struct sigdb *extra, char **err)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = monotonic_ms();
 	struct layer *L = layer_build(extra), **layers;
 	struct engine *e;
 

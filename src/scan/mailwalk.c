@@ -19,6 +19,7 @@
 #include "scan/walk.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "util/sys.h"
 
 #define MW_BUF (64 * 1024)
 #define MW_MAX_NEST 64         /* multipart / message levels followed at most */
@@ -66,25 +67,6 @@ void
 mailwalk_global_init(void)
 {
 	pthread_once(&mw_once, mw_init_once);
-}
-
-/* Writes all len bytes to fd (a temporary file); 0 or -1. */
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* GMime parser warnings: counted (the critical ones) and logged at debug. */

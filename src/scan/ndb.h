@@ -29,7 +29,7 @@
 enum ndb_result {
 	NDB_OK = 0,
 	NDB_BAD = -1,         /* malformed: a bad line */
-	NDB_UNSUPPORTED = -2, /* valid ClamAV, but not implemented here */
+	NDB_UNSUPPORTED = -2, /* valid ClamAV syntax this engine does not support */
 };
 
 /* Hyperscan's largest bounded repeat: longer gaps are unsupported. */

@@ -22,6 +22,7 @@
 #include "scan/walk.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "util/sys.h"
 
 struct scanner {
 	char *database_dir;
@@ -59,15 +60,6 @@ struct scan_node {
 	struct engine_stream *es;
 	struct clamd_stream *cs;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 ft_destroy(void *p)
@@ -147,7 +139,7 @@ scanner_maint(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
-		uint64_t now = now_ms();
+		uint64_t now = monotonic_ms();
 
 		if (s->reload_wanted) {
 			char *err = NULL;
@@ -190,7 +182,7 @@ scanner_maint(void *arg)
 			} else if (folded) {
 				/* Something changed meanwhile: fold again later. */
 				engine_unref(folded);
-				s->fold_due_ms = now_ms() + s->fold_delay_ms;
+				s->fold_due_ms = monotonic_ms() + s->fold_delay_ms;
 			} else if (err) {
 				log_warnx("scanner: fold failed, overlays stay: %s", err);
 				free(err);
@@ -398,11 +390,11 @@ scanner_log_verdict(const char *name, const struct scan_verdict *v, uint64_t ms)
 int
 scanner_scan_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = monotonic_ms();
 	int rc = scanner_run(s, fd, NULL, 0, name, v);
 
 	if (s->log_verdicts)
-		scanner_log_verdict(name, v, now_ms() - t0);
+		scanner_log_verdict(name, v, monotonic_ms() - t0);
 	return rc;
 }
 
@@ -410,11 +402,11 @@ int
 scanner_scan_mem(struct scanner *s, const void *buf, size_t len, const char *name,
 		 struct scan_verdict *v)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = monotonic_ms();
 	int rc = scanner_run(s, -1, buf, len, name, v);
 
 	if (s->log_verdicts)
-		scanner_log_verdict(name, v, now_ms() - t0);
+		scanner_log_verdict(name, v, monotonic_ms() - t0);
 	return rc;
 }
 
@@ -489,7 +481,7 @@ scanner_add_signatures(struct scanner *s, const char *ext, const char *text, siz
 	base = s->engine;
 	s->engine = e;
 	s->generation++;
-	s->fold_due_ms = now_ms() + s->fold_delay_ms;
+	s->fold_due_ms = monotonic_ms() + s->fold_delay_ms;
 	scanner_maint_start(s);
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);

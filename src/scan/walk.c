@@ -21,6 +21,7 @@
 #include "scan/walk.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "util/sys.h"
 
 #define WALK_SNIFF (64 * 1024) /* bytes given to libmagic (iso9660 needs 32 KiB+) */
 #define WALK_ROOT_NAME_MAX 1024
@@ -72,16 +73,6 @@ struct walk_parts {
 
 static void walk_node(struct walk *w, struct src *s, const char *path, const char *name,
                       unsigned depth);
-
-/* Monotonic milliseconds, for max_time_ms. */
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int
 walk_tmpfd(const char *tmpdir)
@@ -220,7 +211,7 @@ time_up(struct walk *w, const char *path)
 {
 	uint64_t max = w->o->limits.max_time_ms;
 
-	if (max == 0 || now_ms() - w->t0_ms <= max)
+	if (max == 0 || monotonic_ms() - w->t0_ms <= max)
 		return 0;
 	note(w, SCAN_LIMIT, LIMIT_TIME, path, "scan took too long");
 	w->halt = WALK_HALT_LIMIT;
@@ -306,25 +297,6 @@ src_failed(struct walk *w, struct src *s, const char *path)
 	why = xasprintf("read: %s", strerror(s->err));
 	note(w, SCAN_ERROR, LIMIT_NONE, path, why);
 	free(why);
-}
-
-/* Writes all len bytes to fd (a spool file); 0 or -1. */
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* mailwalk_cb: walks one decoded MIME part or uu block as a child node. */
@@ -582,7 +554,7 @@ walk_root(const struct walk_options *o, const struct walk_sink *sink, struct fil
 	w.sink = sink;
 	w.ft = ft;
 	w.v = v;
-	w.t0_ms = now_ms();
+	w.t0_ms = monotonic_ms();
 	w.buf = xmalloc(WALK_CHUNK);
 	/* A caller's absolute path keeps its leading '/'; members' names do not. */
 	if (name && name[0] == '/') {
