@@ -14,71 +14,193 @@
 
 #include "conf/conf.h"
 #include "config.h"
+#include "util/cidr.h"
 #include "util/log.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 
-enum conf_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_DURATION, T_ENUM, T_LIST };
+/*
+ * T_STR: non-empty string; T_STR0: string that may be empty; T_LIST: space
+ * separated words; T_ADDR: host:port; T_NEXTHOP: maildir:PATH or
+ * smtp:HOST:PORT; T_CIDRS: list of networks.
+ */
+enum conf_type {
+	T_STR,
+	T_STR0,
+	T_BOOL,
+	T_UINT,
+	T_SIZE,
+	T_DURATION,
+	T_ENUM,
+	T_LIST,
+	T_ADDR,
+	T_NEXTHOP,
+	T_CIDRS,
+};
+
+/* Where a key's value lives: struct pc_config, or one listener. */
+enum conf_scope { SC_GLOBAL, SC_LISTENER };
 
 struct conf_key {
 	const char *section;
 	const char *key;
 	enum conf_type type;
 	size_t off;
-	uint64_t min, max;	/* for T_UINT, T_SIZE, T_DURATION */
+	uint64_t min, max;	/* for T_UINT, T_SIZE, T_DURATION; T_ENUM: allowed mask */
 	const char *def;	/* default, parsed like a value from the file */
 	const char *const *names; /* for T_ENUM, NULL-terminated */
+	enum conf_scope scope;
 };
 
 static const char *const log_levels[] = {"err", "warn", "info", "debug", NULL};
 static const char *const backends[] = {"builtin", "clamd", "chain", NULL};
+static const char *const actions[] = {"pass",  "reject",  "drop",     "quarantine",
+				      "strip", "replace", "tempfail", NULL};
+static const char *const dirby[] = {"nexthop", "client", "recipient", NULL};
+static const char *const ldirs[] = {"auto", "inbound", "outbound", NULL};
+static const char *const tlsmodes[] = {"none", "may", "require", NULL};
+static const char *const fwds[] = {"auto", "xforward", "xclient", "off", NULL};
+
+#define BIT(a) (1u << (a))
+#define INFECTED_ACTIONS                                                                           \
+	(BIT(ACT_PASS) | BIT(ACT_REJECT) | BIT(ACT_DROP) | BIT(ACT_QUARANTINE) | BIT(ACT_STRIP) |  \
+	 BIT(ACT_REPLACE))
+#define CAUSE_ACTIONS (BIT(ACT_TEMPFAIL) | BIT(ACT_REJECT) | BIT(ACT_QUARANTINE) | BIT(ACT_PASS))
 
 #define OFF(f) offsetof(struct pc_config, f)
+#define LOFF(f) offsetof(struct smtp_listener_conf, f)
+/* The rows of [inbound] and [outbound]. */
+#define DIR_ROWS(sec, fld, infected_default)                                                       \
+	{sec, "infected", T_ENUM, OFF(fld.infected), INFECTED_ACTIONS, 0, infected_default,        \
+	 actions, SC_GLOBAL},                                                                      \
+	    {sec, "encrypted", T_ENUM, OFF(fld.encrypted), CAUSE_ACTIONS, 0, "tempfail", actions,  \
+	     SC_GLOBAL},                                                                           \
+	    {sec, "limit", T_ENUM, OFF(fld.limit), CAUSE_ACTIONS, 0, "tempfail", actions,          \
+	     SC_GLOBAL},                                                                           \
+	    {sec, "corrupt", T_ENUM, OFF(fld.corrupt), CAUSE_ACTIONS, 0, "tempfail", actions,      \
+	     SC_GLOBAL},                                                                           \
+	    {sec, "scanner_error", T_ENUM, OFF(fld.scanner_error), CAUSE_ACTIONS, 0, "tempfail",   \
+	     actions, SC_GLOBAL},                                                                  \
+	    {sec, "scan_timeout", T_ENUM, OFF(fld.scan_timeout), CAUSE_ACTIONS, 0, "tempfail",     \
+	     actions, SC_GLOBAL},                                                                  \
+	    {sec, "notify_recipient", T_BOOL, OFF(fld.notify_recipient), 0, 0, "yes", NULL,        \
+	     SC_GLOBAL},                                                                           \
+	    {sec, "notify_sender", T_BOOL, OFF(fld.notify_sender), 0, 0, "no", NULL, SC_GLOBAL},   \
+	    {sec, "notify_admin", T_STR0, OFF(fld.notify_admin), 0, 0, "", NULL, SC_GLOBAL},       \
+	{                                                                                          \
+		sec, "add_headers", T_BOOL, OFF(fld.add_headers), 0, 0, "yes", NULL, SC_GLOBAL     \
+	}
 #define KB 1024ULL
 #define MB (1024ULL * 1024)
 #define GB (1024ULL * 1024 * 1024)
 
 /* Keep in the order of etc/portcullis.conf, which documents each key. */
 static const struct conf_key conf_keys[] = {
-    {"log", "level", T_ENUM, OFF(log_level), 0, 0, "info", log_levels},
-    {"log", "syslog", T_BOOL, OFF(log_syslog), 0, 0, "no", NULL},
-    {"log", "verdicts", T_BOOL, OFF(log_verdicts), 0, 0, "yes", NULL},
+    {"log", "level", T_ENUM, OFF(log_level), 0, 0, "info", log_levels, SC_GLOBAL},
+    {"log", "syslog", T_BOOL, OFF(log_syslog), 0, 0, "no", NULL, SC_GLOBAL},
+    {"log", "verdicts", T_BOOL, OFF(log_verdicts), 0, 0, "yes", NULL, SC_GLOBAL},
 
-    {"scan", "database_dir", T_STR, OFF(database_dir), 0, 0, PORTCULLIS_SIGDIR, NULL},
-    {"scan", "backend", T_ENUM, OFF(backend), 0, 0, "builtin", backends},
-    {"scan", "clamd_socket", T_STR, OFF(clamd_socket), 0, 0, "/run/clamav/clamd.ctl", NULL},
+    {"scan", "database_dir", T_STR, OFF(database_dir), 0, 0, PORTCULLIS_SIGDIR, NULL, SC_GLOBAL},
+    {"scan", "backend", T_ENUM, OFF(backend), 0, 0, "builtin", backends, SC_GLOBAL},
+    {"scan", "clamd_socket", T_STR, OFF(clamd_socket), 0, 0, "/run/clamav/clamd.ctl", NULL, SC_GLOBAL},
     {"scan", "clamd_connect_timeout", T_DURATION, OFF(clamd_connect_timeout_ms), 1, 600000,
-     "5s", NULL},
-    {"scan", "clamd_timeout", T_DURATION, OFF(clamd_timeout_ms), 1, 3600000, "120s", NULL},
-    {"scan", "max_depth", T_UINT, OFF(max_depth), 1, 64, "16", NULL},
-    {"scan", "max_total_bytes", T_SIZE, OFF(max_total_bytes), 1 * MB, 64 * GB, "400M", NULL},
-    {"scan", "max_file_size", T_SIZE, OFF(max_file_size), 1 * KB, 64 * GB, "100M", NULL},
-    {"scan", "max_files", T_UINT, OFF(max_files), 1, 10000000, "10000", NULL},
-    {"scan", "max_ratio", T_UINT, OFF(max_ratio), 2, 1000000, "250", NULL},
-    {"scan", "max_scan_time", T_DURATION, OFF(max_scan_time_ms), 1, 86400000, "120s", NULL},
-    {"scan", "mail_max_parts", T_UINT, OFF(mail_max_parts), 1, 1000000, "1000", NULL},
-    {"scan", "skip_safe_types", T_BOOL, OFF(skip_safe), 0, 0, "no", NULL},
+     "5s", NULL, SC_GLOBAL},
+    {"scan", "clamd_timeout", T_DURATION, OFF(clamd_timeout_ms), 1, 3600000, "120s", NULL, SC_GLOBAL},
+    {"scan", "max_depth", T_UINT, OFF(max_depth), 1, 64, "16", NULL, SC_GLOBAL},
+    {"scan", "max_total_bytes", T_SIZE, OFF(max_total_bytes), 1 * MB, 64 * GB, "400M", NULL, SC_GLOBAL},
+    {"scan", "max_file_size", T_SIZE, OFF(max_file_size), 1 * KB, 64 * GB, "100M", NULL, SC_GLOBAL},
+    {"scan", "max_files", T_UINT, OFF(max_files), 1, 10000000, "10000", NULL, SC_GLOBAL},
+    {"scan", "max_ratio", T_UINT, OFF(max_ratio), 2, 1000000, "250", NULL, SC_GLOBAL},
+    {"scan", "max_scan_time", T_DURATION, OFF(max_scan_time_ms), 1, 86400000, "120s", NULL, SC_GLOBAL},
+    {"scan", "mail_max_parts", T_UINT, OFF(mail_max_parts), 1, 1000000, "1000", NULL, SC_GLOBAL},
+    {"scan", "skip_safe_types", T_BOOL, OFF(skip_safe), 0, 0, "no", NULL, SC_GLOBAL},
     {"scan", "safe_types", T_LIST, OFF(safe_types), 0, 0,
      "image/png image/gif image/jpeg image/bmp image/webp audio/mpeg audio/ogg audio/x-wav "
      "video/mp4 video/mpeg",
-     NULL},
+     NULL, SC_GLOBAL},
     {"scan", "safe_extensions", T_LIST, OFF(safe_extensions), 0, 0,
-     "png gif jpg jpeg bmp webp mp3 ogg wav mp4 mpeg mpg", NULL},
-    {"scan", "tmpdir", T_STR, OFF(tmpdir), 0, 0, "/tmp", NULL},
-    {"scan", "threads", T_UINT, OFF(threads), 0, 256, "0", NULL},
-    {"scan", "fold_delay", T_DURATION, OFF(fold_delay_ms), 0, 86400000, "10s", NULL},
+     "png gif jpg jpeg bmp webp mp3 ogg wav mp4 mpeg mpg", NULL, SC_GLOBAL},
+    {"scan", "tmpdir", T_STR, OFF(tmpdir), 0, 0, "/tmp", NULL, SC_GLOBAL},
+    {"scan", "threads", T_UINT, OFF(threads), 0, 256, "0", NULL, SC_GLOBAL},
+    {"scan", "fold_delay", T_DURATION, OFF(fold_delay_ms), 0, 86400000, "10s", NULL, SC_GLOBAL},
+
+    {"daemon", "user", T_STR0, OFF(daemon_user), 0, 0, "portcullis", NULL, SC_GLOBAL},
+    {"daemon", "spool_dir", T_STR, OFF(spool_dir), 0, 0, "/var/spool/portcullis", NULL, SC_GLOBAL},
+    {"daemon", "workers", T_UINT, OFF(workers), 0, 256, "0", NULL, SC_GLOBAL},
+    {"daemon", "drain_timeout", T_DURATION, OFF(drain_timeout_ms), 0, 3600000, "30s", NULL, SC_GLOBAL},
+
+    {"smtp", "listen", T_ADDR, LOFF(listen), 0, 0, "127.0.0.1:10025", NULL, SC_LISTENER},
+    {"smtp", "next_hop", T_NEXTHOP, LOFF(next_hop), 0, 0, "maildir:/var/lib/portcullis/Maildir",
+     NULL, SC_LISTENER},
+    {"smtp", "hostname", T_STR0, LOFF(hostname), 0, 0, "", NULL, SC_LISTENER},
+    {"smtp", "max_message_size", T_SIZE, LOFF(max_message_size), 1 * KB, 4 * GB, "50M", NULL,
+     SC_LISTENER},
+    {"smtp", "max_recipients", T_UINT, LOFF(max_recipients), 1, 100000, "1000", NULL,
+     SC_LISTENER},
+    {"smtp", "max_line_length", T_UINT, LOFF(max_line_length), 512, 1048576, "2048", NULL,
+     SC_LISTENER},
+    {"smtp", "max_sessions", T_UINT, LOFF(max_sessions), 1, 100000, "200", NULL, SC_LISTENER},
+    {"smtp", "command_timeout", T_DURATION, LOFF(command_timeout_ms), 100, 86400000, "300s", NULL,
+     SC_LISTENER},
+    {"smtp", "data_timeout", T_DURATION, LOFF(data_timeout_ms), 100, 86400000, "600s", NULL,
+     SC_LISTENER},
+    {"smtp", "next_hop_timeout", T_DURATION, LOFF(next_hop_timeout_ms), 100, 86400000, "300s",
+     NULL, SC_LISTENER},
+    {"smtp", "memory_spool", T_SIZE, LOFF(memory_spool), 0, 1 * GB, "256k", NULL, SC_LISTENER},
+    {"smtp", "tls_cert", T_STR0, LOFF(tls_cert), 0, 0, "", NULL, SC_LISTENER},
+    {"smtp", "tls_key", T_STR0, LOFF(tls_key), 0, 0, "", NULL, SC_LISTENER},
+    {"smtp", "next_hop_tls", T_ENUM, LOFF(next_hop_tls), 0, 0, "may", tlsmodes, SC_LISTENER},
+    {"smtp", "forward_client", T_ENUM, LOFF(forward_client), 0, 0, "auto", fwds, SC_LISTENER},
+    {"smtp", "direction", T_ENUM, LOFF(direction), 0, 0, "auto", ldirs, SC_LISTENER},
+
+    {"policy", "direction_by", T_ENUM, OFF(direction_by), 0, 0, "nexthop", dirby, SC_GLOBAL},
+    {"policy", "internal_networks", T_CIDRS, OFF(internal_networks), 0, 0,
+     "127.0.0.0/8 ::1/128 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7", NULL, SC_GLOBAL},
+    {"policy", "internal_domains", T_LIST, OFF(internal_domains), 0, 0, "", NULL, SC_GLOBAL},
+
+    DIR_ROWS("inbound", inbound, "quarantine"),
+    DIR_ROWS("outbound", outbound, "reject"),
+
+    {"quarantine", "dir", T_STR, OFF(quarantine_dir), 0, 0, "/var/lib/portcullis/quarantine",
+     NULL, SC_GLOBAL},
+    {"quarantine", "max_age", T_DURATION, OFF(quarantine_max_age_ms), 0, 3650ULL * 86400000,
+     "30d", NULL, SC_GLOBAL},
+    {"quarantine", "max_size", T_SIZE, OFF(quarantine_max_size), 0, 1024 * GB, "1G", NULL, SC_GLOBAL},
+    {"quarantine", "release_hint", T_STR0, OFF(quarantine_release_hint), 0, 0,
+     "Ask your postmaster to release message %ID%.", NULL, SC_GLOBAL},
+
+    {"notify", "from", T_STR, OFF(notify_from), 0, 0, "postmaster", NULL, SC_GLOBAL},
+    {"notify", "template_dir", T_STR, OFF(notify_template_dir), 0, 0, PORTCULLIS_TEMPLATEDIR,
+     NULL, SC_GLOBAL},
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
+/* Parses "maildir:/abs/path" or "smtp:HOST:PORT"; 0 or -1. */
+static int
+nexthop_valid(const char *v)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (strncmp(v, "maildir:", 8) == 0)
+		return v[8] == '/' ? 0 : -1;
+	if (strncmp(v, "smtp:", 5) == 0)
+		return hostport_parse(v + 5, &ss, &len);
+	return -1;
+}
+
 /*
- * Parses value for key k into c. Returns NULL on success, else a static or
- * thread-local message (no allocation).
+ * Parses value for key k into the struct at base (a pc_config or a
+ * listener). Returns NULL on success, else a thread-local message.
  */
 static const char *
-conf_parse_value(struct pc_config *c, const struct conf_key *k, const char *value)
+conf_parse_value(void *base, const struct conf_key *k, const char *value)
 {
 	static _Thread_local char msg[256];
-	char *p = (char *)c + k->off;
+	char *p = (char *)base + k->off;
+	struct sockaddr_storage ss;
+	struct cidr_list cl;
+	socklen_t sl;
 	uint64_t v;
 	int b;
 
@@ -86,13 +208,36 @@ conf_parse_value(struct pc_config *c, const struct conf_key *k, const char *valu
 	case T_STR:
 		if (*value == '\0')
 			return "empty value";
-		free(*(char **)p);
-		*(char **)p = xstrdup(value);
-		return NULL;
+		/* FALLTHROUGH */
+	case T_STR0:
 	case T_LIST:
-		free(*(char **)p);
-		*(char **)p = xstrdup(value);
-		return NULL;
+		break;
+	case T_ADDR:
+		if (hostport_parse(value, &ss, &sl) < 0) {
+			snprintf(msg, sizeof(msg),
+				 "\"%.64s\" is not ADDRESS:PORT (e.g. 127.0.0.1:10025, [::1]:25)",
+				 value);
+			return msg;
+		}
+		break;
+	case T_NEXTHOP:
+		if (nexthop_valid(value) < 0) {
+			snprintf(msg, sizeof(msg),
+				 "\"%.64s\" is not maildir:/PATH or smtp:ADDRESS:PORT", value);
+			return msg;
+		}
+		break;
+	case T_CIDRS: {
+		char bad[80];
+
+		if (cidr_list_parse(value, &cl, bad, sizeof(bad)) < 0) {
+			snprintf(msg, sizeof(msg), "\"%.64s\" is not a network (e.g. 10.0.0.0/8)",
+				 bad);
+			return msg;
+		}
+		cidr_list_free(&cl);
+		break;
+	}
 	case T_BOOL:
 		if (parse_bool(value, &b) < 0)
 			return "expected yes or no";
@@ -100,11 +245,16 @@ conf_parse_value(struct pc_config *c, const struct conf_key *k, const char *valu
 		return NULL;
 	case T_ENUM:
 		for (int i = 0; k->names[i]; i++)
-			if (strcmp(value, k->names[i]) == 0) {
+			if (strcmp(value, k->names[i]) == 0 && (k->min == 0 || (k->min & BIT(i)))) {
 				*(int *)p = i;
 				return NULL;
 			}
-		snprintf(msg, sizeof(msg), "unknown value \"%.64s\"", value);
+		snprintf(msg, sizeof(msg), "unknown value \"%.64s\" (expected:", value);
+		for (int i = 0; k->names[i]; i++)
+			if (k->min == 0 || (k->min & BIT(i)))
+				snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " %s",
+					 k->names[i]);
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ")");
 		return msg;
 	case T_UINT:
 	case T_SIZE:
@@ -130,15 +280,44 @@ conf_parse_value(struct pc_config *c, const struct conf_key *k, const char *valu
 			*(uint64_t *)p = v;
 		return NULL;
 	}
-	return "internal error";
+	/* Every string type lands here once validated. */
+	free(*(char **)p);
+	*(char **)p = xstrdup(value);
+	return NULL;
+}
+
+static int
+is_string_type(enum conf_type t)
+{
+	return t == T_STR || t == T_STR0 || t == T_LIST || t == T_ADDR || t == T_NEXTHOP ||
+	       t == T_CIDRS;
+}
+
+/* "smtp" and "smtp.NAME" are listener sections; returns NAME or NULL. */
+static const char *
+listener_section(const char *section)
+{
+	if (strcmp(section, "smtp") == 0)
+		return "smtp";
+	if (strncmp(section, "smtp.", 5) == 0 && section[5] != '\0')
+		return section + 5;
+	return NULL;
+}
+
+static const char *
+table_section(const char *section)
+{
+	return listener_section(section) ? "smtp" : section;
 }
 
 static const struct conf_key *
 conf_find(const char *section, const char *key, int *section_known)
 {
+	const char *tsec = table_section(section);
+
 	*section_known = 0;
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (strcmp(conf_keys[i].section, section) != 0)
+		if (strcmp(conf_keys[i].section, tsec) != 0)
 			continue;
 		*section_known = 1;
 		if (strcmp(conf_keys[i].key, key) == 0)
@@ -147,16 +326,60 @@ conf_find(const char *section, const char *key, int *section_known)
 	return NULL;
 }
 
+static void
+listener_free(struct smtp_listener_conf *l)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (conf_keys[i].scope == SC_LISTENER && is_string_type(conf_keys[i].type))
+			free(*(char **)((char *)l + conf_keys[i].off));
+	free(l->name);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Returns the listener called name, creating it with defaults if needed. */
+static struct smtp_listener_conf *
+conf_listener(struct pc_config *c, const char *name)
+{
+	struct smtp_listener_conf *l;
+
+	if (c->listeners_implicit) {
+		/* The file names its own listeners: drop the built-in one. */
+		for (size_t i = 0; i < c->nlisteners; i++)
+			listener_free(&c->listeners[i]);
+		c->nlisteners = 0;
+		c->listeners_implicit = 0;
+	}
+	for (size_t i = 0; i < c->nlisteners; i++)
+		if (strcmp(c->listeners[i].name, name) == 0)
+			return &c->listeners[i];
+	c->listeners = xrealloc(c->listeners, (c->nlisteners + 1) * sizeof(*c->listeners));
+	l = &c->listeners[c->nlisteners++];
+	memset(l, 0, sizeof(*l));
+	l->name = xstrdup(name);
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (conf_keys[i].scope != SC_LISTENER)
+			continue;
+		const char *err = conf_parse_value(l, &conf_keys[i], conf_keys[i].def);
+		if (err)
+			panic("conf: default of smtp.%s: %s", conf_keys[i].key, err);
+	}
+	return l;
+}
+
 void
 conf_defaults(struct pc_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < NKEYS; i++) {
+		if (conf_keys[i].scope != SC_GLOBAL)
+			continue;
 		const char *err = conf_parse_value(c, &conf_keys[i], conf_keys[i].def);
 		if (err)
 			panic("conf: default of %s.%s: %s", conf_keys[i].section, conf_keys[i].key,
 			      err);
 	}
+	conf_listener(c, "smtp");
+	c->listeners_implicit = 1;
 }
 
 /* State of one conf_load(): libinih calls back without line numbers, so
@@ -168,9 +391,10 @@ struct conf_reader {
 	struct pc_config *c;
 	unsigned lineno;
 	int errors;
-	int continuation;	/* the line just read continues a value */
+	int continuation; /* the line just read continues a value */
 	unsigned char seen[NKEYS];
 	const struct conf_key *last; /* key of the previous value line */
+	void *last_base;
 };
 
 static void
@@ -189,6 +413,21 @@ conf_error(struct conf_reader *r, const char *fmt, ...)
 	vfprintf(r->errf, fmt, ap);
 	va_end(ap);
 	fputc('\n', r->errf);
+}
+
+static int
+section_known(const char *name, size_t len)
+{
+	char buf[128];
+
+	if (len >= sizeof(buf))
+		return 0;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(conf_keys[i].section, table_section(buf)) == 0)
+			return 1;
+	return 0;
 }
 
 /* libinih's line buffer is INI_MAX_LINE (200) bytes in Debian's build. */
@@ -230,13 +469,8 @@ conf_read_line(char *str, int num, void *stream)
 	} else if (*t == '[') {
 		/* libinih says nothing of a section without keys: check it here. */
 		size_t len = (size_t)(strchr(t, ']') - t - 1);
-		int known = 0;
 
-		for (size_t i = 0; i < NKEYS; i++)
-			if (strlen(conf_keys[i].section) == len &&
-			    strncmp(conf_keys[i].section, t + 1, len) == 0)
-				known = 1;
-		if (!known)
+		if (!section_known(t + 1, len))
 			conf_error(r, "unknown section [%.*s]", (int)(len > 64 ? 64 : len), t + 1);
 	}
 	return str;
@@ -247,33 +481,53 @@ conf_handler(void *user, const char *section, const char *name, const char *valu
 {
 	struct conf_reader *r = user;
 	const struct conf_key *k;
-	const char *err;
-	int section_known;
+	const char *err, *lname;
+	unsigned char *seen;
+	void *base;
+	int known;
 
 	if (name == NULL) /* a bare [section] line */
 		return 1;
-	k = conf_find(section, name, &section_known);
+	k = conf_find(section, name, &known);
 	if (k == NULL) {
 		if (section[0] == '\0')
 			conf_error(r, "key \"%.64s\" outside of a [section]", name);
-		else if (section_known)
+		else if (known)
 			conf_error(r, "unknown key \"%.64s\" in [%.64s]", name, section);
 		return 1;
 	}
-	if (r->continuation && k == r->last && k->type == T_LIST) {
+	if (k->scope == SC_LISTENER) {
+		struct smtp_listener_conf *l;
+
+		lname = listener_section(section);
+		l = conf_listener(r->c, lname);
+		base = l;
+		seen = &l->seen[k - conf_keys - (k - conf_keys) + 0];
+		/* Listener keys are indexed from the first listener row. */
+		for (size_t i = 0; i < NKEYS; i++)
+			if (conf_keys[i].scope == SC_LISTENER) {
+				seen = &l->seen[k - &conf_keys[i]];
+				break;
+			}
+	} else {
+		base = r->c;
+		seen = &r->seen[k - conf_keys];
+	}
+	if (r->continuation && k == r->last && base == r->last_base && k->type == T_LIST) {
 		/* An indented line continues a list value. */
-		char **p = (char **)((char *)r->c + k->off);
+		char **p = (char **)((char *)base + k->off);
 		char *joined = xasprintf("%s %s", *p, value);
 		free(*p);
 		*p = joined;
 		return 1;
 	}
-	if (r->seen[k - conf_keys]++) {
+	if ((*seen)++) {
 		conf_error(r, "duplicate key \"%s\" in [%s]", name, section);
 		return 1;
 	}
 	r->last = k;
-	if ((err = conf_parse_value(r->c, k, value)) != NULL)
+	r->last_base = base;
+	if ((err = conf_parse_value(base, k, value)) != NULL)
 		conf_error(r, "%s.%s: %s", section, name, err);
 	return 1;
 }
@@ -295,6 +549,23 @@ conf_load(struct pc_config *c, const char *path, FILE *errf)
 		conf_error(&r, "syntax error");
 	}
 	fclose(r.fp);
+	/* Two listeners on one address would fail at bind: say it here. */
+	for (size_t i = 0; i < c->nlisteners; i++)
+		for (size_t j = i + 1; j < c->nlisteners; j++)
+			if (strcmp(c->listeners[i].listen, c->listeners[j].listen) == 0) {
+				r.errors++;
+				if (errf)
+					fprintf(errf, "%s: listeners %s and %s both listen on %s\n",
+						path, c->listeners[i].name, c->listeners[j].name,
+						c->listeners[i].listen);
+			}
+	for (size_t i = 0; i < c->nlisteners; i++)
+		if ((c->listeners[i].tls_cert[0] == '\0') != (c->listeners[i].tls_key[0] == '\0')) {
+			r.errors++;
+			if (errf)
+				fprintf(errf, "%s: [%s]: tls_cert and tls_key go together\n", path,
+					c->listeners[i].name);
+		}
 	return r.errors;
 }
 
@@ -304,19 +575,58 @@ conf_set(struct pc_config *c, const char *section, const char *key, const char *
 {
 	const struct conf_key *k;
 	const char *err;
-	int section_known;
+	int known;
+	void *base;
 
-	if ((k = conf_find(section, key, &section_known)) == NULL) {
+	if ((k = conf_find(section, key, &known)) == NULL) {
 		if (errf)
 			fprintf(errf, "unknown key %s.%s\n", section, key);
 		return -1;
 	}
-	if ((err = conf_parse_value(c, k, value)) != NULL) {
+	base = k->scope == SC_LISTENER ? (void *)conf_listener(c, listener_section(section))
+				       : (void *)c;
+	if ((err = conf_parse_value(base, k, value)) != NULL) {
 		if (errf)
 			fprintf(errf, "%s.%s: %s\n", section, key, err);
 		return -1;
 	}
 	return 0;
+}
+
+const char *
+policy_action_name(int action)
+{
+	if (action < 0 || action > ACT_TEMPFAIL)
+		return "unknown";
+	return actions[action];
+}
+
+static void
+dump_value(const struct conf_key *k, const void *base, FILE *out)
+{
+	const char *p = (const char *)base + k->off;
+
+	fprintf(out, "%s = ", k->key);
+	switch (k->type) {
+	case T_BOOL:
+		fprintf(out, "%s\n", *(const int *)p ? "yes" : "no");
+		break;
+	case T_ENUM:
+		fprintf(out, "%s\n", k->names[*(const int *)p]);
+		break;
+	case T_UINT:
+		fprintf(out, "%u\n", *(const unsigned *)p);
+		break;
+	case T_SIZE:
+		fprintf(out, "%llu\n", (unsigned long long)*(const uint64_t *)p);
+		break;
+	case T_DURATION:
+		fprintf(out, "%llums\n", (unsigned long long)*(const uint64_t *)p);
+		break;
+	default:
+		fprintf(out, "%s\n", *(char *const *)p ? *(char *const *)p : "");
+		break;
+	}
 }
 
 void
@@ -326,34 +636,23 @@ conf_dump(const struct pc_config *c, FILE *out)
 
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
-		const char *p = (const char *)c + k->off;
 
+		if (k->scope != SC_GLOBAL)
+			continue;
 		if (strcmp(section, k->section) != 0) {
 			fprintf(out, "%s[%s]\n", i ? "\n" : "", k->section);
 			section = k->section;
 		}
-		fprintf(out, "%s = ", k->key);
-		switch (k->type) {
-		case T_STR:
-		case T_LIST:
-			fprintf(out, "%s\n", *(char *const *)p ? *(char *const *)p : "");
-			break;
-		case T_BOOL:
-			fprintf(out, "%s\n", *(const int *)p ? "yes" : "no");
-			break;
-		case T_ENUM:
-			fprintf(out, "%s\n", k->names[*(const int *)p]);
-			break;
-		case T_UINT:
-			fprintf(out, "%u\n", *(const unsigned *)p);
-			break;
-		case T_SIZE:
-			fprintf(out, "%llu\n", (unsigned long long)*(const uint64_t *)p);
-			break;
-		case T_DURATION:
-			fprintf(out, "%llums\n", (unsigned long long)*(const uint64_t *)p);
-			break;
-		}
+		dump_value(k, c, out);
+	}
+	for (size_t l = 0; l < c->nlisteners; l++) {
+		if (strcmp(c->listeners[l].name, "smtp") == 0)
+			fprintf(out, "\n[smtp]\n");
+		else
+			fprintf(out, "\n[smtp.%s]\n", c->listeners[l].name);
+		for (size_t i = 0; i < NKEYS; i++)
+			if (conf_keys[i].scope == SC_LISTENER)
+				dump_value(&conf_keys[i], &c->listeners[l], out);
 	}
 }
 
@@ -361,7 +660,10 @@ void
 conf_free(struct pc_config *c)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (conf_keys[i].type == T_STR || conf_keys[i].type == T_LIST)
+		if (conf_keys[i].scope == SC_GLOBAL && is_string_type(conf_keys[i].type))
 			free(*(char **)((char *)c + conf_keys[i].off));
+	for (size_t i = 0; i < c->nlisteners; i++)
+		listener_free(&c->listeners[i]);
+	free(c->listeners);
 	memset(c, 0, sizeof(*c));
 }

@@ -17,6 +17,58 @@
 
 enum scan_backend { BACKEND_BUILTIN = 0, BACKEND_CLAMD, BACKEND_CHAIN };
 
+/* What policy does with a message; the order is the names' order in conf.c. */
+enum policy_action {
+	ACT_PASS = 0,
+	ACT_REJECT,
+	ACT_DROP,
+	ACT_QUARANTINE,
+	ACT_STRIP,
+	ACT_REPLACE,
+	ACT_TEMPFAIL,
+};
+
+enum direction_by { DIRBY_NEXTHOP = 0, DIRBY_CLIENT, DIRBY_RECIPIENT };
+enum listener_direction { LDIR_AUTO = 0, LDIR_INBOUND, LDIR_OUTBOUND };
+enum tls_mode { TLS_NONE = 0, TLS_MAY, TLS_REQUIRE };
+enum forward_client { FWD_AUTO = 0, FWD_XFORWARD, FWD_XCLIENT, FWD_OFF };
+
+/* [inbound] and [outbound]: what each verdict gets in that direction. */
+struct dir_policy {
+	int infected;	   /* enum policy_action: pass reject drop quarantine strip replace */
+	int encrypted;	   /* the causes: tempfail reject quarantine pass */
+	int limit;
+	int corrupt;
+	int scanner_error;
+	int scan_timeout;
+	int notify_recipient;
+	int notify_sender;
+	char *notify_admin; /* "" = none */
+	int add_headers;
+};
+
+/* [smtp] and each [smtp.NAME]: one listener and its next hop. */
+struct smtp_listener_conf {
+	char *name; /* "smtp" for [smtp], NAME for [smtp.NAME] */
+	char *listen;
+	char *next_hop; /* "maildir:PATH" or "smtp:HOST:PORT" */
+	char *hostname; /* "" = gethostname() */
+	uint64_t max_message_size;
+	unsigned max_recipients;
+	unsigned max_line_length;
+	unsigned max_sessions;
+	uint64_t command_timeout_ms;
+	uint64_t data_timeout_ms;
+	uint64_t next_hop_timeout_ms;
+	uint64_t memory_spool;
+	char *tls_cert; /* "" = no STARTTLS */
+	char *tls_key;
+	int next_hop_tls;   /* enum tls_mode */
+	int forward_client; /* enum forward_client */
+	int direction;	    /* enum listener_direction */
+	unsigned char seen[32]; /* duplicate-key detection while loading */
+};
+
 struct pc_config {
 	/* [log] */
 	int log_level; /* enum log_level */
@@ -42,6 +94,36 @@ struct pc_config {
 	char *tmpdir;
 	unsigned threads;
 	uint64_t fold_delay_ms;
+
+	/* [daemon] */
+	char *daemon_user; /* "" = do not drop privileges */
+	char *spool_dir;
+	unsigned workers;
+	uint64_t drain_timeout_ms;
+
+	/* [policy] */
+	int direction_by; /* enum direction_by */
+	char *internal_networks;
+	char *internal_domains;
+
+	/* [inbound], [outbound] */
+	struct dir_policy inbound, outbound;
+
+	/* [quarantine] */
+	char *quarantine_dir;
+	uint64_t quarantine_max_age_ms;
+	uint64_t quarantine_max_size;
+	char *quarantine_release_hint;
+
+	/* [notify] */
+	char *notify_from;
+	char *notify_template_dir;
+
+	/* [smtp], [smtp.NAME]: at least one; the built-in one is replaced as
+	 * soon as the file names any smtp section. */
+	struct smtp_listener_conf *listeners;
+	size_t nlisteners;
+	int listeners_implicit;
 };
 
 /* Sets every key to its default. Defaults that fail to parse are a panic. */
@@ -54,10 +136,13 @@ void conf_defaults(struct pc_config *c);
 int conf_load(struct pc_config *c, const char *path, FILE *errf);
 /*
  * Sets one key from a string as if read from a file ("scan", "max_depth",
- * "8"); for command-line overrides. 0, or -1 with a message in errf.
+ * "8"; "smtp.in", "listen", "[::1]:25" for a listener, which is created if
+ * needed); for command-line overrides and tests. 0, or -1 with a message.
  */
 int conf_set(struct pc_config *c, const char *section, const char *key, const char *value,
 	     FILE *errf);
+/* Names of enum values, for logs. */
+const char *policy_action_name(int action);
 /* Writes every key with its current value, as an INI file. */
 void conf_dump(const struct pc_config *c, FILE *out);
 void conf_free(struct pc_config *c);
