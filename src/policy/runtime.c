@@ -1,0 +1,96 @@
+/*
+ * runtime: builds and reference-counts the decision bundle. Owns the config
+ * copy and every object built from it.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/tls.h"
+#include "policy/runtime.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+struct runtime *
+runtime_build(struct pc_config *c, char **err)
+{
+	struct runtime *rt = xcalloc(1, sizeof(*rt));
+
+	*err = NULL;
+	rt->refs = 1;
+	rt->conf = *c;
+	memset(c, 0, sizeof(*c));
+	if (gethostname(rt->hostname, sizeof(rt->hostname) - 1) < 0 || rt->hostname[0] == '\0')
+		strcpy(rt->hostname, "localhost");
+	if (policy_init(&rt->policy, &rt->conf, err) < 0)
+		goto fail;
+	if ((rt->templates = notify_templates_load(rt->conf.notify_template_dir, err)) == NULL)
+		goto fail;
+	if ((rt->quarantine = quarantine_open(rt->conf.quarantine_dir, err)) == NULL)
+		goto fail;
+	rt->client_tls = tls_client_ctx();
+	rt->server_tls = xcalloc(rt->conf.nlisteners ? rt->conf.nlisteners : 1, sizeof(SSL_CTX *));
+	for (size_t i = 0; i < rt->conf.nlisteners; i++) {
+		const struct smtp_listener_conf *lc = &rt->conf.listeners[i];
+
+		if (lc->tls_cert[0] == '\0')
+			continue;
+		if ((rt->server_tls[i] = tls_server_ctx(lc->tls_cert, lc->tls_key, err)) == NULL)
+			goto fail;
+	}
+	/* Last: the expensive part. */
+	if ((rt->scanner = scanner_new(&rt->conf, err)) == NULL)
+		goto fail;
+	return rt;
+fail:
+	runtime_unref(rt);
+	return NULL;
+}
+
+struct runtime *
+runtime_ref(struct runtime *rt)
+{
+	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
+	return rt;
+}
+
+void
+runtime_unref(struct runtime *rt)
+{
+	if (rt == NULL)
+		return;
+	if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	scanner_free(rt->scanner);
+	quarantine_free(rt->quarantine);
+	notify_templates_free(rt->templates);
+	if (rt->server_tls)
+		for (size_t i = 0; i < rt->conf.nlisteners; i++)
+			if (rt->server_tls[i])
+				SSL_CTX_free(rt->server_tls[i]);
+	free(rt->server_tls);
+	if (rt->client_tls)
+		SSL_CTX_free(rt->client_tls);
+	policy_free(&rt->policy);
+	conf_free(&rt->conf);
+	free(rt);
+}
+
+const struct smtp_listener_conf *
+runtime_listener(const struct runtime *rt, const char *name, size_t *idx)
+{
+	for (size_t i = 0; i < rt->conf.nlisteners; i++)
+		if (strcmp(rt->conf.listeners[i].name, name) == 0) {
+			if (idx)
+				*idx = i;
+			return &rt->conf.listeners[i];
+		}
+	return NULL;
+}
+
+const char *
+runtime_hostname(const struct runtime *rt, const struct smtp_listener_conf *lc)
+{
+	return lc->hostname[0] ? lc->hostname : rt->hostname;
+}

@@ -1,0 +1,50 @@
+/*
+ * runtime: everything a message decision needs, built from one
+ * configuration and swapped as a whole on reload (SIGHUP): the config, the
+ * scanner, the parsed policy, the notification templates, the quarantine
+ * and the TLS contexts. Reference-counted: a session takes a reference when
+ * it starts and keeps deciding with that runtime until it ends, so a reload
+ * never changes the rules in the middle of a transaction.
+ *
+ * Building compiles the signatures: call runtime_build() on a worker
+ * thread when the event loop is running.
+ */
+#ifndef PC_RUNTIME_H
+#define PC_RUNTIME_H
+
+#include <stdatomic.h>
+
+#include <openssl/ssl.h>
+
+#include "conf/conf.h"
+#include "policy/notify.h"
+#include "policy/policy.h"
+#include "scan/scanner.h"
+#include "store/quarantine.h"
+
+struct runtime {
+	_Atomic int refs;
+	struct pc_config conf;
+	struct scanner *scanner;
+	struct policy policy;
+	struct notify_templates *templates;
+	struct quarantine *quarantine;
+	SSL_CTX *client_tls;
+	SSL_CTX **server_tls; /* one per conf.listeners[i]; NULL = no STARTTLS */
+	char hostname[256];   /* gethostname() unless a listener sets its own */
+};
+
+/*
+ * Builds a runtime from *c, taking ownership of its contents (c is zeroed).
+ * NULL with *err set (caller frees) on any failure.
+ */
+struct runtime *runtime_build(struct pc_config *c, char **err);
+struct runtime *runtime_ref(struct runtime *rt);
+void runtime_unref(struct runtime *rt);
+/* The listener section called name, or NULL; its index in *idx. */
+const struct smtp_listener_conf *runtime_listener(const struct runtime *rt, const char *name,
+						  size_t *idx);
+/* The hostname a listener uses in its banner and EHLO. */
+const char *runtime_hostname(const struct runtime *rt, const struct smtp_listener_conf *lc);
+
+#endif
