@@ -1444,6 +1444,9 @@ job_done(void *arg)
 	}
 	s->tx = tx;
 	names = verdict_names(&tx->verdict);
+	if (tx->dec.action == ACT_PASS && tx->dec.cause)
+		slog_warnx(s, "passing a message that was not scanned whole: %s (policy says pass)",
+			   tx->dec.cause_detail);
 	switch (tx->dec.action) {
 	case ACT_PASS:
 	case ACT_STRIP:

@@ -101,6 +101,17 @@ test_errors(void **state)
 	    {"max_depth = 3\n", 1, "F:1: key \"max_depth\" outside"},
 	    {"[scan]\nbogus = 1\nmax_files = x\nalso bad\n", 3, "F:4: syntax error"},
 	    {"[scan]\ndatabase_dir = \n", 1, "empty value"},
+	    {"[smtp]\nnext_hop = mx.example.org:25\n", 1, "is not maildir:/PATH or smtp:"},
+	    {"[smtp]\nnext_hop = maildir:relative\n", 1, "F:2: smtp.next_hop:"},
+	    {"[smtp]\nlisten = localhost:25\n", 1, "is not ADDRESS:PORT"},
+	    {"[smtp.in]\nlisten = 127.0.0.1:25\n[smtp.out]\nlisten = 127.0.0.1:25\n", 1,
+	     "listeners in and out both listen on 127.0.0.1:25"},
+	    {"[smtp]\ntls_cert = /x.pem\n", 1, "tls_cert and tls_key go together"},
+	    {"[policy]\ninternal_networks = 10.0.0.0/8 10.0.0.0/33\n", 1, "\"10.0.0.0/33\" is not a network"},
+	    {"[inbound]\ninfected = tempfail\n", 1, "unknown value \"tempfail\" (expected: pass reject drop"},
+	    {"[outbound]\nencrypted = strip\n", 1, "(expected: pass reject quarantine tempfail)"},
+	    {"[smtp.x]\nbogus = 1\n", 1, "F:2: unknown key \"bogus\" in [smtp.x]"},
+	    {"[smtp.x]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n", 1, "F:3: duplicate key"},
 	};
 	(void)state;
 
@@ -115,6 +126,41 @@ test_errors(void **state)
 			fail_msg("row %zu: %d errors, messages:\n%s", i, n, msgs);
 		conf_free(&c);
 	}
+}
+
+static void
+test_listeners(void **state)
+{
+	struct pc_config c;
+	char msgs[1024];
+	(void)state;
+
+	conf_defaults(&c);
+	/* Without smtp sections: one built-in listener. */
+	assert_int_equal(c.nlisteners, 1);
+	assert_string_equal(c.listeners[0].name, "smtp");
+	assert_string_equal(c.listeners[0].listen, "127.0.0.1:10025");
+	assert_int_equal(load_text(&c,
+				   "[smtp.in]\nlisten = [::1]:2525\nnext_hop = smtp:127.0.0.1:10026\n"
+				   "max_message_size = 10M\n[smtp.out]\nlisten = 127.0.0.1:2526\n"
+				   "direction = outbound\n[inbound]\ninfected = strip\n"
+				   "[outbound]\nscanner_error = pass\n",
+				   msgs, sizeof(msgs)),
+			 0);
+	assert_string_equal(msgs, "");
+	assert_int_equal(c.nlisteners, 2);
+	assert_string_equal(c.listeners[0].name, "in");
+	assert_string_equal(c.listeners[0].next_hop, "smtp:127.0.0.1:10026");
+	assert_int_equal(c.listeners[0].max_message_size, 10 << 20);
+	assert_string_equal(c.listeners[1].name, "out");
+	assert_int_equal(c.listeners[1].direction, LDIR_OUTBOUND);
+	/* Keys not given keep their defaults. */
+	assert_int_equal(c.listeners[1].max_message_size, 50 << 20);
+	assert_int_equal(c.inbound.infected, ACT_STRIP);
+	assert_int_equal(c.outbound.scanner_error, ACT_PASS);
+	assert_int_equal(c.outbound.infected, ACT_REJECT);
+	assert_string_equal(policy_action_name(c.inbound.infected), "strip");
+	conf_free(&c);
 }
 
 static void
@@ -163,6 +209,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_errors),	 cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_listeners),
 	    cmocka_unit_test(test_shipped_example),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
