@@ -12,6 +12,7 @@ PKGS=(
 	libinih-dev libjansson-dev libsqlite3-dev libevent-dev
 	# tests
 	libcmocka-dev python3 python3-pytest clamav-daemon clamav-testfiles zip time
+	openssl swaks procps
 )
 
 missing=()
