@@ -231,9 +231,7 @@ purge_done(void *arg)
 {
 	struct purge_job *j = arg;
 
-	if (j->st.deleted)
-		log_info("quarantine: purged %zu messages (%llu bytes)", j->st.deleted,
-			 (unsigned long long)j->st.bytes);
+	/* quarantine_purge() logs what it removed. */
 	runtime_unref(j->rt);
 	free(j);
 }
