@@ -901,6 +901,11 @@ session_command(struct session *s, char *line, size_t len)
 	}
 	ci = smtp_cmd_lookup(line, &args);
 	slog_debug(s, "command %.100s", line);
+	if (ci->verb == V_BDAT) {
+		/* Its chunk follows at once and would be read as commands. */
+		session_goodbye(s, "502 5.5.1 CHUNKING not offered, closing");
+		return;
+	}
 	if (ci->flags & CMD_NOT_OFFERED) {
 		reply(s, "502 5.5.1 %s not offered", ci->name);
 		return;
@@ -1234,7 +1239,8 @@ job_rewrite(struct job *j, struct tx *tx)
 	if (spool_fd(tx->out) >= 0 &&
 	    rewrite_parts(spool_fd(tx->spool), spool_size(tx->spool), t, n,
 			  tx->dec.action == ACT_STRIP ? REWRITE_STRIP : REWRITE_REPLACE,
-			  j->rt->templates, &v, tx->prepend, spool_fd(tx->out), NULL) == 0) {
+			  j->rt->templates, &v, tx->prepend, spool_fd(tx->out), NULL) == 0 &&
+	    spool_sync_size(tx->out) == 0) {
 		/* The rewritten copy must be clean itself. */
 		verdict_init(&again);
 		lseek(spool_fd(tx->out), 0, SEEK_SET);

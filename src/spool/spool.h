@@ -34,6 +34,12 @@ int spool_fd(const struct spool *sp);
 int spool_on_disk(const struct spool *sp);
 /* pread() from the spool; returns bytes read, 0 at end, -1 on error. */
 ssize_t spool_pread(const struct spool *sp, void *buf, size_t len, uint64_t off);
+/*
+ * After bytes were written to spool_fd() directly (not with spool_write),
+ * takes the size from the fd so that spool_size/spool_pread/spool_write see
+ * them. Such writes bypass mem_limit. 0, or -1 with errno.
+ */
+int spool_sync_size(struct spool *sp);
 /* Empties the spool for reuse by the next transaction. */
 void spool_reset(struct spool *sp);
 
