@@ -152,6 +152,8 @@ static const struct conf_key conf_keys[] = {
     {"smtp", "next_hop_tls", T_ENUM, LOFF(next_hop_tls), 0, 0, "may", tlsmodes, SC_LISTENER},
     {"smtp", "forward_client", T_ENUM, LOFF(forward_client), 0, 0, "auto", fwds, SC_LISTENER},
     {"smtp", "direction", T_ENUM, LOFF(direction), 0, 0, "auto", ldirs, SC_LISTENER},
+    {"smtp", "authorized_xforward_hosts", T_CIDRS, LOFF(authorized_xforward_hosts), 0, 0,
+     "127.0.0.0/8 ::1/128", NULL, SC_LISTENER},
 
     {"policy", "direction_by", T_ENUM, OFF(direction_by), 0, 0, "nexthop", dirby, SC_GLOBAL},
     {"policy", "internal_networks", T_CIDRS, OFF(internal_networks), 0, 0,

@@ -66,6 +66,7 @@ struct smtp_listener_conf {
 	int next_hop_tls;   /* enum tls_mode */
 	int forward_client; /* enum forward_client */
 	int direction;	    /* enum listener_direction */
+	char *authorized_xforward_hosts; /* clients whose XFORWARD we believe */
 	unsigned char seen[32]; /* duplicate-key detection while loading */
 };
 

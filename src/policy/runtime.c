@@ -31,8 +31,18 @@ runtime_build(struct pc_config *c, char **err)
 		goto fail;
 	rt->client_tls = tls_client_ctx();
 	rt->server_tls = xcalloc(rt->conf.nlisteners ? rt->conf.nlisteners : 1, sizeof(SSL_CTX *));
+	rt->xforward_hosts = xcalloc(rt->conf.nlisteners ? rt->conf.nlisteners : 1,
+				     sizeof(struct cidr_list));
 	for (size_t i = 0; i < rt->conf.nlisteners; i++) {
 		const struct smtp_listener_conf *lc = &rt->conf.listeners[i];
+		char bad[80];
+
+		if (cidr_list_parse(lc->authorized_xforward_hosts, &rt->xforward_hosts[i], bad,
+				    sizeof(bad)) < 0) {
+			*err = xasprintf("[%s] authorized_xforward_hosts: bad network %s", lc->name,
+					 bad);
+			goto fail;
+		}
 
 		if (lc->tls_cert[0] == '\0')
 			continue;
@@ -70,6 +80,10 @@ runtime_unref(struct runtime *rt)
 			if (rt->server_tls[i])
 				SSL_CTX_free(rt->server_tls[i]);
 	free(rt->server_tls);
+	if (rt->xforward_hosts)
+		for (size_t i = 0; i < rt->conf.nlisteners; i++)
+			cidr_list_free(&rt->xforward_hosts[i]);
+	free(rt->xforward_hosts);
 	if (rt->client_tls)
 		SSL_CTX_free(rt->client_tls);
 	policy_free(&rt->policy);

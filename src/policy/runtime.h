@@ -21,6 +21,7 @@
 #include "policy/policy.h"
 #include "scan/scanner.h"
 #include "store/quarantine.h"
+#include "util/cidr.h"
 
 struct runtime {
 	_Atomic int refs;
@@ -31,6 +32,7 @@ struct runtime {
 	struct quarantine *quarantine;
 	SSL_CTX *client_tls;
 	SSL_CTX **server_tls; /* one per conf.listeners[i]; NULL = no STARTTLS */
+	struct cidr_list *xforward_hosts; /* one per conf.listeners[i] */
 	char hostname[256];   /* gethostname() unless a listener sets its own */
 };
 

@@ -113,6 +113,14 @@ struct session {
 
 	char helo[256];
 	int helo_seen, esmtp, tls;
+	/* XFORWARD from an authorized client (a Postfix content filter
+	 * client): the original client, passed on to the next hop */
+	int xforward_ok;
+	struct {
+		int set;
+		char name[256], addr[64], helo[256], proto[16];
+		unsigned port;
+	} xf;
 	int skip_line; /* discarding the rest of an over-long line */
 	unsigned ncmds;
 
@@ -122,7 +130,7 @@ struct session {
 	socklen_t nh_salen;
 	char *maildir;
 	int nh_ehlo_done, nh_pipelining, nh_8bit, nh_enh, nh_utf8, nh_starttls, nh_xforward,
-	    nh_xclient, nh_xclient_sent;
+	    nh_xclient, nh_xclient_sent, nh_dsn;
 	uint64_t nh_size;
 	int nh_in_tx; /* MAIL accepted by the next hop, not yet finished */
 	enum smtp_verb pending;
@@ -432,6 +440,7 @@ nh_parse_caps(struct session *s, const struct smtp_reply *r)
 	s->nh_starttls = smtp_reply_has(r, "STARTTLS", NULL);
 	s->nh_xforward = smtp_reply_has(r, "XFORWARD", NULL);
 	s->nh_xclient = smtp_reply_has(r, "XCLIENT", NULL);
+	s->nh_dsn = smtp_reply_has(r, "DSN", NULL);
 	s->nh_size = 0;
 	if (smtp_reply_has(r, "SIZE", &arg))
 		s->nh_size = strtoull(arg, NULL, 10);
@@ -469,8 +478,12 @@ reply_ehlo(struct session *s)
 		reply(s, "250-8BITMIME");
 	if (offers(s, s->nh_utf8))
 		reply(s, "250-SMTPUTF8");
+	if (s->nh && s->nh_dsn)
+		reply(s, "250-DSN");
 	if (s->rt->server_tls[s->lidx] && !s->tls)
 		reply(s, "250-STARTTLS");
+	if (s->xforward_ok)
+		reply(s, "250-XFORWARD NAME ADDR PORT PROTO HELO");
 	reply(s, "250 %s", offers(s, s->nh_enh) ? "ENHANCEDSTATUSCODES" : "HELP");
 }
 
@@ -690,6 +703,11 @@ mail_params(struct session *s, const struct smtp_path *p, struct tx *tx)
 				reply(s, "555 5.5.4 unsupported BODY=%s", pr->value);
 				return -1;
 			}
+		} else if (strcmp(pr->name, "RET") == 0 || strcmp(pr->name, "ENVID") == 0) {
+			if (!(s->nh && s->nh_dsn)) {
+				reply(s, "555 5.5.4 DSN not offered");
+				return -1;
+			}
 		} else if (strcmp(pr->name, "SMTPUTF8") == 0) {
 			if (!offers(s, s->nh_utf8)) {
 				reply(s, "555 5.5.4 SMTPUTF8 not offered");
@@ -736,13 +754,17 @@ cmd_mail(struct session *s, const char *args)
 	}
 	if (s->nh_xforward && s->lc->forward_client != FWD_OFF &&
 	    s->lc->forward_client != FWD_XCLIENT) {
-		char line[700], helo[300];
+		char line[1200], helo[300], name[300];
+		const char *addr = s->xf.set && s->xf.addr[0] ? s->xf.addr : s->peer_addr;
 
-		xtext(s->helo, helo, sizeof(helo));
-		snprintf(line, sizeof(line),
-			 "XFORWARD NAME=[UNAVAILABLE] ADDR=%s%s PORT=%u PROTO=%s HELO=%s",
-			 strchr(s->peer_addr, ':') ? "IPV6:" : "", s->peer_addr, s->peer_port,
-			 s->esmtp ? "ESMTP" : "SMTP", helo);
+		xtext(s->xf.set && s->xf.helo[0] ? s->xf.helo : s->helo, helo, sizeof(helo));
+		xtext(s->xf.set && s->xf.name[0] ? s->xf.name : "[UNAVAILABLE]", name,
+		      sizeof(name));
+		snprintf(line, sizeof(line), "XFORWARD NAME=%s ADDR=%s%s PORT=%u PROTO=%s HELO=%s",
+			 name, strchr(addr, ':') ? "IPV6:" : "", addr,
+			 s->xf.set && s->xf.port ? s->xf.port : s->peer_port,
+			 s->xf.set && s->xf.proto[0] ? s->xf.proto : s->esmtp ? "ESMTP" : "SMTP",
+			 helo);
 		client_pause(s, S_NEXTHOP);
 		smtp_client_command(s->nh, line, nh_mail_cb, s);
 		return;
@@ -772,7 +794,7 @@ cmd_rcpt(struct session *s, const char *args)
 {
 	struct smtp_path p;
 	struct tx *tx = s->tx;
-	char err[64], line[SMTP_PATH_MAX + 16];
+	char err[64], line[SMTP_PATH_MAX + 1200], params[1100];
 
 	if (tx == NULL) {
 		reply(s, "503 5.5.1 need MAIL command");
@@ -786,9 +808,17 @@ cmd_rcpt(struct session *s, const char *args)
 		reply(s, "501 5.1.3 empty recipient");
 		return;
 	}
-	if (p.nparams) {
-		reply(s, "555 5.5.4 unsupported RCPT parameter %.32s", p.params[0].name);
-		return;
+	params[0] = '\0';
+	for (size_t i = 0; i < p.nparams; i++) {
+		const struct smtp_param *pr = &p.params[i];
+		size_t n = strlen(params);
+
+		if (!(s->nh && s->nh_dsn) ||
+		    (strcmp(pr->name, "NOTIFY") != 0 && strcmp(pr->name, "ORCPT") != 0)) {
+			reply(s, "555 5.5.4 unsupported RCPT parameter %.32s", pr->name);
+			return;
+		}
+		snprintf(params + n, sizeof(params) - n, " %s=%s", pr->name, pr->value);
 	}
 	if (tx->nrcpts >= s->lc->max_recipients) {
 		reply(s, "452 4.5.3 too many recipients");
@@ -802,7 +832,7 @@ cmd_rcpt(struct session *s, const char *args)
 		reply(s, "250 2.1.5 Ok");
 		return;
 	}
-	snprintf(line, sizeof(line), "RCPT TO:<%s>", p.addr);
+	snprintf(line, sizeof(line), "RCPT TO:<%s>%s", p.addr, params);
 	nh_forward(s, V_RCPT, line);
 }
 
@@ -834,6 +864,7 @@ static void
 cmd_rset(struct session *s)
 {
 	tx_reset(s);
+	memset(&s->xf, 0, sizeof(s->xf));
 	if (s->nh && s->nh_in_tx) {
 		nh_forward(s, V_RSET, "RSET");
 		return;
@@ -886,6 +917,79 @@ cmd_starttls(struct session *s, const char *args)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
+/* Decodes xtext (RFC 3461) into out; "[UNAVAILABLE]" and
+ * "[TEMPUNAVAIL]" become "". */
+static void
+xtext_decode(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t j = 0;
+
+	if ((len == 13 && strncmp(in, "[UNAVAILABLE]", 13) == 0) ||
+	    (len == 13 && strncmp(in, "[TEMPUNAVAIL]", 13) == 0))
+		len = 0;
+	for (size_t i = 0; i < len && j + 1 < cap; i++) {
+		if (in[i] == '+' && i + 2 < len && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
+			int ch = hexval(in[i + 1]) << 4 | hexval(in[i + 2]);
+
+			out[j++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+			i += 2;
+		} else
+			out[j++] = in[i];
+	}
+	out[j] = '\0';
+}
+
+/* XFORWARD from an authorized client: remembers the original client. */
+static void
+cmd_xforward(struct session *s, const char *args)
+{
+	const char *p = args;
+
+	if (s->tx) {
+		reply(s, "503 5.5.1 XFORWARD not allowed inside a transaction");
+		return;
+	}
+	if (*p == '\0') {
+		reply(s, "501 5.5.4 Syntax: XFORWARD attribute=value...");
+		return;
+	}
+	while (*p) {
+		const char *eq = strchr(p, '='), *end;
+		size_t klen, vlen;
+		char val[256];
+
+		if (eq == NULL) {
+			reply(s, "501 5.5.4 bad XFORWARD attribute");
+			return;
+		}
+		klen = (size_t)(eq - p);
+		end = eq + 1 + strcspn(eq + 1, " ");
+		vlen = (size_t)(end - eq - 1);
+		xtext_decode(eq + 1, vlen, val, sizeof(val));
+		if (klen == 4 && strncasecmp(p, "NAME", 4) == 0)
+			snprintf(s->xf.name, sizeof(s->xf.name), "%s", val);
+		else if (klen == 4 && strncasecmp(p, "ADDR", 4) == 0) {
+			const char *a = strncasecmp(val, "IPV6:", 5) == 0 ? val + 5 : val;
+			struct cidr c;
+
+			/* Only a real address: it is used for direction and logs. */
+			if (a[0] && cidr_parse(a, &c) == 0 && !strchr(a, '/'))
+				snprintf(s->xf.addr, sizeof(s->xf.addr), "%.63s", a);
+		} else if (klen == 4 && strncasecmp(p, "PORT", 4) == 0)
+			s->xf.port = (unsigned)strtoul(val, NULL, 10) & 0xffff;
+		else if (klen == 5 && strncasecmp(p, "PROTO", 5) == 0)
+			snprintf(s->xf.proto, sizeof(s->xf.proto), "%.15s", val);
+		else if (klen == 4 && strncasecmp(p, "HELO", 4) == 0)
+			snprintf(s->xf.helo, sizeof(s->xf.helo), "%s", val);
+		/* IDENT, SOURCE and unknown attributes are accepted and ignored. */
+		p = end;
+		while (*p == ' ')
+			p++;
+	}
+	s->xf.set = 1;
+	reply(s, "250 2.0.0 Ok");
+}
+
 /* Dispatches one command line. */
 static void
 session_command(struct session *s, char *line, size_t len)
@@ -901,6 +1005,10 @@ session_command(struct session *s, char *line, size_t len)
 	}
 	ci = smtp_cmd_lookup(line, &args);
 	slog_debug(s, "command %.100s", line);
+	if (ci->verb == V_XFORWARD && s->xforward_ok) {
+		cmd_xforward(s, args);
+		return;
+	}
 	if (ci->verb == V_BDAT) {
 		/* Its chunk follows at once and would be read as commands. */
 		session_goodbye(s, "502 5.5.1 CHUNKING not offered, closing");
@@ -1141,6 +1249,27 @@ action_past(int action)
 	}
 }
 
+/* Adds one notice; an address notify refuses (from the wire) is skipped. */
+static void
+add_notice(struct job *j, struct tx *tx, const char *which, const struct notify_vars *v,
+	   const char *from, const char *to)
+{
+	char *msg = notify_message(j->rt->templates, which, v, from, to);
+
+	if (msg == NULL) {
+		char safe[128];
+
+		notify_sanitize(to, safe, sizeof(safe));
+		log_warnx("no %s notice to <%s>: not an address notices can go to", which, safe);
+		return;
+	}
+	tx->notices = xrealloc(tx->notices, (tx->nnotices + 1) * sizeof(char *));
+	tx->notify_to = xrealloc(tx->notify_to, (tx->nnotices + 1) * sizeof(char *));
+	tx->notices[tx->nnotices] = msg;
+	tx->notify_to[tx->nnotices] = xstrdup(to);
+	tx->nnotices++;
+}
+
 /* Builds the notices this action calls for (worker side). */
 static void
 make_notices(struct job *j, struct tx *tx)
@@ -1174,14 +1303,7 @@ make_notices(struct job *j, struct tx *tx)
 	v.release_hint = j->rt->conf.quarantine_release_hint;
 	v.direction = direction_name(tx->dir);
 
-#define ADD_NOTICE(which, to)                                                                      \
-	do {                                                                                       \
-		tx->notices = xrealloc(tx->notices, (tx->nnotices + 1) * sizeof(char *));          \
-		tx->notify_to = xrealloc(tx->notify_to, (tx->nnotices + 1) * sizeof(char *));      \
-		tx->notices[tx->nnotices] = notify_message(j->rt->templates, which, &v, from, to); \
-		tx->notify_to[tx->nnotices] = xstrdup(to);                                         \
-		tx->nnotices++;                                                                    \
-	} while (0)
+#define ADD_NOTICE(which, to) add_notice(j, tx, which, &v, from, to)
 
 	if (dp->notify_recipient)
 		for (size_t i = 0; i < tx->nrcpts; i++)
@@ -1353,6 +1475,7 @@ tx_log_reply(struct session *s, const struct smtp_reply *r, const char *text)
 	if (tx->nnotices && s->nh)
 		send_notices(s, tx);
 	tx_reset(s);
+	memset(&s->xf, 0, sizeof(s->xf)); /* XFORWARD lasts one transaction */
 }
 
 /* tx_log_reply() with our own text, then the client has the turn again. */
@@ -1528,14 +1651,28 @@ message_done(struct session *s)
 	j->tx = tx;
 	j->hostname = s->hostname;
 	j->maildir = s->maildir ? xstrdup(s->maildir) : NULL;
-	snprintf(j->client, sizeof(j->client), "%s%s%s:%u", strchr(s->peer_addr, ':') ? "[" : "",
-		 s->peer_addr, strchr(s->peer_addr, ':') ? "]" : "", s->peer_port);
+	{
+		/* The original client when an authorized XFORWARD named it. */
+		const char *a = s->xf.set && s->xf.addr[0] ? s->xf.addr : s->peer_addr;
+		unsigned port = s->xf.set && s->xf.addr[0] ? s->xf.port : s->peer_port;
+		char hp[96];
+
+		snprintf(j->client, sizeof(j->client), "%s%s%s:%u", strchr(a, ':') ? "[" : "", a,
+			 strchr(a, ':') ? "]" : "", port);
+		snprintf(hp, sizeof(hp), "%s%s%s:%u", strchr(a, ':') ? "[" : "", a,
+			 strchr(a, ':') ? "]" : "", port ? port : 1);
+		j->peer = s->peer;
+		if (a != s->peer_addr) {
+			socklen_t sl;
+
+			hostport_parse(hp, &j->peer, &sl);
+		}
+	}
 	snprintf(j->helo, sizeof(j->helo), "%s", s->helo);
 	snprintf(j->listener, sizeof(j->listener), "%s", s->l->name);
 	snprintf(j->next_hop, sizeof(j->next_hop), "%s", s->lc->next_hop);
 	j->have_nh_sa = s->nh != NULL;
 	j->nh_sa = s->nh_sa;
-	j->peer = s->peer;
 	j->listener_dir = s->lc->direction;
 	s->tx = NULL; /* lent to the job */
 	workq_submit(s->px->wq, job_run, job_done, j);
@@ -1650,6 +1787,7 @@ proxy_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 	}
 	s->lc = lc;
 	s->hostname = runtime_hostname(s->rt, lc);
+	s->xforward_ok = cidr_list_match(&s->rt->xforward_hosts[s->lidx], sa);
 	memcpy(&s->peer, sa, (size_t)salen < sizeof(s->peer) ? (size_t)salen : sizeof(s->peer));
 	addr_format(sa, s->peer_addr, sizeof(s->peer_addr));
 	s->peer_port = sa->sa_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)sa)->sin6_port)
