@@ -15,11 +15,29 @@ PKGS=(
 	openssl swaks procps
 )
 
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		missing+=("$p")
+	installed "$p" || missing+=("$p")
 done
+# Postfix, for tests/integration/test_postfix.py (each test runs a private
+# instance with its own config on 127.0.0.1). Preseeded "No configuration":
+# Debian then writes no /etc/postfix/main.cf, so the system instance is
+# neither started nor bound to port 25. Never installed over another MTA
+# (apt would remove it); the Postfix tests skip with the reason then.
+want_postfix=0
+if ! installed postfix; then
+	if [ -e /usr/sbin/sendmail ]; then
+		echo "deps: another MTA owns /usr/sbin/sendmail; not installing postfix" \
+			"(tests/integration/test_postfix.py will skip)" >&2
+	else
+		want_postfix=1
+		missing+=(postfix)
+	fi
+fi
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi
@@ -27,7 +45,11 @@ echo "deps: installing ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+if [ $want_postfix -eq 1 ]; then
+	echo "postfix postfix/main_mailer_type select No configuration" |
+		$SUDO debconf-set-selections
+fi
 $SUDO apt-get update -q
 # No policy-rc.d games: Debian's clamav-daemon may try to start its own clamd;
 # our tests run their own on private sockets and do not depend on it.
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
