@@ -28,7 +28,10 @@ tls_server_ctx(const char *cert, const char *key, char **err)
 	if (ctx == NULL)
 		fatalx("tls: cannot create context");
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* A peer that closes without close_notify has simply gone (SMTP has
+	 * its own end of data): report EOF, not an error. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+				     SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		*err = tls_error("cannot load certificate", cert);
 		SSL_CTX_free(ctx);
@@ -55,6 +58,7 @@ tls_client_ctx(void)
 	if (ctx == NULL)
 		fatalx("tls: cannot create context");
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	return ctx;
 }

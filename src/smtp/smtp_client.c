@@ -3,6 +3,8 @@
  * the reply being parsed and the body being streamed; borrows the spool.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +181,9 @@ smtp_client_connect(struct event_base *base, const struct sockaddr *sa, socklen_
 		client_defer(c);
 		return c;
 	}
+	/* Commands are small and wait for replies: no Nagle delay; and the
+	 * end of a body must not wait for the peer's delayed ACK. */
+	setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	bufferevent_enable(c->bev, EV_READ);
 	return c;
 }

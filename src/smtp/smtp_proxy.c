@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "config.h"
@@ -109,7 +112,10 @@ struct session {
 	unsigned peer_port;
 	enum sess_state state;
 	int closing;
+	const char *close_reason;
 	struct event *reap_ev;
+	struct event *linger_ev; /* polls for the last reply to drain */
+	int linger_ticks;
 
 	char helo[256];
 	int helo_seen, esmtp, tls;
@@ -305,7 +311,8 @@ session_free(struct session *s)
 {
 	struct proxy *px = s->px;
 
-	slog_info(s, "disconnect commands=%u", s->ncmds);
+	slog_info(s, "disconnect reason=%s commands=%u", s->close_reason ? s->close_reason : "error",
+		  s->ncmds);
 	table_remove(px, s);
 	px->nsessions--;
 	if (s->l)
@@ -316,6 +323,8 @@ session_free(struct session *s)
 	tx_free(s->tx);
 	if (s->reap_ev)
 		event_free(s->reap_ev);
+	if (s->linger_ev)
+		event_free(s->linger_ev);
 	free(s->maildir);
 	runtime_unref(s->rt);
 	free(s);
@@ -336,18 +345,38 @@ session_close(struct session *s, const char *reason)
 	if (s->closing)
 		return;
 	slog_debug(s, "closing reason=%s", reason);
+	if (s->close_reason == NULL)
+		s->close_reason = reason;
 	s->closing = 1;
+	if (s->linger_ev)
+		evtimer_del(s->linger_ev);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 	evtimer_add(s->reap_ev, &zero);
 }
 
+/* True when the last reply left our buffers (and, under TLS, the
+ * underlying connection's too). */
+static int
+session_drained(struct session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
+/* Closes once the goodbye is out, or after 10 s of a client not reading. */
 static void
-closing_write_cb(struct bufferevent *bev, void *arg)
+session_linger(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	struct timeval tv = {0, 20000};
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		session_close(s, "done");
+	if (session_drained(s) || ++s->linger_ticks > 500) {
+		session_close(s, s->close_reason ? s->close_reason : "done");
+		return;
+	}
+	evtimer_add(s->linger_ev, &tv);
 }
 
 /* Sends the last reply and closes once it is out. */
@@ -358,9 +387,11 @@ static void
 session_goodbye(struct session *s, const char *fmt, ...)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
-	struct timeval tv = {10, 0};
+	struct timeval tv = {10, 0}, zero = {0, 0};
 	va_list ap;
 
+	if (s->closing || s->state == S_CLOSING)
+		return;
 	va_start(ap, fmt);
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
@@ -368,9 +399,10 @@ session_goodbye(struct session *s, const char *fmt, ...)
 	session_enter_state(s, S_CLOSING);
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_set_timeouts(s->bev, NULL, &tv);
-	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
-	bufferevent_setcb(s->bev, NULL, closing_write_cb, session_event_cb, s);
+	bufferevent_setcb(s->bev, NULL, NULL, session_event_cb, s);
 	bufferevent_enable(s->bev, EV_WRITE);
+	s->linger_ticks = 0;
+	evtimer_add(s->linger_ev, &zero);
 }
 
 /* ------------------------------------------------------------- read control */
@@ -877,6 +909,7 @@ cmd_starttls(struct session *s, const char *args)
 {
 	SSL_CTX *ctx = s->rt->server_tls[s->lidx];
 	struct bufferevent *tb;
+	evutil_socket_t fd;
 	SSL *ssl;
 
 	if (ctx == NULL) {
@@ -899,14 +932,39 @@ cmd_starttls(struct session *s, const char *args)
 	/* Commands pipelined behind STARTTLS were sent in the clear: drop them
 	 * (the STARTTLS command injection attack). */
 	evbuffer_drain(bufferevent_get_input(s->bev), evbuffer_get_length(bufferevent_get_input(s->bev)));
-	tb = bufferevent_openssl_filter_new(s->px->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	/* TLS directly on the socket (not a filter over the old
+	 * bufferevent): the old one lets go of the fd, which the TLS one
+	 * takes over, so EOF and errors reach us as on a plain connection. */
+	fd = bufferevent_getfd(s->bev);
+	/* Detaching the fd also thaws the output buffer; what is still in
+	 * it (the 220, maybe earlier replies) goes out in the clear now, by
+	 * hand: a few hundred bytes, bounded by a short poll. */
+	bufferevent_setfd(s->bev, -1);
+	{
+		struct evbuffer *out = bufferevent_get_output(s->bev);
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+
+		for (int tries = 0; evbuffer_get_length(out) > 0 && tries < 50; tries++) {
+			if (evbuffer_write(out, fd) < 0 && errno != EAGAIN && errno != EINTR)
+				break;
+			if (evbuffer_get_length(out) > 0)
+				poll(&pfd, 1, 20);
+		}
+	}
+	bufferevent_free(s->bev);
+	tb = bufferevent_openssl_socket_new(s->px->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 					    BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
 		SSL_free(ssl);
+		close(fd);
+		s->bev = bufferevent_socket_new(s->px->base, -1, 0);
 		session_close(s, "tls-setup");
 		return;
 	}
 	s->bev = tb;
+	/* A client that closes without close_notify has just gone away. */
+	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	bufferevent_set_max_single_read(s->bev, 256 * 1024);
 	s->tls = 1;
 	s->helo_seen = 0;
 	s->esmtp = 0;
@@ -1047,6 +1105,7 @@ session_command(struct session *s, char *line, size_t len)
 	case V_QUIT:
 		if (s->nh && !smtp_client_failed(s->nh))
 			smtp_client_command(s->nh, "QUIT", NULL, NULL);
+		s->close_reason = "quit";
 		session_goodbye(s, "221 2.0.0 %s closing connection", s->hostname);
 		break;
 	case V_VRFY:
@@ -1170,12 +1229,24 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long e;
+
+		while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+			char buf[256];
+
+			ERR_error_string_n(e, buf, sizeof(buf));
+			slog_info(s, "tls error=\"%s\"", buf);
+		}
+	}
 	if (what & BEV_EVENT_CONNECTED)
 		return; /* TLS handshake with the client done */
 	if (s->state == S_DATA)
 		slog_warnx(s, "client gone during DATA: nothing forwarded");
 	if (what & BEV_EVENT_TIMEOUT) {
 		slog_info(s, "timeout state=%s", state_names[s->state]);
+		if (s->close_reason == NULL)
+			s->close_reason = "timeout";
 		if (s->state != S_CLOSING) {
 			session_goodbye(s, "421 4.4.2 %s timeout", s->hostname);
 			return;
@@ -1291,7 +1362,8 @@ make_notices(struct job *j, struct tx *tx)
 			 tx->rcpts[i]);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
 	memset(&v, 0, sizeof(v));
-	v.id = tx->qid;
+	/* Only a quarantined message has an ID to ask for. */
+	v.id = tx->qid[0] ? tx->qid : "none (the message was not kept)";
 	v.virus = names[0] ? names : tx->dec.cause_detail;
 	v.from = tx->mail_from[0] ? tx->mail_from : "<>";
 	v.rcpts = rcpts;
@@ -1300,7 +1372,8 @@ make_notices(struct job *j, struct tx *tx)
 	v.action = action_past(tx->dec.action);
 	v.client = j->client;
 	v.hostname = j->hostname;
-	v.release_hint = j->rt->conf.quarantine_release_hint;
+	v.release_hint = tx->qid[0] ? j->rt->conf.quarantine_release_hint
+				    : "The message was not kept, so it cannot be released.";
 	v.direction = direction_name(tx->dir);
 
 #define ADD_NOTICE(which, to) add_notice(j, tx, which, &v, from, to)
@@ -1352,10 +1425,17 @@ job_rewrite(struct job *j, struct tx *tx)
 
 	if (rewrite_targets_from_verdict(&tx->verdict, SCAN_ROOT, &t, &n) < 0)
 		return -1;
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
 	memset(&v, 0, sizeof(v));
 	v.hostname = j->hostname;
 	v.from = tx->mail_from;
 	v.subject = tx->subject;
+	v.date = date;
+	v.client = j->client;
 	v.direction = direction_name(tx->dir);
 	tx->out = spool_new(j->rt->conf.spool_dir, 1 << 20);
 	if (spool_fd(tx->out) >= 0 &&
@@ -1793,6 +1873,9 @@ proxy_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 	s->peer_port = sa->sa_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)sa)->sin6_port)
 						 : ntohs(((struct sockaddr_in *)sa)->sin_port);
 	s->reap_ev = evtimer_new(px->base, session_reap, s);
+	s->linger_ev = evtimer_new(px->base, session_linger, s);
+	/* Replies are small and answer the client's turn: no Nagle delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	s->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL || s->reap_ev == NULL)
 		fatalx("out of memory (session)");
@@ -1801,6 +1884,7 @@ proxy_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 	px->nsessions++;
 	l->nsessions++;
 	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH_MARK);
+	bufferevent_set_max_single_read(s->bev, 256 * 1024);
 	bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
 	bufferevent_enable(s->bev, EV_WRITE);
 	slog_info(s, "connect client=%s%s%s:%u listener=%s",
