@@ -21,8 +21,17 @@ echo "== unit tests under ASan + UBSan"
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2)
 
 echo "== integration tests"
+# portcullis-scan runs from both builds (the tests pick); the daemon and
+# portcullis-ctl run from the sanitizer build, so every SMTP test also
+# checks for memory errors and leaks at the daemon's exit.
 export PORTCULLIS_SCAN=$root/build/portcullis-scan
 export PORTCULLIS_SCAN_ASAN=$root/build-asan/portcullis-scan
+export PORTCULLISD=$root/build-asan/portcullisd
+export PORTCULLIS_CTL=$root/build-asan/portcullis-ctl
+export PORTCULLIS_CTL_ASAN=$root/build-asan/portcullis-ctl
+export ASAN_OPTIONS=detect_leaks=1
+export LSAN_OPTIONS=suppressions=$root/tests/unit/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 set +e
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"
 rc=$?

@@ -45,7 +45,12 @@ struct scanner {
 	int maint_started;
 	pthread_t maint;
 
-	pthread_key_t ft_key; /* per-thread libmagic handle */
+	/* libmagic handles are not thread-safe: a scan borrows one from this
+	 * pool (guarded by ft_lock) and gives it back; the pool grows to the
+	 * number of scans that ever ran at once, and scanner_free frees all. */
+	pthread_mutex_t ft_lock;
+	struct filetype **ft_pool;
+	size_t ft_n, ft_cap;
 };
 
 /* One scan's view of the backends. */
@@ -61,24 +66,26 @@ struct scan_node {
 	struct clamd_stream *cs;
 };
 
-static void
-ft_destroy(void *p)
+/* Borrows a libmagic handle; NULL if its database cannot be loaded. */
+static struct filetype *
+scanner_filetype_get(struct scanner *s)
 {
-	filetype_free(p);
+	struct filetype *ft = NULL;
+
+	pthread_mutex_lock(&s->ft_lock);
+	if (s->ft_n > 0)
+		ft = s->ft_pool[--s->ft_n];
+	pthread_mutex_unlock(&s->ft_lock);
+	return ft ? ft : filetype_new();
 }
 
-/* Returns the calling thread's libmagic handle, creating it once. */
-static struct filetype *
-scanner_filetype(struct scanner *s)
+static void
+scanner_filetype_put(struct scanner *s, struct filetype *ft)
 {
-	struct filetype *ft = pthread_getspecific(s->ft_key);
-
-	if (ft == NULL) {
-		if ((ft = filetype_new()) == NULL)
-			return NULL;
-		pthread_setspecific(s->ft_key, ft);
-	}
-	return ft;
+	pthread_mutex_lock(&s->ft_lock);
+	s->ft_pool = xgrow(s->ft_pool, &s->ft_cap, s->ft_n + 1, sizeof(*s->ft_pool));
+	s->ft_pool[s->ft_n++] = ft;
+	pthread_mutex_unlock(&s->ft_lock);
 }
 
 static struct engine *
@@ -228,7 +235,7 @@ scanner_new(const struct pc_config *c, char **err)
 	mailwalk_global_init();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
-	pthread_key_create(&s->ft_key, ft_destroy);
+	pthread_mutex_init(&s->ft_lock, NULL);
 	s->database_dir = xstrdup(c->database_dir);
 	s->backend = c->backend;
 	s->log_verdicts = c->log_verdicts;
@@ -273,10 +280,10 @@ scanner_free(struct scanner *s)
 	engine_unref(s->engine);
 	clamd_free(s->clamd);
 	type_lists_free(&s->types);
-	/* The calling thread's libmagic handle; other threads' go with them. */
-	filetype_free(pthread_getspecific(s->ft_key));
-	pthread_setspecific(s->ft_key, NULL);
-	pthread_key_delete(s->ft_key);
+	for (size_t i = 0; i < s->ft_n; i++)
+		filetype_free(s->ft_pool[i]);
+	free(s->ft_pool);
+	pthread_mutex_destroy(&s->ft_lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	free(s->database_dir);
@@ -340,7 +347,7 @@ scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *
 
 	if (s->backend == BACKEND_CLAMD && fd >= 0)
 		return clamd_scan_fd(s->clamd, fd, name, v);
-	if ((ft = scanner_filetype(s)) == NULL) {
+	if ((ft = scanner_filetype_get(s)) == NULL) {
 		verdict_note(v, SCAN_ERROR, LIMIT_NONE, name, "cannot load libmagic database");
 		return -1;
 	}
@@ -351,6 +358,7 @@ scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *
 	else
 		rc = walk_mem(&s->wopt, &sink, ft, buf, len, name, v);
 	engine_unref(job.engine);
+	scanner_filetype_put(s, ft);
 	return rc;
 }
 

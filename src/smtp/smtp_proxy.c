@@ -154,6 +154,8 @@ struct proxy {
 	struct smtp_listener *listeners;
 	struct session *table[SESS_BUCKETS];
 	unsigned nsessions;
+	struct notice *notices; /* in flight; a drain waits for them too */
+	unsigned nnotices;
 	uint64_t next_id;
 };
 
@@ -416,12 +418,16 @@ client_timeouts(struct session *s)
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
 
-/* Stops reading from the client while something else has the turn. */
+/*
+ * Gives the turn to the next hop or a worker: commands the client sends
+ * meanwhile wait in the input buffer (bounded by READ_HIGH_MARK). Reading
+ * stays enabled, so a client that leaves is noticed at once and no
+ * epoll_ctl is spent per command.
+ */
 static void
 client_pause(struct session *s, enum sess_state st)
 {
 	session_enter_state(s, st);
-	bufferevent_disable(s->bev, EV_READ);
 }
 
 /* Gives the turn back to the client and handles what it already sent. */
@@ -1762,6 +1768,8 @@ message_done(struct session *s)
 
 /* One notice on its own next-hop connection; frees itself when done. */
 struct notice {
+	struct proxy *px;
+	struct notice *prev, *next;
 	struct smtp_client *c;
 	struct spool *body;
 	char *to;
@@ -1774,6 +1782,13 @@ static void notice_step(void *arg, const struct smtp_reply *r);
 static void
 notice_free(struct notice *n)
 {
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		n->px->notices = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	n->px->nnotices--;
 	smtp_client_free(n->c);
 	spool_free(n->body);
 	free(n->to);
@@ -1833,6 +1848,12 @@ send_notices(struct session *s, struct tx *tx)
 	for (size_t i = 0; i < tx->nnotices; i++) {
 		struct notice *n = xcalloc(1, sizeof(*n));
 
+		n->px = s->px;
+		n->next = s->px->notices;
+		if (n->next)
+			n->next->prev = n;
+		s->px->notices = n;
+		s->px->nnotices++;
 		n->to = xstrdup(tx->notify_to[i]);
 		n->hostname = xstrdup(s->hostname);
 		n->body = spool_new(s->rt->conf.spool_dir, 1 << 20);
@@ -1961,7 +1982,7 @@ proxy_stop_listening(struct proxy *px)
 unsigned
 proxy_sessions(const struct proxy *px)
 {
-	return px->nsessions;
+	return px->nsessions + px->nnotices;
 }
 
 char *
@@ -2011,6 +2032,10 @@ proxy_free(struct proxy *px)
 	for (size_t i = 0; i < SESS_BUCKETS; i++)
 		while (px->table[i])
 			session_free(px->table[i]);
+	while (px->notices) {
+		log_warnx("notice to <%s> not sent: stopping", px->notices->to);
+		notice_free(px->notices);
+	}
 	proxy_stop_listening(px);
 	while (px->listeners) {
 		struct smtp_listener *l = px->listeners;

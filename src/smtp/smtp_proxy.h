@@ -40,6 +40,7 @@ struct smtp_listener *proxy_listen(struct proxy *px, const struct smtp_listener_
 				   char **err);
 /* Stops accepting on every listener (drain). */
 void proxy_stop_listening(struct proxy *px);
+/* Sessions and notices in flight: what a drain waits for. */
 unsigned proxy_sessions(const struct proxy *px);
 /* "smtp@127.0.0.1:10025,in@[::1]:25" for the ready line; caller frees. */
 char *proxy_listeners_describe(const struct proxy *px);
