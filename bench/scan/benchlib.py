@@ -155,6 +155,8 @@ def report(results, manifest):
     rows.append(("small: MB/s", mbps(sb, ps), mbps(sb, cs), "", None, True))
     rows.append(("database load (s)", num(res, "pc_load_s"), num(res, "cd_load_s"), "", None,
                  False))
+    rows.append(("  cold, no cache (s)", num(res, "pc_load_cold_s"), num(res, "cd_load_s"), "",
+                 None, False))
     pr = max([x for x in (num(res, "pc_large_rss_kb"), num(res, "pc_small_rss_kb"))
               if x is not None], default=None)
     cr = num(res, "cd_hwm_kb")
@@ -201,10 +203,16 @@ def report(results, manifest):
     w("\n")
 
     w("portcullis-scan: large wall %s s, small wall %s s, each less its startup "
-      "(%s / %s s, from its log); startup on an empty file %s s (Hyperscan compile %s ms)\n" % (
+      "(%s / %s s, from its log); startup on an empty file %s s (build %s ms, cache=%s)\n" % (
           fmt(num(res, "pc_large_wall_s")), fmt(num(res, "pc_small_wall_s")),
           fmt(num(res, "pc_large_ready_s")), fmt(num(res, "pc_small_ready_s")),
-          fmt(num(res, "pc_load_s")), res.get("pc_compile_ms") or "?"))
+          fmt(num(res, "pc_load_s")), res.get("pc_compile_ms") or "?",
+          res.get("pc_cache") or "?"))
+    cold_rss = num(res, "pc_cold_rss_kb")
+    w("portcullis-scan: cold start without a cache %s s (Hyperscan compile %s ms, "
+      "peak RSS %s MiB, the cache then written); the scans above read the cache\n" % (
+          fmt(num(res, "pc_load_cold_s")), res.get("pc_cold_compile_ms") or "?",
+          fmt(None if cold_rss is None else cold_rss / 1024)))
     w("clamd: database load = exec to first PONG; RSS after load %s MiB, peak %s MiB\n" % (
         fmt(None if num(res, "cd_load_hwm_kb") is None else num(res, "cd_load_hwm_kb") / 1024),
         fmt(None if cr is None else cr / 1024)))

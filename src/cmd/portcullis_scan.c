@@ -23,6 +23,7 @@
 
 #include "conf/conf.h"
 #include "config.h"
+#include "scan/engine.h"
 #include "scan/scanner.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -57,6 +58,10 @@ usage(FILE *f)
 		"\n"
 		"  -d, --database DIR   signature directory (scan.database_dir,\n"
 		"                       default %s)\n"
+		"      --cache-dir DIR  keep compiled signatures in DIR and reuse them\n"
+		"                       while the signatures are unchanged\n"
+		"                       (scan.cache_dir, default /var/cache/portcullis;\n"
+		"                       \"\" turns the cache off)\n"
 		"      --clamd ADDR     also scan with clamd at ADDR (unix socket path or\n"
 		"                       host:port); any hit counts (scan.backend = chain)\n"
 		"      --clamd-only     scan with clamd only (scan.backend = clamd)\n"
@@ -251,9 +256,10 @@ cli_threads(unsigned configured)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_CLAMD = 256, OPT_CLAMD_ONLY, OPT_SKIP_SAFE, OPT_NO_SUMMARY };
+	enum { OPT_CLAMD = 256, OPT_CLAMD_ONLY, OPT_SKIP_SAFE, OPT_NO_SUMMARY, OPT_CACHE_DIR };
 	static const struct option longopts[] = {
 	    {"database", required_argument, NULL, 'd'},
+	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	    {"clamd", required_argument, NULL, OPT_CLAMD},
 	    {"clamd-only", no_argument, NULL, OPT_CLAMD_ONLY},
 	    {"config", required_argument, NULL, 'c'},
@@ -268,7 +274,7 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *dbdir = NULL, *clamd = NULL, *config = NULL, *jobs = NULL;
+	const char *dbdir = NULL, *clamd = NULL, *config = NULL, *jobs = NULL, *cache_dir = NULL;
 	int test_config = 0, clamd_only = 0, skip_safe = 0, summary = 1, verbose = 0, ch;
 	struct cli cli = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	struct scanner_stats stats;
@@ -282,6 +288,9 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'd':
 			dbdir = optarg;
+			break;
+		case OPT_CACHE_DIR:
+			cache_dir = optarg;
 			break;
 		case OPT_CLAMD:
 			clamd = optarg;
@@ -343,6 +352,7 @@ main(int argc, char **argv)
 	    (clamd && conf_set(&conf, "scan", "backend", clamd_only ? "clamd" : "chain",
 			       stderr) < 0) ||
 	    (jobs && conf_set(&conf, "scan", "threads", jobs, stderr) < 0) ||
+	    (cache_dir && conf_set(&conf, "scan", "cache_dir", cache_dir, stderr) < 0) ||
 	    (skip_safe && conf_set(&conf, "scan", "skip_safe_types", "yes", stderr) < 0)) {
 		conf_free(&conf);
 		return 2;
@@ -404,6 +414,7 @@ main(int argc, char **argv)
 	free(workers);
 	free(cli.queue);
 	conf_free(&conf);
+	engine_set_cache_dir(NULL);
 	if (cli.infected)
 		return 1;
 	return cli.errors || cli.unscanned ? 2 : 0;

@@ -91,7 +91,8 @@ prepare_dir(const char *path, const struct passwd *pw)
 static void
 prepare_dirs(const struct pc_config *c, const struct passwd *pw)
 {
-	const char *dirs[3] = {c->spool_dir, c->quarantine_dir, NULL};
+	const char *dirs[4] = {c->spool_dir, c->quarantine_dir, c->cache_dir[0] ? c->cache_dir : NULL,
+			       NULL};
 
 	for (int i = 0; dirs[i]; i++)
 		if (prepare_dir(dirs[i], pw) < 0)

@@ -123,6 +123,7 @@ static const struct conf_key conf_keys[] = {
     {"scan", "tmpdir", T_STR, OFF(tmpdir), 0, 0, "/tmp", NULL, SC_GLOBAL},
     {"scan", "threads", T_UINT, OFF(threads), 0, 256, "0", NULL, SC_GLOBAL},
     {"scan", "fold_delay", T_DURATION, OFF(fold_delay_ms), 0, 86400000, "10s", NULL, SC_GLOBAL},
+    {"scan", "cache_dir", T_STR0, OFF(cache_dir), 0, 0, "/var/cache/portcullis", NULL, SC_GLOBAL},
 
     {"daemon", "user", T_STR0, OFF(daemon_user), 0, 0, "portcullis", NULL, SC_GLOBAL},
     {"daemon", "spool_dir", T_STR, OFF(spool_dir), 0, 0, "/var/spool/portcullis", NULL, SC_GLOBAL},

@@ -95,6 +95,7 @@ struct pc_config {
 	char *tmpdir;
 	unsigned threads;
 	uint64_t fold_delay_ms;
+	char *cache_dir; /* compiled signature cache; "" = none */
 
 	/* [daemon] */
 	char *daemon_user; /* "" = do not drop privileges */

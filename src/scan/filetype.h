@@ -1,6 +1,18 @@
 /*
- * filetype: tells what a file is, by content (libmagic) and by name, and
- * whether it is of a type that cannot carry a virus.
+ * filetype: tells what a file is, by content and by name, and whether it is
+ * of a type that cannot carry a virus.
+ *
+ * Content: a table of magic numbers for every type we act on (archives and
+ * compressed streams, executables, OLE2, PDF, Flash, Java, the common
+ * images), then a text check with libmagic's byte classes and its rules
+ * for mail, news, PDF and HTML in text; anything else is
+ * application/octet-stream. The MIME types are libmagic's names. libmagic
+ * runs only where a magic number is a hint it alone can settle (OLE2
+ * documents, CAB, LZMA, LHA, ARJ, Flash, DOS executables). Text and
+ * unknown binary are guesses (file_type.exact 0): libmagic knows many more
+ * types (JSON, C, SVG, audio, ...), none of which changes how an object is
+ * scanned, except that one may be on the safe list: filetype_may_be_safe()
+ * says when to ask libmagic (filetype_detect_magic()) for that.
  *
  * A type may be skipped only when BOTH its content type and its name are on
  * the safe lists, so clam.exe renamed to .gif (content: PE) or EICAR saved
@@ -35,9 +47,10 @@ enum container_kind {
 };
 
 struct file_type {
-	char mime[96];        /* libmagic's MIME type, e.g. "application/zip" */
+	char mime[96];        /* MIME type as libmagic names it, e.g. "application/zip" */
 	unsigned target_mask; /* TARGET_BIT() of the ClamAV target types it is */
 	enum container_kind container;
+	int exact; /* mime from a magic number or libmagic; 0: text or unknown binary */
 };
 
 struct type_lists {
@@ -53,11 +66,21 @@ struct filetype;
 struct filetype *filetype_new(void);
 void filetype_free(struct filetype *ft);
 /*
- * Classifies an object from its first bytes (buf, len; at least 8 KiB when
- * the object is that large) and its name (may be NULL).
+ * Classifies an object from its first bytes (buf, len; at least 64 KiB when
+ * the object is that large: ISO 9660 is told at 32 KiB, and libmagic names
+ * an OLE2 document by its directory, which may lie further) and its name
+ * (may be NULL). libmagic, when asked, gets all len bytes.
  */
 void filetype_detect(struct filetype *ft, const void *buf, size_t len, const char *name,
                      struct file_type *out);
+/* The same with libmagic alone naming the content (out->exact is 1). */
+void filetype_detect_magic(struct filetype *ft, const void *buf, size_t len, const char *name,
+                           struct file_type *out);
+/*
+ * True if libmagic might name t a safe type: t is a guess (not exact), tl
+ * is given (skipping is on) and the name's ending is on the safe list.
+ */
+int filetype_may_be_safe(const struct type_lists *tl, const struct file_type *t, const char *name);
 /*
  * True only if both the content type and the name ending are listed safe
  * (case-insensitive; a safe_mime entry "image/" followed by a star covers the whole type, a

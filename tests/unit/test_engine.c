@@ -3,17 +3,22 @@
  * expected hits) each fed in chunks of 1, 7 and 4096 bytes with the size
  * known and unknown; hash signatures; the bundled signatures against
  * ClamAV's clam.exe and EICAR; rejection of what Hyperscan refuses; hot
- * additions over a base of 100,000 signatures, folding, refcounts, and
- * concurrent scans.
+ * additions over a base of 100,000 signatures, folding, refcounts,
+ * concurrent scans, and the compiled-database cache (miss, hit, and every
+ * kind of damaged file ignored and repaired).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/evp.h>
@@ -694,6 +699,320 @@ test_size_mismatch(void **state)
 	engine_unref(e);
 }
 
+/* ---- the compiled-database cache ---- */
+
+#define CACHE_DATA "ABCDEFxxJKzLEFGH"
+#define CACHE_WANT "CEof,CPlain,CVar"
+
+/* Signatures of every database kind, and one Hyperscan rejects. */
+static char *
+cache_sigs(const char *extra)
+{
+	char all[256 * 3 + 1];
+
+	all[0] = '\0';
+	for (int b = 0; b < 256; b++)
+		snprintf(all + strlen(all), 4, "%s%02x", b ? "|" : "", b);
+	return xasprintf("CPlain:0:*:414243444546\nCEof:0:EOF-4:45464748\n"
+	                 "CVar:0:EOF-8:4a4b{1-2}4c\nCNever:0:*:41!(%s)42\n%s",
+	                 all, extra);
+}
+
+/*
+ * Builds sigs with stderr (the log) captured into *log (caller frees); the
+ * sigdb, owned by the engine, in *dbp.
+ */
+static struct engine *
+cache_build(const char *sigs, char **log, struct sigdb **dbp)
+{
+	struct sigdb *db = sigdb_new();
+	FILE *f = tmpfile();
+	struct engine *e;
+	char *err = NULL;
+	long len;
+	int saved;
+
+	assert_non_null(f);
+	assert_true(sigdb_load_buffer(db, "c.ndb", "ndb", sigs, strlen(sigs)) > 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0 && dup2(fileno(f), STDERR_FILENO) >= 0);
+	e = engine_build(db, &err);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	if (e == NULL)
+		fail_msg("engine_build: %s", err);
+	len = ftell(f);
+	*log = xcalloc(1, (size_t)len + 1);
+	rewind(f);
+	assert_int_equal(fread(*log, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	*dbp = db;
+	return e;
+}
+
+/* The engine finds all three and, compiled or cached, rejected only CNever. */
+static void
+cache_check(struct engine *e, const struct sigdb *db, const char *what)
+{
+	struct sigdb_counts c;
+
+	expect(e, CACHE_DATA, strlen(CACHE_DATA), ANY, CACHE_WANT, what);
+	assert_int_equal(engine_body_count(e), 3);
+	sigdb_counts(db, "ndb", &c);
+	assert_int_equal(c.rejected, 1);
+	for (size_t i = 0; i < sigdb_ndb_count(db); i++)
+		assert_int_equal(sigdb_ndb_rejected(db, i),
+		                 strcmp(sigdb_ndb(db, i)->name, "CNever") == 0);
+}
+
+/* Names in dir starting with prefix; the last one in *last (caller frees). */
+static int
+cache_count(const char *dir, const char *prefix, char **last)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+			n++;
+			if (last) {
+				free(*last);
+				*last = xasprintf("%s/%s", dir, de->d_name);
+			}
+		}
+	closedir(d);
+	return n;
+}
+
+static void
+flip_byte(const char *path, long off)
+{
+	FILE *f = fopen(path, "r+b");
+	int c;
+
+	assert_non_null(f);
+	if (off < 0) {
+		fseek(f, 0, SEEK_END);
+		off += ftell(f);
+	}
+	fseek(f, off, SEEK_SET);
+	c = fgetc(f);
+	fseek(f, off, SEEK_SET);
+	fputc(c ^ 0x5a, f);
+	fclose(f);
+}
+
+static void
+write_bytes(const char *path, const void *p, size_t n, const char *mode)
+{
+	FILE *f = fopen(path, mode);
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(p, 1, n, f), n);
+	fclose(f);
+}
+
+static uint8_t *
+slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *p;
+	long len;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	p = xmalloc((size_t)len + 1);
+	assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	*n = (size_t)len;
+	return p;
+}
+
+/*
+ * Builds through the cache: a miss writes it, a hit gives the same engine
+ * (same hits, same rejection), and each kind of damage is noticed, logged,
+ * compiled around and repaired; temporaries never stay; the cache stays
+ * bounded; an unsafe directory or "" is not used.
+ */
+static void
+test_cache(void **state)
+{
+	static const struct {
+		const char *what; /* damage */
+		const char *log;  /* expected in the log line that ignores it */
+	} damage[] = {
+	    {"truncated", "truncated or damaged"},
+	    {"empty", "truncated"},
+	    {"appended", "truncated or damaged"},
+	    {"database byte", "Hyperscan cannot read"},
+	    {"meta byte", "digest mismatch"},
+	    {"foreign", "not a cache file"},
+	    {"other key", "written for other signatures"},
+	};
+	char tmpl[] = "/tmp/pc-test-cache-XXXXXX", *dir, *sigs = cache_sigs(""), *log = NULL;
+	char *other = cache_sigs("COther:0:*:5a5a5a5a5a5a5a\n"), *file = NULL, *ofile = NULL;
+	char *old[5], *fresh;
+	struct engine *e, *x;
+	struct sigdb *add, *db;
+	uint8_t *img;
+	size_t n;
+	char *err = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(tmpl));
+	dir = xasprintf("%s/c", tmpl); /* missing: created */
+	log_set_level(LOG_LVL_INFO);
+	engine_set_cache_dir(dir);
+
+	/* Miss, then hit. */
+	e = cache_build(sigs, &log, &db);
+	assert_non_null(strstr(log, "cache=miss"));
+	assert_non_null(strstr(log, "CNever: rejected"));
+	cache_check(e, db, "miss");
+	engine_unref(e);
+	free(log);
+	assert_int_equal(cache_count(dir, "hs-", &file), 1);
+	assert_int_equal(cache_count(dir, ".hs-", NULL), 0);
+	e = cache_build(sigs, &log, &db);
+	assert_non_null(strstr(log, "cache=hit"));
+	assert_null(strstr(log, "ignored"));
+	assert_non_null(strstr(log, "CNever: rejected"));
+	cache_check(e, db, "hit");
+
+	/* An overlay is not cached. */
+	add = sigdb_new();
+	assert_int_equal(sigdb_load_buffer(add, "a.ndb", "ndb", "CAdd:0:*:7878787878\n", 20), 1);
+	assert_non_null(x = engine_extend(e, add, &err));
+	assert_int_equal(cache_count(dir, "hs-", NULL), 1);
+	engine_unref(x);
+	engine_unref(e);
+	free(log);
+
+	/* The cache of other signatures, to pass off as ours. */
+	e = cache_build(other, &log, &db);
+	assert_non_null(strstr(log, "cache=miss"));
+	engine_unref(e);
+	free(log);
+	assert_int_equal(cache_count(dir, "hs-", NULL), 2);
+	{
+		DIR *d = opendir(dir);
+		struct dirent *de;
+
+		assert_non_null(d);
+		while ((de = readdir(d)) != NULL)
+			if (strncmp(de->d_name, "hs-", 3) == 0 && !strstr(file, de->d_name))
+				ofile = xasprintf("%s/%s", dir, de->d_name);
+		closedir(d);
+	}
+	assert_non_null(ofile);
+
+	for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+		const char *w = damage[i].what;
+
+		img = slurp(file, &n);
+		if (strcmp(w, "truncated") == 0) {
+			write_bytes(file, img, n / 2, "wb");
+		} else if (strcmp(w, "empty") == 0) {
+			write_bytes(file, img, 0, "wb");
+		} else if (strcmp(w, "appended") == 0) {
+			write_bytes(file, "xx", 2, "ab");
+		} else if (strcmp(w, "database byte") == 0) {
+			flip_byte(file, -100); /* inside the last serialized database */
+		} else if (strcmp(w, "meta byte") == 0) {
+			flip_byte(file, 100); /* past the 88-byte header: the meta section */
+		} else if (strcmp(w, "foreign") == 0) {
+			memset(img, 'A', n);
+			write_bytes(file, img, n, "wb");
+		} else {
+			free(img);
+			img = slurp(ofile, &n);
+			write_bytes(file, img, n, "wb");
+		}
+		free(img);
+		e = cache_build(sigs, &log, &db);
+		if (!strstr(log, "ignored, compiling") || !strstr(log, damage[i].log) ||
+		    !strstr(log, "cache=miss"))
+			fail_msg("damage \"%s\": log was:\n%s", w, log);
+		cache_check(e, db, w);
+		engine_unref(e);
+		free(log);
+		/* Rewritten: a hit again. */
+		e = cache_build(sigs, &log, &db);
+		if (!strstr(log, "cache=hit"))
+			fail_msg("after damage \"%s\": log was:\n%s", w, log);
+		cache_check(e, db, w);
+		engine_unref(e);
+		free(log);
+		assert_int_equal(cache_count(dir, ".hs-", NULL), 0);
+	}
+
+	/*
+	 * A write keeps the 3 other cache files used last and removes the
+	 * rest, and temporaries a crashed writer left an hour ago.
+	 */
+	unlink(ofile);
+	unlink(file);
+	for (int i = 0; i < 5; i++) {
+		struct timespec t[2];
+
+		old[i] =
+		    i < 4 ? xasprintf("%s/hs-%064d.db", dir, i) : xasprintf("%s/.hs-x.tmp", dir);
+		write_bytes(old[i], "x", 1, "wb");
+		clock_gettime(CLOCK_REALTIME, &t[0]);
+		t[0].tv_sec -= (i + 1) * 3600; /* i=0 newest */
+		t[1] = t[0];
+		assert_int_equal(utimensat(AT_FDCWD, old[i], t, 0), 0);
+	}
+	fresh = xasprintf("%s/.hs-y.tmp", dir);
+	write_bytes(fresh, "x", 1, "wb");
+	e = cache_build(sigs, &log, &db);
+	assert_non_null(strstr(log, "cache=miss"));
+	engine_unref(e);
+	free(log);
+	for (int i = 0; i < 5; i++) {
+		if (access(old[i], F_OK) != (i < 3 ? 0 : -1))
+			fail_msg("%s: %s", old[i], i < 3 ? "removed" : "kept");
+		unlink(old[i]);
+		free(old[i]);
+	}
+	assert_int_equal(access(fresh, F_OK), 0);
+	assert_int_equal(access(file, F_OK), 0);
+	unlink(fresh);
+	free(fresh);
+
+	/* A directory others may write to is not used; "" turns the cache off. */
+	assert_int_equal(chmod(dir, 0777), 0);
+	e = cache_build(sigs, &log, &db);
+	assert_non_null(strstr(log, "compiling without it"));
+	assert_non_null(strstr(log, "cache=off"));
+	cache_check(e, db, "unsafe dir");
+	engine_unref(e);
+	free(log);
+	engine_set_cache_dir("");
+	e = cache_build(sigs, &log, &db);
+	assert_non_null(strstr(log, "cache=off"));
+	assert_null(strstr(log, "engine: cache:"));
+	engine_unref(e);
+	free(log);
+
+	engine_set_cache_dir(NULL);
+	log_set_level(getenv("PC_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN);
+	unlink(file);
+	rmdir(dir);
+	rmdir(tmpl);
+	free(file);
+	free(ofile);
+	free(dir);
+	free(sigs);
+	free(other);
+}
+
 int
 main(void)
 {
@@ -702,6 +1021,7 @@ main(void)
 	    cmocka_unit_test(test_hashes),        cmocka_unit_test(test_bundled),
 	    cmocka_unit_test(test_reject),        cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_size_mismatch), cmocka_unit_test(test_extend_fold),
+	    cmocka_unit_test(test_cache),
 	};
 
 	log_init("test_engine", 0, getenv("PC_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN);
