@@ -345,6 +345,11 @@ main(int argc, char **argv)
 	free(desc);
 	event_base_dispatch(d.base);
 
+	/* We are stopping anyway: a further signal must not kill us half-way
+	 * through the cleanup once libevent's handlers are gone. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	log_info("stopped");
 	event_free(d.sighup);
 	event_free(d.sigterm);

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "scan/archive.h"
@@ -91,6 +92,17 @@ walk_tmpfd(const char *tmpdir)
 		unlink(p);
 	free(p);
 	return fd;
+}
+
+int
+walk_tmpfd_for(const char *tmpdir, uint64_t max_size)
+{
+	int fd;
+
+	if (max_size != WALK_SIZE_UNKNOWN && max_size <= WALK_MEM_TMP_MAX &&
+	    (fd = memfd_create("portcullis-part", MFD_CLOEXEC)) >= 0)
+		return fd;
+	return walk_tmpfd(tmpdir);
 }
 
 /*
@@ -481,7 +493,7 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 		recurse = 0;
 	}
 	if (recurse && s->kind != SRC_FILE) {
-		spool = walk_tmpfd(w->o->tmpdir);
+		spool = walk_tmpfd_for(w->o->tmpdir, s->size);
 		if (spool < 0) {
 			char *why = xasprintf("temporary file: %s", strerror(errno));
 

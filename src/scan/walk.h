@@ -108,6 +108,14 @@ int walk_mem(const struct walk_options *o, const struct walk_sink *sink, struct 
  */
 int walk_tmpfd(const char *tmpdir);
 /*
+ * The same for content of at most max_size bytes: up to WALK_MEM_TMP_MAX
+ * it lives in memory (a memfd: no inode on disk per MIME part, which costs
+ * more than scanning a small part); beyond, or when max_size is
+ * WALK_SIZE_UNKNOWN, it is walk_tmpfd().
+ */
+#define WALK_MEM_TMP_MAX (1024 * 1024)
+int walk_tmpfd_for(const char *tmpdir, uint64_t max_size);
+/*
  * Copies a name from the wire into out (outsz bytes, NUL-terminated) for
  * display: control characters, C1 controls and invalid UTF-8 become '?',
  * leading slashes are dropped and runs of slashes become one (so "//"
