@@ -21,6 +21,7 @@
 #include "scan/mailwalk.h"
 #include "util/log.h"
 #include "util/strutil.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 #define NOTIFY_LINE_MAX 998 /* RFC 5322 line length, without CRLF */
@@ -228,36 +229,6 @@ clean_value(const char *in)
 
 	notify_sanitize(in, out, NOTIFY_VALUE_MAX + 1);
 	return out;
-}
-
-/* A growing string. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
-static void
-sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	b->s = xgrow(b->s, &b->cap, b->len + n + 1, 1);
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void
-sb_adds(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-/* Returns the string (never NULL); the caller frees it. */
-static char *
-sb_take(struct sbuf *b)
-{
-	if (b->s == NULL)
-		return xstrdup("");
-	return b->s;
 }
 
 /* The value of variable name (namelen bytes), or NULL if it is not one. */

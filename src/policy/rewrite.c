@@ -21,6 +21,7 @@
 #include "scan/walk.h"
 #include "util/log.h"
 #include "util/sys.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 #define RW_BUF (64 * 1024)
@@ -552,26 +553,6 @@ find_leaf(struct rw *rw, const char *id)
 
 /* --- the new text ------------------------------------------------------ */
 
-/* A growing byte string. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
-static void
-sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	b->s = xgrow(b->s, &b->cap, b->len + n + 1, 1);
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void
-sb_adds(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
 
 /*
  * True if text needs quoted-printable: a byte above 0x7f, a control

@@ -71,6 +71,7 @@ AFTER_QUEUE_MASTER = """\
 portcullis unix  -       -       n       -       10      smtp
     -o syslog_name=postfix/portcullis
     -o smtp_data_done_timeout=1200s
+    -o smtp_send_xforward_command=yes
     -o disable_mime_output_conversion=yes
     -o smtp_generic_maps=
 127.0.0.1:{reinject} inet n - n - 10 smtpd
@@ -281,8 +282,9 @@ def test_after_queue_clean_delivered(after_queue):
     assert gw.postfix.wait_log(r"%s: to=<%s>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*"
                                r"status=sent \(250 2\.0\.0 Ok: queued as \w+\)" %
                                (qid, re.escape(RCPT), gw.proxy_port), 30)
-    # Portcullis told the re-injection smtpd who its client was (XFORWARD).
-    assert reinjected_orig_client(gw.postfix) in proxy_client_ports(gw.proxy)
+    # Postfix's content filter client told Portcullis who the original
+    # client was (XFORWARD), and Portcullis told the re-injection smtpd.
+    assert reinjected_orig_client(gw.postfix) == s.local_port
     assert gw.postfix.wait_queue_empty(30), gw.postfix.queue()
     assert len(gw.sink.all_messages) == 1
 

@@ -288,3 +288,44 @@ def test_concurrent_sessions(sink, proxy_factory):
                     "reject": len(expect["reject"])}
     assert elapsed < 120
     print("1000 messages over %d sessions in %.1fs" % (N_SESSIONS, elapsed))
+
+
+def _send_one(port, msg, rcpt="rcpt@example.org"):
+    with Client(port) as c:
+        c.banner()
+        c.ehlo("multi.example")
+        r = c.mail("sender@example.net", [rcpt], msg)
+        c.quit()
+    return r
+
+
+def test_two_listeners_each_with_its_next_hop_and_direction(sink_factory, proxy_factory):
+    """[smtp] relays inbound to one next hop, [smtp.out] outbound to another:
+    each message reaches its own listener's next hop, and each direction's
+    policy applies (inbound quarantines, outbound rejects)."""
+    inside, outside = sink_factory(name="inside"), sink_factory(name="outside")
+    out_port = free_port()
+    d = proxy_factory(sink=inside,
+                      smtp__out={"listen": "127.0.0.1:%d" % out_port,
+                                 "next_hop": "smtp:127.0.0.1:%d" % outside.port,
+                                 "hostname": "out.portcullis.test",
+                                 "direction": "outbound"},
+                      inbound={"infected": "quarantine", "notify_recipient": "no"},
+                      outbound={"infected": "reject"})
+    assert re.search(r"ready listeners=.*smtp@127\.0\.0\.1:%d" % d.port, d.log())
+    assert re.search(r"ready listeners=.*out@127\.0\.0\.1:%d" % out_port, d.log())
+
+    check(_send_one(d.port, SMALL), 250)
+    check(_send_one(out_port, SMALL), 250)
+    (a,) = inside.wait_messages(1)
+    (b,) = outside.wait_messages(1)
+    assert a.data.endswith(b"small body\r\n") and b.data.endswith(b"small body\r\n")
+
+    r_in = _send_one(d.port, INFECTED)
+    r_out = _send_one(out_port, INFECTED)
+    check(r_in, r"^250 2\.0\.0 message quarantined as [0-9a-f]{16}")
+    check(r_out, "550 5.7.1")
+    d.wait_log(r"message .*direction=inbound .*action=quarantine")
+    d.wait_log(r"message .*direction=outbound .*action=reject")
+    time.sleep(0.2)
+    assert len(inside.messages) == 1 and len(outside.messages) == 1

@@ -1,0 +1,32 @@
+/*
+ * strbuf: growing strings for the builders of notices and rewritten parts.
+ */
+#include <string.h>
+
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+void
+sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	b->s = xgrow(b->s, &b->cap, b->len + n + 1, 1);
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void
+sb_adds(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+char *
+sb_take(struct sbuf *b)
+{
+	char *s = b->s ? b->s : xstrdup("");
+
+	b->s = NULL;
+	b->len = b->cap = 0;
+	return s;
+}

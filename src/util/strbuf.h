@@ -1,0 +1,23 @@
+/*
+ * strbuf: a growing NUL-terminated byte string. The struct is public and
+ * zero-initialized ({0}); it owns s until sb_take() hands it over.
+ */
+#ifndef PC_STRBUF_H
+#define PC_STRBUF_H
+
+#include <stddef.h>
+
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
+/* Appends n bytes of s (copied). */
+void sb_add(struct sbuf *b, const char *s, size_t n);
+/* Appends the string s (copied). */
+void sb_adds(struct sbuf *b, const char *s);
+/* Returns the string, never NULL ("" when empty); the caller frees it and
+ * b is empty again. */
+char *sb_take(struct sbuf *b);
+
+#endif
