@@ -39,31 +39,6 @@ maildir_host(char *out, size_t cap)
 	out[o] = '\0';
 }
 
-/* Writes the file into tmp/name, fsyncs, closes it. 0, 1 name taken, -1. */
-static int
-maildir_write_tmp(int mdfd, const char *tmp, int src, uint64_t size, const char *prepend)
-{
-	int fd, saved;
-
-	fd = openat(mdfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? 1 : -1;
-	if (storeio_copy(fd, src, size, prepend) < 0 || fsync(fd) < 0) {
-		saved = errno;
-		close(fd);
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		saved = errno;
-		goto fail;
-	}
-	return 0;
-fail:
-	unlinkat(mdfd, tmp, 0);
-	errno = saved;
-	return -1;
-}
-
 int
 maildir_deliver(const char *maildir, int fd, uint64_t size, const char *prepend, char *name_out,
                 size_t cap, int *err_class)
@@ -93,7 +68,7 @@ maildir_deliver(const char *maildir, int fd, uint64_t size, const char *prepend,
 		         (int)getpid(), (int)gettid(), rnd, host);
 		snprintf(tmp, sizeof(tmp), "tmp/%s", name);
 		snprintf(dst, sizeof(dst), "new/%s", name);
-		rc = maildir_write_tmp(mdfd, tmp, fd, size, prepend);
+		rc = storeio_write_new_at(mdfd, tmp, fd, size, prepend);
 	}
 	if (rc != 0) {
 		if (rc == 1)

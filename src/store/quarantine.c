@@ -302,22 +302,12 @@ q_write_file(struct quarantine *q, const char *date, const char *id, int src, ui
              char *relpath, size_t cap)
 {
 	char tmp[Q_RELPATH_MAX];
-	int fd, saved;
+	int rc, saved;
 
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", date, id);
 	snprintf(relpath, cap, "%s/%s.eml", date, id);
-	fd = openat(q->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? 1 : -1;
-	if (storeio_copy(fd, src, size, NULL) < 0 || fsync(fd) < 0) {
-		saved = errno;
-		close(fd);
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		saved = errno;
-		goto fail;
-	}
+	if ((rc = storeio_write_new_at(q->dirfd, tmp, src, size, NULL)) != 0)
+		return rc;
 	if (renameat2(q->dirfd, tmp, q->dirfd, relpath, RENAME_NOREPLACE) < 0) {
 		if (errno == EEXIST) {
 			unlinkat(q->dirfd, tmp, 0);

@@ -148,3 +148,27 @@ storeio_random_hex(char *out, size_t nbytes)
 	hex_encode(raw, nbytes, out);
 	return 0;
 }
+
+int
+storeio_write_new_at(int dirfd, const char *rel, int src, uint64_t size, const char *prepend)
+{
+	int fd, saved;
+
+	fd = openat(dirfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? 1 : -1;
+	if (storeio_copy(fd, src, size, prepend) < 0 || fsync(fd) < 0) {
+		saved = errno;
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		saved = errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	unlinkat(dirfd, rel, 0);
+	errno = saved;
+	return -1;
+}

@@ -42,6 +42,13 @@ int storeio_fsync_dir_at(int dirfd, const char *rel);
  */
 int storeio_copy(int dst, int src, uint64_t size, const char *prepend);
 
+/*
+ * Creates rel under dirfd (O_EXCL, mode 0600, no symlink followed), writes
+ * prepend (may be NULL) and bytes [0, size) of src into it, fsyncs and
+ * closes it. On failure the file is removed. 0; 1 if rel already exists;
+ * -1 with errno set.
+ */
+int storeio_write_new_at(int dirfd, const char *rel, int src, uint64_t size, const char *prepend);
 /* Fills out with 2*nbytes random lower-case hex digits and a NUL, from
  * getrandom(). nbytes is at most 32. 0, or -1 with errno set. */
 int storeio_random_hex(char *out, size_t nbytes);
