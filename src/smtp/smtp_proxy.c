@@ -96,6 +96,7 @@ struct tx {
 	char **notify_to;
 	size_t nnotices;
 	char subject[256];
+	int subject_read;
 };
 
 struct session {
@@ -1326,6 +1327,19 @@ action_past(int action)
 	}
 }
 
+/* The original Subject, read once and only when a notice or a report
+ * needs it (parsing headers is not free on the hot path). */
+static const char *
+tx_subject(struct tx *tx)
+{
+	if (!tx->subject_read) {
+		notify_subject_of(spool_fd(tx->spool), spool_size(tx->spool), tx->subject,
+				  sizeof(tx->subject));
+		tx->subject_read = 1;
+	}
+	return tx->subject;
+}
+
 /* Adds one notice; an address notify refuses (from the wire) is skipped. */
 static void
 add_notice(struct job *j, struct tx *tx, const char *which, const struct notify_vars *v,
@@ -1373,7 +1387,7 @@ make_notices(struct job *j, struct tx *tx)
 	v.virus = names[0] ? names : tx->dec.cause_detail;
 	v.from = tx->mail_from[0] ? tx->mail_from : "<>";
 	v.rcpts = rcpts;
-	v.subject = tx->subject;
+	v.subject = tx_subject(tx);
 	v.date = date;
 	v.action = action_past(tx->dec.action);
 	v.client = j->client;
@@ -1439,7 +1453,7 @@ job_rewrite(struct job *j, struct tx *tx)
 	memset(&v, 0, sizeof(v));
 	v.hostname = j->hostname;
 	v.from = tx->mail_from;
-	v.subject = tx->subject;
+	v.subject = tx_subject(tx);
 	v.date = date;
 	v.client = j->client;
 	v.direction = direction_name(tx->dir);
@@ -1498,7 +1512,6 @@ job_run(void *arg)
 	struct tx *tx = j->tx;
 	int fd = spool_fd(tx->spool);
 
-	notify_subject_of(fd, spool_size(tx->spool), tx->subject, sizeof(tx->subject));
 	lseek(fd, 0, SEEK_SET);
 	scanner_scan_fd(j->rt->scanner, fd, SCAN_ROOT, &tx->verdict);
 	tx->dir = policy_direction(&j->rt->policy, j->listener_dir,
