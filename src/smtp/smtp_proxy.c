@@ -2027,6 +2027,28 @@ proxy_set_runtime(struct proxy *px, struct runtime *rt)
 {
 	struct runtime *old = px->rt;
 
+	/* Sockets are bound once, as root: say what a reload cannot change. */
+	for (const struct smtp_listener *l = px->listeners; l; l = l->next) {
+		const struct smtp_listener_conf *lc = runtime_listener(rt, l->name, NULL);
+
+		if (lc == NULL)
+			log_warnx("listener %s is no longer configured: it keeps running with the "
+				  "first listener's settings until a restart",
+				  l->name);
+		else if (strcmp(lc->listen, l->listen) != 0)
+			log_warnx("listener %s: listen = %s takes a restart; still on %s", l->name,
+				  lc->listen, l->listen);
+	}
+	for (size_t i = 0; i < rt->conf.nlisteners; i++) {
+		const struct smtp_listener *l = px->listeners;
+
+		while (l && strcmp(l->name, rt->conf.listeners[i].name) != 0)
+			l = l->next;
+		if (l == NULL && px->listeners)
+			log_warnx("listener %s is new: it takes a restart",
+				  rt->conf.listeners[i].name);
+	}
+
 	px->rt = runtime_ref(rt);
 	runtime_unref(old);
 }
