@@ -13,6 +13,8 @@ PKGS=(
 	# tests
 	libcmocka-dev python3 python3-pytest clamav-daemon clamav-testfiles zip time
 	openssl swaks procps
+	# fuzz targets (scripts/test.sh builds and replays them)
+	clang libclang-rt-14-dev
 )
 
 installed() {

@@ -20,6 +20,32 @@ echo "== unit tests under ASan + UBSan"
 	LSAN_OPTIONS=suppressions=$root/tests/unit/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2)
 
+echo "== fuzz targets (clang + libFuzzer): replay tests/fuzz/regress, then a short seeded run"
+# Seeded and bounded by runs, not time, so a run is the same on every
+# machine: this is a regression check, real fuzzing runs for hours by hand.
+CC=clang cmake -S . -B build-fuzz -DPORTCULLIS_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
+cmake --build build-fuzz -j "$(nproc 2>/dev/null || echo 2)" --target fuzz_ndb fuzz_walk \
+	fuzz_smtp_data fuzz_smtp_reply fuzz_smtp_cmd fuzz_rewrite >/dev/null
+for spec in ndb:100000 walk:50000 smtp_data:100000 smtp_reply:100000 smtp_cmd:200000 \
+	rewrite:30000; do
+	name=${spec%%:*}
+	runs=${spec##*:}
+	bin=build-fuzz/tests/fuzz/fuzz_$name
+	for r in tests/fuzz/regress/"$name"-*; do
+		[ -e "$r" ] || continue
+		"$bin" "$r" >/dev/null 2>&1 || { echo "fuzz_$name: regression $r fails" >&2; "$bin" "$r"; exit 1; }
+	done
+	corpus=$(mktemp -d)
+	if ! "$bin" -seed=1 -runs="$runs" -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ \
+		"$corpus" >build-fuzz/fuzz_$name.log 2>&1; then
+		tail -40 build-fuzz/fuzz_$name.log >&2
+		rm -rf "$corpus"
+		exit 1
+	fi
+	rm -rf "$corpus"
+	echo "fuzz_$name: $runs runs, no crash"
+done
+
 echo "== integration tests"
 # portcullis-scan runs from both builds (the tests pick); the daemon and
 # portcullis-ctl run from the sanitizer build, so every SMTP test also

@@ -120,12 +120,17 @@ mailbox_check(const char *s, size_t len)
 	if (at + 1 >= len)
 		return -1;
 	if (s[i] == '[') {
-		/* Address literal: anything printable up to a final "]". */
+		/* Address literal: what IPv4, "IPv6:..." and tagged literals are
+		 * made of (RFC 5321 4.1.3), nothing that could end the path or
+		 * open a quoted string when the path is written out again. */
 		if (s[len - 1] != ']' || len - i < 3)
 			return -1;
-		for (i++; i < len - 1; i++)
-			if (s[i] == '[' || s[i] == ']' || s[i] == '\\' || s[i] == ' ')
+		for (i++; i < len - 1; i++) {
+			unsigned char c = (unsigned char)s[i];
+
+			if (!(isalnum(c) || c == '.' || c == ':' || c == '-'))
 				return -1;
+		}
 		return 0;
 	}
 	for (; i < len; i++) {
