@@ -23,54 +23,17 @@
 
 #include <cmocka.h>
 
+#include "store_fixture.h"
+
 #include "store/maildir.h"
 
-static char base[64];
 
 static int
 setup(void **state)
 {
-	snprintf(base, sizeof(base), "/tmp/pc-maildir-XXXXXX");
-	assert_non_null(mkdtemp(base));
+	(void)state;
+	store_fixture_setup("/tmp/pc-maildir-XXXXXX");
 	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "%s/tiny", base);
-	umount2(cmd, MNT_DETACH);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	assert_int_equal(system(cmd), 0);
-	return 0;
-}
-
-static int
-msg_fd(const char *s, size_t len)
-{
-	int fd = memfd_create("msg", 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, s, len), (ssize_t)len);
-	return fd;
-}
-
-static int
-count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* Reads a whole small file into buf; its length, or -1. */

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "store_fixture.h"
 #include <sqlite3.h>
 
 #include "store/quarantine.h"
@@ -30,37 +32,13 @@
 #define T0 1714564800 /* 2024-05-01T12:00:00Z */
 #define DAY 86400
 
-static char base[64];
 
 static int
 setup(void **state)
 {
-	snprintf(base, sizeof(base), "/tmp/pc-quarantine-XXXXXX");
-	assert_non_null(mkdtemp(base));
+	(void)state;
+	store_fixture_setup("/tmp/pc-quarantine-XXXXXX");
 	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "%s/tiny", base);
-	umount2(cmd, MNT_DETACH); /* test_enospc's tmpfs, if it failed early */
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	assert_int_equal(system(cmd), 0);
-	return 0;
-}
-
-/* A memfd holding len bytes of s. */
-static int
-msg_fd(const char *s, size_t len)
-{
-	int fd = memfd_create("msg", 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, s, len), (ssize_t)len);
-	return fd;
 }
 
 static struct quarantine *
@@ -74,23 +52,6 @@ open_q(const char *sub)
 	if (q == NULL)
 		fail_msg("quarantine_open %s: %s", path, err);
 	return q;
-}
-
-/* Number of entries in dir (without . and ..); -1 if it cannot be read. */
-static int
-count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 static size_t
