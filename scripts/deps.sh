@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
 	# build
-	build-essential cmake pkg-config
+	build-essential cmake pkg-config clang-format
 	# libraries
 	libhyperscan-dev libarchive-dev libmagic-dev libgmime-3.0-dev libssl-dev
 	libinih-dev libjansson-dev libsqlite3-dev libevent-dev

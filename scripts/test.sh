@@ -8,6 +8,9 @@ root=$(pwd)
 
 bash scripts/deps.sh
 
+echo "== format (.clang-format)"
+bash scripts/format.sh --check
+
 echo "== build (warnings are errors)"
 bash scripts/build.sh build
 echo "== unit tests"

@@ -67,12 +67,12 @@ struct exprset {
 struct round {
 	const hs_database_t *db;
 	const hs_database_t *eofdb; /* NULL if no EOF-n signature */
-	size_t tail;		     /* bytes before EOF the EOF-n signatures need */
+	size_t tail;                /* bytes before EOF the EOF-n signatures need */
 	const struct corpus *corpus;
 	hs_scratch_t *proto;
 	pthread_mutex_t lock;
-	size_t next;			/* next file index to take */
-	unsigned long long matches;	/* summed at thread exit */
+	size_t next;                /* next file index to take */
+	unsigned long long matches; /* summed at thread exit */
 	unsigned long long matched_files;
 	int failed;
 };
@@ -94,10 +94,10 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: bench-hsraw [-j N[,N...]] [-r ROUNDS] SIGS DIR...\n"
-			"  SIGS   a signature directory or one .ndb file\n"
-			"  DIR    corpus directories, each read into memory and timed apart\n"
-			"  -j     scanning threads, a comma-separated list (default 1)\n"
-			"  -r     rounds; the best one counts (default 3)\n");
+	                "  SIGS   a signature directory or one .ndb file\n"
+	                "  DIR    corpus directories, each read into memory and timed apart\n"
+	                "  -j     scanning threads, a comma-separated list (default 1)\n"
+	                "  -r     rounds; the best one counts (default 3)\n");
 	exit(2);
 }
 
@@ -180,7 +180,7 @@ corpus_clear(struct corpus *c)
 
 static int
 on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
-	 void *ctx)
+         void *ctx)
 {
 	struct file_hits *h = ctx;
 
@@ -212,7 +212,7 @@ round_worker(void *arg)
 
 		h.n = 0;
 		if (hs_scan(r->db, (const char *)f->data, (unsigned int)f->len, 0, scratch,
-			    on_match, &h) != HS_SUCCESS)
+		            on_match, &h) != HS_SUCCESS)
 			failed = 1;
 		if (r->eofdb != NULL) {
 			size_t t = f->len < r->tail ? f->len : r->tail;
@@ -220,7 +220,7 @@ round_worker(void *arg)
 			for (size_t k = 0; k < t; k++)
 				rev[k] = f->data[f->len - 1 - k];
 			if (hs_scan(r->eofdb, (const char *)rev, (unsigned int)t, 0, scratch,
-				    on_match, &h) != HS_SUCCESS)
+			            on_match, &h) != HS_SUCCESS)
 				failed = 1;
 		}
 		matches += h.n;
@@ -272,7 +272,7 @@ compile_dropping(struct exprset *set, unsigned *ndropped)
 		unsigned bad, rest;
 
 		if (hs_compile_ext_multi(set->exprs, set->flags, set->ids, set->ext, set->n,
-					 HS_MODE_BLOCK, NULL, &db, &cerr) == HS_SUCCESS)
+		                         HS_MODE_BLOCK, NULL, &db, &cerr) == HS_SUCCESS)
 			return db;
 		if (cerr->expression < 0 || (unsigned)cerr->expression >= set->n) {
 			log_warnx("hs_compile_ext_multi: %s", cerr->message);
@@ -435,8 +435,12 @@ main(int argc, char **argv)
 
 	for (int a = 1; a < argc; a++) {
 		struct corpus c = {.dir = argv[a]};
-		struct round r = {.db = db, .eofdb = eofdb, .tail = tail, .corpus = &c,
-				  .proto = proto, .lock = PTHREAD_MUTEX_INITIALIZER};
+		struct round r = {.db = db,
+		                  .eofdb = eofdb,
+		                  .tail = tail,
+		                  .corpus = &c,
+		                  .proto = proto,
+		                  .lock = PTHREAD_MUTEX_INITIALIZER};
 
 		corpus_add(&c, argv[a], 0);
 		if (c.nfiles == 0) {

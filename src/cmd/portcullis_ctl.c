@@ -30,7 +30,7 @@
 #include "config.h"
 #include "store/maildir.h"
 #include "store/quarantine.h"
-#include "store/smtp_send.h"
+#include "smtp/smtp_send.h"
 #include "util/log.h"
 #include "util/strutil.h"
 #include "util/sys.h"

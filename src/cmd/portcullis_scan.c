@@ -50,35 +50,35 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: portcullis-scan [options] PATH...\n"
-		"       portcullis-scan -t [-c FILE]\n"
-		"\n"
-		"Scans files with the Portcullis engine: ClamAV .ndb/.hdb/.hsb/.cvd/.cld and\n"
-		".sha256 signatures, inside archives and mail, like clamscan.\n"
-		"\n"
-		"  -d, --database DIR   signature directory (scan.database_dir,\n"
-		"                       default %s)\n"
-		"      --cache-dir DIR  keep compiled signatures in DIR and reuse them\n"
-		"                       while the signatures are unchanged\n"
-		"                       (scan.cache_dir, default /var/cache/portcullis;\n"
-		"                       \"\" turns the cache off)\n"
-		"      --clamd ADDR     also scan with clamd at ADDR (unix socket path or\n"
-		"                       host:port); any hit counts (scan.backend = chain)\n"
-		"      --clamd-only     scan with clamd only (scan.backend = clamd)\n"
-		"  -c, --config FILE    read settings from FILE (default: built-in defaults)\n"
-		"  -t, --test-config    check the configuration and exit (0 = valid)\n"
-		"  -r, --recursive      descend into directories\n"
-		"  -j, --jobs N         scanning threads (default: scan.threads, 0 = CPUs)\n"
-		"      --skip-safe      skip parts whose content type and name are both\n"
-		"                       on the safe lists (scan.skip_safe_types)\n"
-		"  -q, --quiet          print only findings, not OK lines\n"
-		"      --no-summary     do not print the summary\n"
-		"  -v, --verbose        debug logging on stderr\n"
-		"  -V, --version        print the version\n"
-		"  -h, --help           this text\n"
-		"\n"
-		"Exit status: 0 all clean, 1 something found, 2 errors or unscanned files.\n",
-		PORTCULLIS_SIGDIR);
+	        "usage: portcullis-scan [options] PATH...\n"
+	        "       portcullis-scan -t [-c FILE]\n"
+	        "\n"
+	        "Scans files with the Portcullis engine: ClamAV .ndb/.hdb/.hsb/.cvd/.cld and\n"
+	        ".sha256 signatures, inside archives and mail, like clamscan.\n"
+	        "\n"
+	        "  -d, --database DIR   signature directory (scan.database_dir,\n"
+	        "                       default %s)\n"
+	        "      --cache-dir DIR  keep compiled signatures in DIR and reuse them\n"
+	        "                       while the signatures are unchanged\n"
+	        "                       (scan.cache_dir, default /var/cache/portcullis;\n"
+	        "                       \"\" turns the cache off)\n"
+	        "      --clamd ADDR     also scan with clamd at ADDR (unix socket path or\n"
+	        "                       host:port); any hit counts (scan.backend = chain)\n"
+	        "      --clamd-only     scan with clamd only (scan.backend = clamd)\n"
+	        "  -c, --config FILE    read settings from FILE (default: built-in defaults)\n"
+	        "  -t, --test-config    check the configuration and exit (0 = valid)\n"
+	        "  -r, --recursive      descend into directories\n"
+	        "  -j, --jobs N         scanning threads (default: scan.threads, 0 = CPUs)\n"
+	        "      --skip-safe      skip parts whose content type and name are both\n"
+	        "                       on the safe lists (scan.skip_safe_types)\n"
+	        "  -q, --quiet          print only findings, not OK lines\n"
+	        "      --no-summary     do not print the summary\n"
+	        "  -v, --verbose        debug logging on stderr\n"
+	        "  -V, --version        print the version\n"
+	        "  -h, --help           this text\n"
+	        "\n"
+	        "Exit status: 0 all clean, 1 something found, 2 errors or unscanned files.\n",
+	        PORTCULLIS_SIGDIR);
 }
 
 /* Prints one file's result and updates the counters; call with lock held. */
@@ -139,7 +139,7 @@ cli_progress(struct cli *cli, int final)
 		return;
 	cli->last_progress = t;
 	fprintf(stderr, "\r%lu files, %.1f MB scanned%s", cli->scanned,
-		(double)cli->bytes / (1024.0 * 1024.0), final ? "\n" : "");
+	        (double)cli->bytes / (1024.0 * 1024.0), final ? "\n" : "");
 }
 
 static void
@@ -237,8 +237,8 @@ cli_add(struct cli *cli, const char *path, int top)
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		child = xasprintf("%s%s%s", path,
-				  path[strlen(path) - 1] == '/' ? "" : "/", de->d_name);
+		child =
+		    xasprintf("%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", de->d_name);
 		cli_add(cli, child, 0);
 		free(child);
 	}
@@ -349,8 +349,8 @@ main(int argc, char **argv)
 	}
 	if ((dbdir && conf_set(&conf, "scan", "database_dir", dbdir, stderr) < 0) ||
 	    (clamd && conf_set(&conf, "scan", "clamd_socket", clamd, stderr) < 0) ||
-	    (clamd && conf_set(&conf, "scan", "backend", clamd_only ? "clamd" : "chain",
-			       stderr) < 0) ||
+	    (clamd &&
+	     conf_set(&conf, "scan", "backend", clamd_only ? "clamd" : "chain", stderr) < 0) ||
 	    (jobs && conf_set(&conf, "scan", "threads", jobs, stderr) < 0) ||
 	    (cache_dir && conf_set(&conf, "scan", "cache_dir", cache_dir, stderr) < 0) ||
 	    (skip_safe && conf_set(&conf, "scan", "skip_safe_types", "yes", stderr) < 0)) {
@@ -366,7 +366,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("portcullis-scan", conf.log_syslog,
-		 verbose ? LOG_LVL_DEBUG : (enum log_level)conf.log_level);
+	         verbose ? LOG_LVL_DEBUG : (enum log_level)conf.log_level);
 	if (argc == 0) {
 		usage(stderr);
 		conf_free(&conf);

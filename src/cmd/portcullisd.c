@@ -20,7 +20,7 @@
 
 #include "conf/conf.h"
 #include "config.h"
-#include "policy/runtime.h"
+#include "daemon/runtime.h"
 #include "smtp/smtp_proxy.h"
 #include "store/quarantine.h"
 #include "util/log.h"
@@ -42,12 +42,13 @@ struct daemon {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: portcullisd [-c FILE] [-f] [-t] [-v]\n"
-		   "  -c FILE  configuration (default %s if it exists, else built-in defaults)\n"
-		   "  -f       stay in the foreground and log to stderr\n"
-		   "  -t       check the configuration and exit (0 = valid)\n"
-		   "  -v       debug logging\n",
-		PORTCULLIS_CONF);
+	fprintf(f,
+	        "usage: portcullisd [-c FILE] [-f] [-t] [-v]\n"
+	        "  -c FILE  configuration (default %s if it exists, else built-in defaults)\n"
+	        "  -f       stay in the foreground and log to stderr\n"
+	        "  -t       check the configuration and exit (0 = valid)\n"
+	        "  -v       debug logging\n",
+	        PORTCULLIS_CONF);
 }
 
 /* Loads the configuration; 0, or -1 after printing file:line errors. */
@@ -91,8 +92,8 @@ prepare_dir(const char *path, const struct passwd *pw)
 static void
 prepare_dirs(const struct pc_config *c, const struct passwd *pw)
 {
-	const char *dirs[4] = {c->spool_dir, c->quarantine_dir, c->cache_dir[0] ? c->cache_dir : NULL,
-			       NULL};
+	const char *dirs[4] = {c->spool_dir, c->quarantine_dir,
+	                       c->cache_dir[0] ? c->cache_dir : NULL, NULL};
 
 	for (int i = 0; dirs[i]; i++)
 		if (prepare_dir(dirs[i], pw) < 0)
@@ -106,7 +107,9 @@ prepare_dirs(const struct pc_config *c, const struct passwd *pw)
 				fatal("cannot create %s", md);
 			for (int k = 0; k < 3; k++) {
 				snprintf(sub, sizeof(sub), "%s/%s", md,
-					 k == 0 ? "tmp" : k == 1 ? "new" : "cur");
+				         k == 0   ? "tmp"
+				         : k == 1 ? "new"
+				                  : "cur");
 				if (prepare_dir(sub, pw) < 0)
 					fatal("cannot create %s", sub);
 			}
@@ -162,7 +165,7 @@ reload_done(void *arg)
 		log_info("reload: configuration and signatures reloaded");
 	} else
 		log_warnx("reload failed, keeping the running configuration: %s",
-			  j->err ? j->err : "configuration has errors");
+		          j->err ? j->err : "configuration has errors");
 	free(j->err);
 	conf_free(&j->conf);
 	free(j);
@@ -224,7 +227,7 @@ purge_run(void *arg)
 	struct purge_job *j = arg;
 
 	j->rc = quarantine_purge(j->rt->quarantine, time(NULL), j->rt->conf.quarantine_max_age_ms,
-				 j->rt->conf.quarantine_max_size, &j->st);
+	                         j->rt->conf.quarantine_max_size, &j->st);
 }
 
 static void
@@ -298,12 +301,13 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (test) {
-		printf("%s: configuration OK\n", d.config_path ? d.config_path : "(built-in defaults)");
+		printf("%s: configuration OK\n",
+		       d.config_path ? d.config_path : "(built-in defaults)");
 		conf_free(&conf);
 		return 0;
 	}
 	log_init("portcullisd", foreground ? 0 : conf.log_syslog || !foreground,
-		 d.verbose ? LOG_LVL_DEBUG : (enum log_level)conf.log_level);
+	         d.verbose ? LOG_LVL_DEBUG : (enum log_level)conf.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	if (conf.daemon_user[0] && geteuid() == 0) {
 		if ((pw = getpwnam(conf.daemon_user)) == NULL)
@@ -331,6 +335,13 @@ main(int argc, char **argv)
 	proxy_set_runtime(d.px, rt);
 	runtime_unref(rt);
 
+	/* Ignored underneath libevent's handlers: when the loop is over and
+	 * those are freed, libevent restores SIG_IGN, so a second SIGTERM that
+	 * arrives during the cleanup (a supervisor that insists) is
+	 * harmless. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	d.sighup = evsignal_new(d.base, SIGHUP, on_sighup, &d);
 	d.sigterm = evsignal_new(d.base, SIGTERM, on_sigterm, &d);
 	d.sigint = evsignal_new(d.base, SIGINT, on_sigterm, &d);
@@ -345,16 +356,13 @@ main(int argc, char **argv)
 	free(desc);
 	event_base_dispatch(d.base);
 
-	/* We are stopping anyway: a further signal must not kill us half-way
-	 * through the cleanup once libevent's handlers are gone. */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	log_info("stopped");
+	/* Freeing the signal events puts back SIG_IGN, the handler libevent
+	 * found: from here a late signal cannot kill the cleanup. */
 	event_free(d.sighup);
 	event_free(d.sigterm);
 	event_free(d.sigint);
 	event_free(d.tick);
+	log_info("stopped");
 	workq_free(d.wq);
 	proxy_free(d.px);
 	event_base_free(d.base);

@@ -46,8 +46,8 @@ struct conf_key {
 	const char *key;
 	enum conf_type type;
 	size_t off;
-	uint64_t min, max;	/* for T_UINT, T_SIZE, T_DURATION; T_ENUM: allowed mask */
-	const char *def;	/* default, parsed like a value from the file */
+	uint64_t min, max;        /* for T_UINT, T_SIZE, T_DURATION; T_ENUM: allowed mask */
+	const char *def;          /* default, parsed like a value from the file */
 	const char *const *names; /* for T_ENUM, NULL-terminated */
 	enum conf_scope scope;
 };
@@ -55,7 +55,7 @@ struct conf_key {
 static const char *const log_levels[] = {"err", "warn", "info", "debug", NULL};
 static const char *const backends[] = {"builtin", "clamd", "chain", NULL};
 static const char *const actions[] = {"pass",  "reject",  "drop",     "quarantine",
-				      "strip", "replace", "tempfail", NULL};
+                                      "strip", "replace", "tempfail", NULL};
 static const char *const dirby[] = {"nexthop", "client", "recipient", NULL};
 static const char *const ldirs[] = {"auto", "inbound", "outbound", NULL};
 static const char *const tlsmodes[] = {"none", "may", "require", NULL};
@@ -69,32 +69,32 @@ static const char *const fwds[] = {"auto", "xforward", "xclient", "off", NULL};
 
 #define OFF(f) offsetof(struct pc_config, f)
 #define LOFF(f) offsetof(struct smtp_listener_conf, f)
-/* The rows of [inbound] and [outbound]. */
+/* The rows of [inbound] and [outbound]; one row per key. */
+/* clang-format off */
 #define DIR_ROWS(sec, fld, infected_default)                                                       \
 	{sec, "infected", T_ENUM, OFF(fld.infected), INFECTED_ACTIONS, 0, infected_default,        \
 	 actions, SC_GLOBAL},                                                                      \
-	    {sec, "encrypted", T_ENUM, OFF(fld.encrypted), CAUSE_ACTIONS, 0, "tempfail", actions,  \
-	     SC_GLOBAL},                                                                           \
-	    {sec, "limit", T_ENUM, OFF(fld.limit), CAUSE_ACTIONS, 0, "tempfail", actions,          \
-	     SC_GLOBAL},                                                                           \
-	    {sec, "corrupt", T_ENUM, OFF(fld.corrupt), CAUSE_ACTIONS, 0, "tempfail", actions,      \
-	     SC_GLOBAL},                                                                           \
-	    {sec, "scanner_error", T_ENUM, OFF(fld.scanner_error), CAUSE_ACTIONS, 0, "tempfail",   \
-	     actions, SC_GLOBAL},                                                                  \
-	    {sec, "scan_timeout", T_ENUM, OFF(fld.scan_timeout), CAUSE_ACTIONS, 0, "tempfail",     \
-	     actions, SC_GLOBAL},                                                                  \
-	    {sec, "notify_recipient", T_BOOL, OFF(fld.notify_recipient), 0, 0, "yes", NULL,        \
-	     SC_GLOBAL},                                                                           \
-	    {sec, "notify_sender", T_BOOL, OFF(fld.notify_sender), 0, 0, "no", NULL, SC_GLOBAL},   \
-	    {sec, "notify_admin", T_STR0, OFF(fld.notify_admin), 0, 0, "", NULL, SC_GLOBAL},       \
-	{                                                                                          \
-		sec, "add_headers", T_BOOL, OFF(fld.add_headers), 0, 0, "yes", NULL, SC_GLOBAL     \
-	}
+	{sec, "encrypted", T_ENUM, OFF(fld.encrypted), CAUSE_ACTIONS, 0, "tempfail", actions,      \
+	 SC_GLOBAL},                                                                               \
+	{sec, "limit", T_ENUM, OFF(fld.limit), CAUSE_ACTIONS, 0, "tempfail", actions, SC_GLOBAL},  \
+	{sec, "corrupt", T_ENUM, OFF(fld.corrupt), CAUSE_ACTIONS, 0, "tempfail", actions,          \
+	 SC_GLOBAL},                                                                               \
+	{sec, "scanner_error", T_ENUM, OFF(fld.scanner_error), CAUSE_ACTIONS, 0, "tempfail",       \
+	 actions, SC_GLOBAL},                                                                      \
+	{sec, "scan_timeout", T_ENUM, OFF(fld.scan_timeout), CAUSE_ACTIONS, 0, "tempfail",         \
+	 actions, SC_GLOBAL},                                                                      \
+	{sec, "notify_recipient", T_BOOL, OFF(fld.notify_recipient), 0, 0, "yes", NULL,            \
+	 SC_GLOBAL},                                                                               \
+	{sec, "notify_sender", T_BOOL, OFF(fld.notify_sender), 0, 0, "no", NULL, SC_GLOBAL},       \
+	{sec, "notify_admin", T_STR0, OFF(fld.notify_admin), 0, 0, "", NULL, SC_GLOBAL},           \
+	{sec, "add_headers", T_BOOL, OFF(fld.add_headers), 0, 0, "yes", NULL, SC_GLOBAL}
+/* clang-format on */
 #define KB 1024ULL
 #define MB (1024ULL * 1024)
 #define GB (1024ULL * 1024 * 1024)
 
 /* Keep in the order of etc/portcullis.conf, which documents each key. */
+/* clang-format off */
 static const struct conf_key conf_keys[] = {
     {"log", "level", T_ENUM, OFF(log_level), 0, 0, "info", log_levels, SC_GLOBAL},
     {"log", "syslog", T_BOOL, OFF(log_syslog), 0, 0, "no", NULL, SC_GLOBAL},
@@ -176,6 +176,7 @@ static const struct conf_key conf_keys[] = {
     {"notify", "template_dir", T_STR, OFF(notify_template_dir), 0, 0, PORTCULLIS_TEMPLATEDIR,
      NULL, SC_GLOBAL},
 };
+/* clang-format on */
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
 /* Parses "maildir:/abs/path" or "smtp:HOST:PORT"; 0 or -1. */
@@ -218,15 +219,15 @@ conf_parse_value(void *base, const struct conf_key *k, const char *value)
 	case T_ADDR:
 		if (hostport_parse(value, &ss, &sl) < 0) {
 			snprintf(msg, sizeof(msg),
-				 "\"%.64s\" is not ADDRESS:PORT (e.g. 127.0.0.1:10025, [::1]:25)",
-				 value);
+			         "\"%.64s\" is not ADDRESS:PORT (e.g. 127.0.0.1:10025, [::1]:25)",
+			         value);
 			return msg;
 		}
 		break;
 	case T_NEXTHOP:
 		if (nexthop_valid(value) < 0) {
 			snprintf(msg, sizeof(msg),
-				 "\"%.64s\" is not maildir:/PATH or smtp:ADDRESS:PORT", value);
+			         "\"%.64s\" is not maildir:/PATH or smtp:ADDRESS:PORT", value);
 			return msg;
 		}
 		break;
@@ -235,7 +236,7 @@ conf_parse_value(void *base, const struct conf_key *k, const char *value)
 
 		if (cidr_list_parse(value, &cl, bad, sizeof(bad)) < 0) {
 			snprintf(msg, sizeof(msg), "\"%.64s\" is not a network (e.g. 10.0.0.0/8)",
-				 bad);
+			         bad);
 			return msg;
 		}
 		cidr_list_free(&cl);
@@ -256,25 +257,28 @@ conf_parse_value(void *base, const struct conf_key *k, const char *value)
 		for (int i = 0; k->names[i]; i++)
 			if (k->min == 0 || (k->min & BIT(i)))
 				snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " %s",
-					 k->names[i]);
+				         k->names[i]);
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ")");
 		return msg;
 	case T_UINT:
 	case T_SIZE:
 	case T_DURATION:
 		if (k->type == T_DURATION ? parse_duration_ms(value, &v) < 0
-		    : k->type == T_SIZE	  ? parse_size(value, &v) < 0
-					  : parse_size(value, &v) < 0 || strspn(value, "0123456789") != strlen(value)) {
+		    : k->type == T_SIZE   ? parse_size(value, &v) < 0
+		                          : parse_size(value, &v) < 0 ||
+		                              strspn(value, "0123456789") != strlen(value)) {
 			snprintf(msg, sizeof(msg), "\"%.64s\" is not a %s", value,
-				 k->type == T_DURATION ? "duration (e.g. 30s, 500ms, 2m)"
-				 : k->type == T_SIZE   ? "size (e.g. 512k, 10M, 1G)"
-						       : "whole number");
+			         k->type == T_DURATION ? "duration (e.g. 30s, 500ms, 2m)"
+			         : k->type == T_SIZE   ? "size (e.g. 512k, 10M, 1G)"
+			                               : "whole number");
 			return msg;
 		}
 		if (v < k->min || v > k->max) {
 			snprintf(msg, sizeof(msg), "%.64s is out of range [%llu, %llu]%s", value,
-				 (unsigned long long)k->min, (unsigned long long)k->max,
-				 k->type == T_DURATION ? " ms" : k->type == T_SIZE ? " bytes" : "");
+			         (unsigned long long)k->min, (unsigned long long)k->max,
+			         k->type == T_DURATION ? " ms"
+			         : k->type == T_SIZE   ? " bytes"
+			                               : "");
 			return msg;
 		}
 		if (k->type == T_UINT)
@@ -400,8 +404,8 @@ struct conf_reader {
 	void *last_base;
 };
 
-static void
-conf_error(struct conf_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conf_error(struct conf_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 conf_error(struct conf_reader *r, const char *fmt, ...)
@@ -454,9 +458,10 @@ conf_read_line(char *str, int num, void *stream)
 		n = CONF_MAX_LINE + 1;
 	}
 	if (n > CONF_MAX_LINE || (int)n >= num) {
-		conf_error(r, "line longer than %d characters; continue a long value on "
-			      "indented lines",
-			   CONF_MAX_LINE);
+		conf_error(r,
+		           "line longer than %d characters; continue a long value on "
+		           "indented lines",
+		           CONF_MAX_LINE);
 		strcpy(str, "\n");
 		r->continuation = 0;
 		return str;
@@ -559,22 +564,21 @@ conf_load(struct pc_config *c, const char *path, FILE *errf)
 				r.errors++;
 				if (errf)
 					fprintf(errf, "%s: listeners %s and %s both listen on %s\n",
-						path, c->listeners[i].name, c->listeners[j].name,
-						c->listeners[i].listen);
+					        path, c->listeners[i].name, c->listeners[j].name,
+					        c->listeners[i].listen);
 			}
 	for (size_t i = 0; i < c->nlisteners; i++)
 		if ((c->listeners[i].tls_cert[0] == '\0') != (c->listeners[i].tls_key[0] == '\0')) {
 			r.errors++;
 			if (errf)
 				fprintf(errf, "%s: [%s]: tls_cert and tls_key go together\n", path,
-					c->listeners[i].name);
+				        c->listeners[i].name);
 		}
 	return r.errors;
 }
 
 int
-conf_set(struct pc_config *c, const char *section, const char *key, const char *value,
-	 FILE *errf)
+conf_set(struct pc_config *c, const char *section, const char *key, const char *value, FILE *errf)
 {
 	const struct conf_key *k;
 	const char *err;
@@ -587,7 +591,7 @@ conf_set(struct pc_config *c, const char *section, const char *key, const char *
 		return -1;
 	}
 	base = k->scope == SC_LISTENER ? (void *)conf_listener(c, listener_section(section))
-				       : (void *)c;
+	                               : (void *)c;
 	if ((err = conf_parse_value(base, k, value)) != NULL) {
 		if (errf)
 			fprintf(errf, "%s.%s: %s\n", section, key, err);

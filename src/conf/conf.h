@@ -35,8 +35,8 @@ enum forward_client { FWD_AUTO = 0, FWD_XFORWARD, FWD_XCLIENT, FWD_OFF };
 
 /* [inbound] and [outbound]: what each verdict gets in that direction. */
 struct dir_policy {
-	int infected;	   /* enum policy_action: pass reject drop quarantine strip replace */
-	int encrypted;	   /* the causes: tempfail reject quarantine pass */
+	int infected;  /* enum policy_action: pass reject drop quarantine strip replace */
+	int encrypted; /* the causes: tempfail reject quarantine pass */
 	int limit;
 	int corrupt;
 	int scanner_error;
@@ -63,11 +63,11 @@ struct smtp_listener_conf {
 	uint64_t memory_spool;
 	char *tls_cert; /* "" = no STARTTLS */
 	char *tls_key;
-	int next_hop_tls;   /* enum tls_mode */
-	int forward_client; /* enum forward_client */
-	int direction;	    /* enum listener_direction */
+	int next_hop_tls;                /* enum tls_mode */
+	int forward_client;              /* enum forward_client */
+	int direction;                   /* enum listener_direction */
 	char *authorized_xforward_hosts; /* clients whose XFORWARD we believe */
-	unsigned char seen[32]; /* duplicate-key detection while loading */
+	unsigned char seen[32];          /* duplicate-key detection while loading */
 };
 
 struct pc_config {
@@ -142,7 +142,7 @@ int conf_load(struct pc_config *c, const char *path, FILE *errf);
  * needed); for command-line overrides and tests. 0, or -1 with a message.
  */
 int conf_set(struct pc_config *c, const char *section, const char *key, const char *value,
-	     FILE *errf);
+             FILE *errf);
 /* Names of enum values, for logs. */
 const char *policy_action_name(int action);
 /* Writes every key with its current value, as an INI file. */

@@ -31,7 +31,7 @@ tls_server_ctx(const char *cert, const char *key, char **err)
 	/* A peer that closes without close_notify has simply gone (SMTP has
 	 * its own end of data): report EOF, not an error. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-				     SSL_OP_IGNORE_UNEXPECTED_EOF);
+	                             SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		*err = tls_error("cannot load certificate", cert);
 		SSL_CTX_free(ctx);

@@ -74,7 +74,7 @@ rcpt_internal(const struct policy *p, const char *addr)
 
 enum direction
 policy_direction(const struct policy *p, int listener_dir, const struct sockaddr *next_hop,
-		 const struct sockaddr *client, const char *const *rcpts, size_t nrcpts)
+                 const struct sockaddr *client, const char *const *rcpts, size_t nrcpts)
 {
 	if (listener_dir == LDIR_INBOUND)
 		return DIR_INBOUND;
@@ -100,7 +100,7 @@ policy_direction(const struct policy *p, int listener_dir, const struct sockaddr
 
 void
 policy_decide(const struct policy *p, enum direction d, const struct scan_verdict *v,
-	      struct policy_decision *out)
+              struct policy_decision *out)
 {
 	const struct dir_policy *dp = &p->dir[d];
 
@@ -136,7 +136,7 @@ policy_decide(const struct policy *p, enum direction d, const struct scan_verdic
 	}
 	if (v->status == SCAN_LIMIT && v->limit != LIMIT_TIME)
 		snprintf(out->cause_detail, sizeof(out->cause_detail), "limit %s",
-			 scan_limit_name(v->limit));
+		         scan_limit_name(v->limit));
 	else
 		snprintf(out->cause_detail, sizeof(out->cause_detail), "%s", out->cause);
 }

@@ -33,19 +33,19 @@ void policy_free(struct policy *p);
  * recipients (addresses without brackets).
  */
 enum direction policy_direction(const struct policy *p, int listener_dir,
-				const struct sockaddr *next_hop, const struct sockaddr *client,
-				const char *const *rcpts, size_t nrcpts);
+                                const struct sockaddr *next_hop, const struct sockaddr *client,
+                                const char *const *rcpts, size_t nrcpts);
 const char *direction_name(enum direction d);
 
 struct policy_decision {
-	int action;	   /* enum policy_action */
-	const char *cause; /* for non-infected, non-clean verdicts: "encrypted",
-			      "limit", "corrupt", "scanner unavailable", "scan timeout" */
+	int action;            /* enum policy_action */
+	const char *cause;     /* for non-infected, non-clean verdicts: "encrypted",
+	                          "limit", "corrupt", "scanner unavailable", "scan timeout" */
 	char cause_detail[96]; /* "limit max_ratio", ... for replies and headers */
 };
 
 /* What the verdict gets in direction d. Clean always gives ACT_PASS. */
 void policy_decide(const struct policy *p, enum direction d, const struct scan_verdict *v,
-		   struct policy_decision *out);
+                   struct policy_decision *out);
 
 #endif

@@ -350,8 +350,8 @@ walk_leaf(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth)
 		goto out;
 	/* Decoded content is never larger than its encoded form. */
 	fd = walk_tmpfd_for(mw->tmpdir, raw && raw->bound_end > raw->bound_start
-						 ? (uint64_t)(raw->bound_end - raw->bound_start)
-						 : WALK_SIZE_UNKNOWN);
+	                                    ? (uint64_t)(raw->bound_end - raw->bound_start)
+	                                    : WALK_SIZE_UNKNOWN);
 	if (fd < 0) {
 		verdict_note(mw->v, SCAN_ERROR, LIMIT_NONE, mw->path, "temporary file: %s",
 		             strerror(errno));

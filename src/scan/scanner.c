@@ -160,7 +160,7 @@ scanner_maint(void *arg)
 				log_info("scanner: reloaded signatures from %s", s->database_dir);
 			} else {
 				log_warnx("scanner: reload failed, keeping the old signatures: %s",
-					  err ? err : "unknown error");
+				          err ? err : "unknown error");
 				free(err);
 			}
 			pthread_mutex_lock(&s->lock);
@@ -184,7 +184,8 @@ scanner_maint(void *arg)
 				s->generation++;
 				pthread_mutex_unlock(&s->lock);
 				engine_unref(old);
-				log_info("scanner: folded signature overlays into the main database");
+				log_info(
+				    "scanner: folded signature overlays into the main database");
 				pthread_mutex_lock(&s->lock);
 			} else if (folded) {
 				/* Something changed meanwhile: fold again later. */
@@ -255,8 +256,8 @@ scanner_new(const struct pc_config *c, char **err)
 	s->wopt.tmpdir = s->tmpdir;
 
 	if (s->backend != BACKEND_BUILTIN)
-		s->clamd = clamd_new(c->clamd_socket, c->clamd_connect_timeout_ms,
-				     c->clamd_timeout_ms);
+		s->clamd =
+		    clamd_new(c->clamd_socket, c->clamd_connect_timeout_ms, c->clamd_timeout_ms);
 	if (s->backend != BACKEND_CLAMD) {
 		engine_set_cache_dir(c->cache_dir);
 		if ((s->engine = scanner_build(s->database_dir, err)) == NULL) {
@@ -339,7 +340,7 @@ sink_close(void *node, struct scan_verdict *v, const char *path)
 /* Runs one walk over fd or buf with the current backends. */
 static int
 scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *name,
-	    struct scan_verdict *v)
+            struct scan_verdict *v)
 {
 	struct scan_job job = {.s = s};
 	struct walk_sink sink = {sink_open, sink_feed, sink_close, &job};
@@ -388,11 +389,11 @@ scanner_log_verdict(const char *name, const struct scan_verdict *v, uint64_t ms)
 	char *names = verdict_names(v);
 
 	log_info("verdict name=%s status=%s names=%s other=%s limit=%s where=%s reason=%s "
-		 "ms=%llu",
-		 log_quote(name, qname, sizeof(qname)), scan_status_name(v->status),
-		 names[0] ? names : "-", scan_status_name(v->other), scan_limit_name(v->limit),
-		 log_quote(v->nhits ? v->hits[0].path : v->where, qwhere, sizeof(qwhere)),
-		 log_quote(v->reason, qreason, sizeof(qreason)), (unsigned long long)ms);
+	         "ms=%llu",
+	         log_quote(name, qname, sizeof(qname)), scan_status_name(v->status),
+	         names[0] ? names : "-", scan_status_name(v->other), scan_limit_name(v->limit),
+	         log_quote(v->nhits ? v->hits[0].path : v->where, qwhere, sizeof(qwhere)),
+	         log_quote(v->reason, qreason, sizeof(qreason)), (unsigned long long)ms);
 	free(names);
 }
 
@@ -409,7 +410,7 @@ scanner_scan_fd(struct scanner *s, int fd, const char *name, struct scan_verdict
 
 int
 scanner_scan_mem(struct scanner *s, const void *buf, size_t len, const char *name,
-		 struct scan_verdict *v)
+                 struct scan_verdict *v)
 {
 	uint64_t t0 = monotonic_ms();
 	int rc = scanner_run(s, -1, buf, len, name, v);
@@ -429,7 +430,7 @@ scanner_reload(struct scanner *s)
 		return 0;
 	if ((e = scanner_build(s->database_dir, &err)) == NULL) {
 		log_warnx("scanner: reload failed, keeping the old signatures: %s",
-			  err ? err : "unknown error");
+		          err ? err : "unknown error");
 		free(err);
 		return -1;
 	}
@@ -458,8 +459,7 @@ scanner_reload_async(struct scanner *s)
 }
 
 int
-scanner_add_signatures(struct scanner *s, const char *ext, const char *text, size_t len,
-		       char **err)
+scanner_add_signatures(struct scanner *s, const char *ext, const char *text, size_t len, char **err)
 {
 	struct sigdb *extra;
 	struct engine *base, *e;
@@ -474,7 +474,7 @@ scanner_add_signatures(struct scanner *s, const char *ext, const char *text, siz
 	n = sigdb_load_buffer(extra, "hot-addition", ext, text, len);
 	if (n <= 0) {
 		*err = n < 0 ? xasprintf("unknown signature type \"%s\"", ext)
-			     : xstrdup("no valid signature in the addition");
+		             : xstrdup("no valid signature in the addition");
 		sigdb_free(extra);
 		return -1;
 	}

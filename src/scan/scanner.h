@@ -43,7 +43,7 @@ void scanner_free(struct scanner *s);
 int scanner_scan_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v);
 /* Scans a buffer in memory. */
 int scanner_scan_mem(struct scanner *s, const void *buf, size_t len, const char *name,
-		     struct scan_verdict *v);
+                     struct scan_verdict *v);
 
 /*
  * Rebuilds the engine from scan.database_dir and swaps it in. Blocks the
@@ -58,7 +58,7 @@ int scanner_reload_async(struct scanner *s);
  * before returning. Returns the number of signatures added, or -1 with *err.
  */
 int scanner_add_signatures(struct scanner *s, const char *ext, const char *text, size_t len,
-			   char **err);
+                           char **err);
 
 struct scanner_stats {
 	size_t body_sigs, hash_sigs, overlays;

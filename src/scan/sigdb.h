@@ -21,8 +21,8 @@ enum hash_type { HASH_MD5 = 0, HASH_SHA1, HASH_SHA256, HASH_NTYPES };
 /* Offset kinds of a body signature (ClamAV .ndb field 3). */
 enum ndb_offset_kind {
 	NDB_OFF_ANY = 0, /* "*" */
-	NDB_OFF_ABS,	 /* "n" or "n,m": start in [n, n+m] */
-	NDB_OFF_EOF,	 /* "EOF-n" or "EOF-n,m": start in [size-n, size-n+m] */
+	NDB_OFF_ABS,     /* "n" or "n,m": start in [n, n+m] */
+	NDB_OFF_EOF,     /* "EOF-n" or "EOF-n,m": start in [size-n, size-n+m] */
 };
 
 struct ndb_sig {
@@ -30,15 +30,15 @@ struct ndb_sig {
 	unsigned target; /* ClamAV target type, 0 = any */
 	enum ndb_offset_kind off_kind;
 	uint64_t off_min, off_span; /* start in [off_min, off_min + off_span] */
-	char *hexsig;		    /* the body signature as written */
-	char *origin;		    /* "file:line", for messages */
+	char *hexsig;               /* the body signature as written */
+	char *origin;               /* "file:line", for messages */
 };
 
 struct hash_sig {
 	enum hash_type type;
 	uint8_t digest[32];
-	uint64_t size;	  /* exact size, unless size_any */
-	int size_any;	  /* "*" in .hsb */
+	uint64_t size; /* exact size, unless size_any */
+	int size_any;  /* "*" in .hsb */
 	char *name;
 };
 
@@ -61,7 +61,7 @@ int sigdb_load_file(struct sigdb *db, const char *path);
  * additions. Returns the number of signatures added, or -1 if ext is unknown.
  */
 int sigdb_load_buffer(struct sigdb *db, const char *origin, const char *ext, const char *buf,
-		      size_t len);
+                      size_t len);
 
 /* Read-only access for the engine and the benchmark tools. */
 size_t sigdb_ndb_count(const struct sigdb *db);
@@ -111,7 +111,7 @@ size_t sigdb_unsupported_reason(const struct sigdb *db, const char *reason);
  */
 struct sigdb_text;
 struct sigdb_text *sigdb_text_begin(struct sigdb *db, const char *origin, const char *ext,
-				    int count_unknown);
+                                    int count_unknown);
 void sigdb_text_feed(struct sigdb_text *t, const char *buf, size_t len);
 size_t sigdb_text_end(struct sigdb_text *t);
 

@@ -42,8 +42,8 @@ verdict_add_hit(struct scan_verdict *v, const char *name, const char *path)
 }
 
 static void
-verdict_vnote(struct scan_verdict *v, enum scan_status st, enum scan_limit limit,
-	      const char *where, const char *fmt, va_list ap)
+verdict_vnote(struct scan_verdict *v, enum scan_status st, enum scan_limit limit, const char *where,
+              const char *fmt, va_list ap)
 {
 	if (st <= SCAN_CLEAN || st == SCAN_INFECTED)
 		return;
@@ -63,8 +63,8 @@ verdict_vnote(struct scan_verdict *v, enum scan_status st, enum scan_limit limit
 }
 
 void
-verdict_note(struct scan_verdict *v, enum scan_status st, enum scan_limit limit,
-	     const char *where, const char *fmt, ...)
+verdict_note(struct scan_verdict *v, enum scan_status st, enum scan_limit limit, const char *where,
+             const char *fmt, ...)
 {
 	va_list ap;
 
@@ -80,7 +80,7 @@ verdict_merge(struct scan_verdict *dst, const struct scan_verdict *src)
 		verdict_add_hit(dst, src->hits[i].name, src->hits[i].path);
 	if (src->other != SCAN_CLEAN)
 		verdict_note(dst, src->other, src->limit, src->where, "%s",
-			     src->reason ? src->reason : "");
+		             src->reason ? src->reason : "");
 }
 
 const char *

@@ -26,10 +26,10 @@
 
 enum client_state {
 	CS_CONNECTING,
-	CS_IDLE,	/* no command outstanding */
-	CS_WAIT_REPLY,	/* a command was sent */
+	CS_IDLE,       /* no command outstanding */
+	CS_WAIT_REPLY, /* a command was sent */
 	CS_TLS_HANDSHAKE,
-	CS_BODY,	/* streaming a message body */
+	CS_BODY, /* streaming a message body */
 	CS_FAILED,
 };
 
@@ -66,8 +66,8 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void
 client_enter_state(struct smtp_client *c, enum client_state st)
 {
-	static const char *names[] = {"connecting", "idle", "wait-reply", "tls-handshake",
-				      "body", "failed"};
+	static const char *names[] = {"connecting",    "idle", "wait-reply",
+	                              "tls-handshake", "body", "failed"};
 
 	if (c->state != st)
 		log_debug("nexthop[%s]: state %s -> %s", c->label, names[c->state], names[st]);
@@ -77,7 +77,8 @@ client_enter_state(struct smtp_client *c, enum client_state st)
 static void
 client_timeouts(struct smtp_client *c, int waiting)
 {
-	struct timeval tv = {(time_t)(c->timeout_ms / 1000), (suseconds_t)(c->timeout_ms % 1000) * 1000};
+	struct timeval tv = {(time_t)(c->timeout_ms / 1000),
+	                     (suseconds_t)(c->timeout_ms % 1000) * 1000};
 
 	bufferevent_set_timeouts(c->bev, waiting ? &tv : NULL, &tv);
 }
@@ -106,8 +107,8 @@ client_deliver(struct smtp_client *c, const struct smtp_reply *r)
 static void client_defer(struct smtp_client *c);
 
 /* Moves to CS_FAILED; the pending callback hears of it from the loop. */
-static void
-client_fail(struct smtp_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void client_fail(struct smtp_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 client_fail(struct smtp_client *c, const char *fmt, ...)
@@ -156,7 +157,7 @@ client_defer(struct smtp_client *c)
 
 struct smtp_client *
 smtp_client_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
-		    const char *label, uint64_t timeout_ms, smtp_client_cb cb, void *arg)
+                    const char *label, uint64_t timeout_ms, smtp_client_cb cb, void *arg)
 {
 	struct smtp_client *c = xcalloc(1, sizeof(*c));
 
@@ -233,9 +234,10 @@ client_begin_tls(struct smtp_client *c)
 		return;
 	}
 	/* Anything the server sent after its 220 is not to be trusted. */
-	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	               evbuffer_get_length(bufferevent_get_input(c->bev)));
 	tb = bufferevent_openssl_filter_new(c->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
-					    BEV_OPT_CLOSE_ON_FREE);
+	                                    BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
 		SSL_free(ssl);
 		client_fail(c, "STARTTLS: cannot start TLS");
@@ -289,7 +291,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 
 void
 smtp_client_body(struct smtp_client *c, const char *prepend, const struct spool *sp,
-		 smtp_client_cb cb, void *arg)
+                 smtp_client_cb cb, void *arg)
 {
 	c->cb = cb;
 	c->arg = arg;

@@ -33,8 +33,8 @@ typedef void (*smtp_client_cb)(void *arg, const struct smtp_reply *r);
  * the connect and every wait for a reply.
  */
 struct smtp_client *smtp_client_connect(struct event_base *base, const struct sockaddr *sa,
-					socklen_t salen, const char *label, uint64_t timeout_ms,
-					smtp_client_cb cb, void *arg);
+                                        socklen_t salen, const char *label, uint64_t timeout_ms,
+                                        smtp_client_cb cb, void *arg);
 /* Sends one command line (no CRLF in it) and calls cb with the reply. */
 void smtp_client_command(struct smtp_client *c, const char *line, smtp_client_cb cb, void *arg);
 /*
@@ -49,7 +49,7 @@ void smtp_client_starttls(struct smtp_client *c, SSL_CTX *ctx, smtp_client_cb cb
  * reply. The spool is borrowed until cb runs.
  */
 void smtp_client_body(struct smtp_client *c, const char *prepend, const struct spool *sp,
-		      smtp_client_cb cb, void *arg);
+                      smtp_client_cb cb, void *arg);
 /* 1 once TLS is up. */
 int smtp_client_tls(const struct smtp_client *c);
 /* 1 after a failure: every command will fail. */

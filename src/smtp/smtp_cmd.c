@@ -197,7 +197,7 @@ param_parse(const char *s, size_t len, struct smtp_param *out)
 
 int
 smtp_path_parse(const char *args, const char *prefix, struct smtp_path *out, char *err,
-		size_t errcap)
+                size_t errcap)
 {
 	const char *p, *box, *q;
 	size_t plen = strlen(prefix), blen;

@@ -28,8 +28,8 @@ enum smtp_verb {
 	V_UNKNOWN,
 };
 
-#define CMD_NEEDS_HELO 0x01 /* 503 before HELO/EHLO */
-#define CMD_LAST 0x02	    /* ends a pipelined group (RFC 2920) */
+#define CMD_NEEDS_HELO 0x01  /* 503 before HELO/EHLO */
+#define CMD_LAST 0x02        /* ends a pipelined group (RFC 2920) */
 #define CMD_NOT_OFFERED 0x04 /* an extension we never offer: 502 */
 
 struct smtp_cmd_info {
@@ -49,7 +49,7 @@ const struct smtp_cmd_info *smtp_cmd_lookup(const char *line, const char **args)
 #define SMTP_MAX_PARAMS 16
 
 struct smtp_param {
-	char name[32]; /* upper-cased keyword, e.g. "SIZE" */
+	char name[32];   /* upper-cased keyword, e.g. "SIZE" */
 	char value[256]; /* "" when the parameter has no value */
 };
 
@@ -67,7 +67,7 @@ struct smtp_path {
  * "bad parameter", "too many parameters", "NUL or control character").
  */
 int smtp_path_parse(const char *args, const char *prefix, struct smtp_path *out, char *err,
-		    size_t errcap);
+                    size_t errcap);
 /* Returns the value of parameter name (upper-case), or NULL if absent. */
 const char *smtp_path_param(const struct smtp_path *p, const char *name);
 

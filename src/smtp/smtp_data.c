@@ -29,11 +29,11 @@
 #include "smtp/smtp_data.h"
 
 enum rx_state {
-	RX_BOL,	      /* start of a line after CR LF (or message start) */
+	RX_BOL,       /* start of a line after CR LF (or message start) */
 	RX_BOL_LF,    /* start of a line after a bare LF */
 	RX_TEXT,      /* inside a line, the last byte was not CR */
 	RX_TEXT_CR,   /* inside a line, the last byte was CR (already emitted) */
-	RX_DOT,	      /* RX_BOL, then ".", not emitted */
+	RX_DOT,       /* RX_BOL, then ".", not emitted */
 	RX_DOT_CR,    /* RX_DOT, then CR, neither emitted */
 	RX_DOT_LF,    /* RX_BOL_LF, then ".", not emitted */
 	RX_DOT_LF_CR, /* RX_DOT_LF, then CR, neither emitted */
@@ -97,7 +97,7 @@ smtp_data_rx_init(struct smtp_data_rx *rx)
  */
 size_t
 smtp_data_rx_push(struct smtp_data_rx *rx, const char *in, size_t len, smtp_data_emit emit,
-		  void *arg, int *done)
+                  void *arg, int *done)
 {
 	struct rx_out o;
 	const char *p = in, *end = in + len, *run = in, *nl;
@@ -217,7 +217,7 @@ smtp_data_rx_push(struct smtp_data_rx *rx, const char *in, size_t len, smtp_data
 }
 
 enum stuff_state {
-	ST_BOL,	    /* start of a line (or of the message) */
+	ST_BOL,     /* start of a line (or of the message) */
 	ST_TEXT,    /* inside a line, the last byte was not CR */
 	ST_TEXT_CR, /* inside a line, the last byte was CR */
 };

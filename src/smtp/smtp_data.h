@@ -33,7 +33,7 @@ void smtp_data_rx_init(struct smtp_data_rx *rx);
  * (size_t)-1 if emit failed.
  */
 size_t smtp_data_rx_push(struct smtp_data_rx *rx, const char *in, size_t len, smtp_data_emit emit,
-			 void *arg, int *done);
+                         void *arg, int *done);
 
 struct smtp_stuff {
 	int state; /* private */

@@ -33,7 +33,7 @@
 #include "config.h"
 #include "net/tls.h"
 #include "policy/policy.h"
-#include "policy/rewrite.h"
+#include "mail/rewrite.h"
 #include "smtp/smtp_client.h"
 #include "smtp/smtp_cmd.h"
 #include "smtp/smtp_data.h"
@@ -52,16 +52,16 @@
 
 enum sess_state {
 	S_CONNECTING, /* waiting for the next hop's banner */
-	S_CMD,	      /* reading client commands */
+	S_CMD,        /* reading client commands */
 	S_NEXTHOP,    /* a command is with the next hop */
-	S_DATA,	      /* receiving the message */
-	S_WORK,	      /* the transaction is with a worker job */
+	S_DATA,       /* receiving the message */
+	S_WORK,       /* the transaction is with a worker job */
 	S_DELIVER,    /* handing the message to the next hop */
 	S_CLOSING,    /* flushing the last reply, then gone */
 };
 
 static const char *state_names[] = {"connecting", "cmd",     "nexthop", "data",
-				    "work",	  "deliver", "closing"};
+                                    "work",       "deliver", "closing"};
 
 struct smtp_listener {
 	struct proxy *px;
@@ -87,12 +87,12 @@ struct tx {
 	struct scan_verdict verdict;
 	enum direction dir;
 	struct policy_decision dec;
-	char *prepend;	    /* header lines for the delivered copy */
-	struct spool *out;  /* rewritten message, or NULL: deliver the spool */
+	char *prepend;     /* header lines for the delivered copy */
+	struct spool *out; /* rewritten message, or NULL: deliver the spool */
 	char qid[QUARANTINE_ID_LEN + 1];
-	int store_err;	    /* STORE_ERR_* of a quarantine or Maildir write */
+	int store_err;       /* STORE_ERR_* of a quarantine or Maildir write */
 	char delivered[128]; /* Maildir file name */
-	char **notices;	    /* complete messages for notify_to[] */
+	char **notices;      /* complete messages for notify_to[] */
 	char **notify_to;
 	size_t nnotices;
 	char subject[256];
@@ -161,7 +161,8 @@ struct proxy {
 };
 
 /* Session log lines: one prefix, key=value after it. */
-#define slog_info(s, fmt, ...) log_info("smtp[%llu]: " fmt, (unsigned long long)(s)->id, ##__VA_ARGS__)
+#define slog_info(s, fmt, ...)                                                                     \
+	log_info("smtp[%llu]: " fmt, (unsigned long long)(s)->id, ##__VA_ARGS__)
 #define slog_warnx(s, fmt, ...)                                                                    \
 	log_warnx("smtp[%llu]: " fmt, (unsigned long long)(s)->id, ##__VA_ARGS__)
 #define slog_debug(s, fmt, ...)                                                                    \
@@ -184,8 +185,7 @@ session_enter_state(struct session *s, enum sess_state st)
 	s->state = st;
 }
 
-static void
-reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Sends one reply line (CRLF added). */
 static void
@@ -223,7 +223,7 @@ reply_summary(const struct smtp_reply *r, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", r->nlines ? r->lines[0] : "failed");
 	else
 		snprintf(buf, cap, "%d%s%s %s", r->code, r->enh[0] ? " " : "", r->enh,
-			 r->nlines ? r->lines[0] : "");
+		         r->nlines ? r->lines[0] : "");
 }
 
 /* Encodes s as xtext (RFC 3461) for XFORWARD/XCLIENT values. */
@@ -314,8 +314,8 @@ session_free(struct session *s)
 {
 	struct proxy *px = s->px;
 
-	slog_info(s, "disconnect reason=%s commands=%u", s->close_reason ? s->close_reason : "error",
-		  s->ncmds);
+	slog_info(s, "disconnect reason=%s commands=%u",
+	          s->close_reason ? s->close_reason : "error", s->ncmds);
 	table_remove(px, s);
 	px->nsessions--;
 	if (s->l)
@@ -383,8 +383,8 @@ session_linger(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Sends the last reply and closes once it is out. */
-static void
-session_goodbye(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void session_goodbye(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 session_goodbye(struct session *s, const char *fmt, ...)
@@ -617,9 +617,10 @@ nh_ehlo_step(struct session *s)
 		char line[600], helo[300];
 
 		xtext(s->helo, helo, sizeof(helo));
-		snprintf(line, sizeof(line), "XCLIENT NAME=[UNAVAILABLE] ADDR=%s%s PORT=%u HELO=%s PROTO=%s",
-			 strchr(s->peer_addr, ':') ? "IPV6:" : "", s->peer_addr, s->peer_port, helo,
-			 s->esmtp ? "ESMTP" : "SMTP");
+		snprintf(line, sizeof(line),
+		         "XCLIENT NAME=[UNAVAILABLE] ADDR=%s%s PORT=%u HELO=%s PROTO=%s",
+		         strchr(s->peer_addr, ':') ? "IPV6:" : "", s->peer_addr, s->peer_port, helo,
+		         s->esmtp ? "ESMTP" : "SMTP");
 		smtp_client_command(s->nh, line, nh_xclient_cb, s);
 		return;
 	}
@@ -757,7 +758,7 @@ mail_params(struct session *s, const struct smtp_path *p, struct tx *tx)
 			return -1;
 		}
 		snprintf(buf + n, sizeof(buf) - n, " %s%s%s", pr->name, pr->value[0] ? "=" : "",
-			 pr->value);
+		         pr->value);
 	}
 	tx->mail_params = xstrdup(buf);
 	return 0;
@@ -800,10 +801,12 @@ cmd_mail(struct session *s, const char *args)
 		xtext(s->xf.set && s->xf.name[0] ? s->xf.name : "[UNAVAILABLE]", name,
 		      sizeof(name));
 		snprintf(line, sizeof(line), "XFORWARD NAME=%s ADDR=%s%s PORT=%u PROTO=%s HELO=%s",
-			 name, strchr(addr, ':') ? "IPV6:" : "", addr,
-			 s->xf.set && s->xf.port ? s->xf.port : s->peer_port,
-			 s->xf.set && s->xf.proto[0] ? s->xf.proto : s->esmtp ? "ESMTP" : "SMTP",
-			 helo);
+		         name, strchr(addr, ':') ? "IPV6:" : "", addr,
+		         s->xf.set && s->xf.port ? s->xf.port : s->peer_port,
+		         s->xf.set && s->xf.proto[0] ? s->xf.proto
+		         : s->esmtp                  ? "ESMTP"
+		                                     : "SMTP",
+		         helo);
 		client_pause(s, S_NEXTHOP);
 		smtp_client_command(s->nh, line, nh_mail_cb, s);
 		return;
@@ -938,7 +941,8 @@ cmd_starttls(struct session *s, const char *args)
 	reply(s, "220 2.0.0 Ready to start TLS");
 	/* Commands pipelined behind STARTTLS were sent in the clear: drop them
 	 * (the STARTTLS command injection attack). */
-	evbuffer_drain(bufferevent_get_input(s->bev), evbuffer_get_length(bufferevent_get_input(s->bev)));
+	evbuffer_drain(bufferevent_get_input(s->bev),
+	               evbuffer_get_length(bufferevent_get_input(s->bev)));
 	/* TLS directly on the socket (not a filter over the old
 	 * bufferevent): the old one lets go of the fd, which the TLS one
 	 * takes over, so EOF and errors reach us as on a plain connection. */
@@ -960,7 +964,7 @@ cmd_starttls(struct session *s, const char *args)
 	}
 	bufferevent_free(s->bev);
 	tb = bufferevent_openssl_socket_new(s->px->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					    BEV_OPT_CLOSE_ON_FREE);
+	                                    BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
 		SSL_free(ssl);
 		close(fd);
@@ -993,7 +997,8 @@ xtext_decode(const char *in, size_t len, char *out, size_t cap)
 	    (len == 13 && strncmp(in, "[TEMPUNAVAIL]", 13) == 0))
 		len = 0;
 	for (size_t i = 0; i < len && j + 1 < cap; i++) {
-		if (in[i] == '+' && i + 2 < len && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
+		if (in[i] == '+' && i + 2 < len && hexval(in[i + 1]) >= 0 &&
+		    hexval(in[i + 2]) >= 0) {
 			int ch = hexval(in[i + 1]) << 4 | hexval(in[i + 2]);
 
 			out[j++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
@@ -1196,7 +1201,7 @@ session_process(struct session *s)
 			if (len > s->lc->max_line_length) {
 				if (!s->skip_line) {
 					slog_warnx(s, "command line too long, over %u bytes",
-						   s->lc->max_line_length);
+					           s->lc->max_line_length);
 					reply(s, "500 5.5.2 line too long");
 				}
 				s->skip_line = 1;
@@ -1270,7 +1275,7 @@ struct job {
 	struct runtime *rt;
 	struct tx *tx;
 	const char *hostname;
-	char *maildir;	 /* Maildir next hop, or NULL */
+	char *maildir;   /* Maildir next hop, or NULL */
 	char client[96]; /* "[addr]:port" */
 	char helo[256];
 	char listener[64];
@@ -1293,19 +1298,19 @@ make_prepend(const struct job *j, const struct tx *tx)
 	names = verdict_names(&tx->verdict);
 	if (tx->dec.cause)
 		h = xasprintf("X-Virus-Scanned: Portcullis %s on %s\r\n"
-			      "X-Virus-Status: not scanned (%s)\r\n"
-			      "X-Portcullis-Unscanned: %s\r\n",
-			      PORTCULLIS_VERSION, j->hostname, tx->dec.cause_detail,
-			      tx->dec.cause_detail);
+		              "X-Virus-Status: not scanned (%s)\r\n"
+		              "X-Portcullis-Unscanned: %s\r\n",
+		              PORTCULLIS_VERSION, j->hostname, tx->dec.cause_detail,
+		              tx->dec.cause_detail);
 	else if (tx->verdict.status == SCAN_INFECTED)
 		h = xasprintf("X-Virus-Scanned: Portcullis %s on %s\r\n"
-			      "X-Virus-Status: %s (%s)\r\n",
-			      PORTCULLIS_VERSION, j->hostname,
-			      tx->dec.action == ACT_PASS ? "infected" : "cleaned", names);
+		              "X-Virus-Status: %s (%s)\r\n",
+		              PORTCULLIS_VERSION, j->hostname,
+		              tx->dec.action == ACT_PASS ? "infected" : "cleaned", names);
 	else
 		h = xasprintf("X-Virus-Scanned: Portcullis %s on %s\r\n"
-			      "X-Virus-Status: clean\r\n",
-			      PORTCULLIS_VERSION, j->hostname);
+		              "X-Virus-Status: clean\r\n",
+		              PORTCULLIS_VERSION, j->hostname);
 	free(names);
 	return h;
 }
@@ -1334,7 +1339,7 @@ tx_subject(struct tx *tx)
 {
 	if (!tx->subject_read) {
 		notify_subject_of(spool_fd(tx->spool), spool_size(tx->spool), tx->subject,
-				  sizeof(tx->subject));
+		                  sizeof(tx->subject));
 		tx->subject_read = 1;
 	}
 	return tx->subject;
@@ -1343,7 +1348,7 @@ tx_subject(struct tx *tx)
 /* Adds one notice; an address notify refuses (from the wire) is skipped. */
 static void
 add_notice(struct job *j, struct tx *tx, const char *which, const struct notify_vars *v,
-	   const char *from, const char *to)
+           const char *from, const char *to)
 {
 	char *msg = notify_message(j->rt->templates, which, v, from, to);
 
@@ -1378,8 +1383,8 @@ make_notices(struct job *j, struct tx *tx)
 	else
 		snprintf(from, sizeof(from), "%s@%s", nfrom, j->hostname);
 	for (size_t i = 0; i < tx->nrcpts; i++)
-		snprintf(rcpts + strlen(rcpts), sizeof(rcpts) - strlen(rcpts), "%s%s", i ? ", " : "",
-			 tx->rcpts[i]);
+		snprintf(rcpts + strlen(rcpts), sizeof(rcpts) - strlen(rcpts), "%s%s",
+		         i ? ", " : "", tx->rcpts[i]);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
 	memset(&v, 0, sizeof(v));
 	/* Only a quarantined message has an ID to ask for. */
@@ -1393,7 +1398,7 @@ make_notices(struct job *j, struct tx *tx)
 	v.client = j->client;
 	v.hostname = j->hostname;
 	v.release_hint = tx->qid[0] ? j->rt->conf.quarantine_release_hint
-				    : "The message was not kept, so it cannot be released.";
+	                            : "The message was not kept, so it cannot be released.";
 	v.direction = direction_name(tx->dir);
 
 #define ADD_NOTICE(which, to) add_notice(j, tx, which, &v, from, to)
@@ -1428,7 +1433,7 @@ job_quarantine(struct job *j, struct tx *tx)
 	m.status = scan_status_name(tx->verdict.status);
 	m.action = "quarantine";
 	if (quarantine_store(j->rt->quarantine, &m, spool_fd(tx->spool), spool_size(tx->spool),
-			     tx->qid, &tx->store_err) < 0)
+	                     tx->qid, &tx->store_err) < 0)
 		tx->qid[0] = '\0';
 	free(names);
 }
@@ -1460,8 +1465,8 @@ job_rewrite(struct job *j, struct tx *tx)
 	tx->out = spool_new(j->rt->conf.spool_dir, 1 << 20);
 	if (spool_fd(tx->out) >= 0 &&
 	    rewrite_parts(spool_fd(tx->spool), spool_size(tx->spool), t, n,
-			  tx->dec.action == ACT_STRIP ? REWRITE_STRIP : REWRITE_REPLACE,
-			  j->rt->templates, &v, tx->prepend, spool_fd(tx->out), NULL) == 0 &&
+	                  tx->dec.action == ACT_STRIP ? REWRITE_STRIP : REWRITE_REPLACE,
+	                  j->rt->templates, &v, tx->prepend, spool_fd(tx->out), NULL) == 0 &&
 	    spool_sync_size(tx->out) == 0) {
 		/* The rewritten copy must be clean itself. */
 		verdict_init(&again);
@@ -1470,7 +1475,7 @@ job_rewrite(struct job *j, struct tx *tx)
 		rc = again.status == SCAN_CLEAN ? 0 : -1;
 		if (rc < 0)
 			log_warnx("rewrite: the rewritten message is not clean (%s): quarantining",
-				  scan_status_name(again.status));
+			          scan_status_name(again.status));
 		verdict_clear(&again);
 	}
 	rewrite_targets_free(t, n);
@@ -1490,7 +1495,7 @@ job_maildir(struct job *j, struct tx *tx, int deliver)
 	const char *prepend = tx->out ? NULL : tx->prepend;
 
 	if (deliver && maildir_deliver(j->maildir, spool_fd(sp), spool_size(sp), prepend,
-				       tx->delivered, sizeof(tx->delivered), &tx->store_err) < 0)
+	                               tx->delivered, sizeof(tx->delivered), &tx->store_err) < 0)
 		tx->delivered[0] = '\0';
 	for (size_t i = 0; i < tx->nnotices; i++) {
 		int fd = memfd_create("notice", MFD_CLOEXEC), cls;
@@ -1514,10 +1519,9 @@ job_run(void *arg)
 
 	lseek(fd, 0, SEEK_SET);
 	scanner_scan_fd(j->rt->scanner, fd, SCAN_ROOT, &tx->verdict);
-	tx->dir = policy_direction(&j->rt->policy, j->listener_dir,
-				   j->have_nh_sa ? (struct sockaddr *)&j->nh_sa : NULL,
-				   (struct sockaddr *)&j->peer, (const char *const *)tx->rcpts,
-				   tx->nrcpts);
+	tx->dir = policy_direction(
+	    &j->rt->policy, j->listener_dir, j->have_nh_sa ? (struct sockaddr *)&j->nh_sa : NULL,
+	    (struct sockaddr *)&j->peer, (const char *const *)tx->rcpts, tx->nrcpts);
 	policy_decide(&j->rt->policy, tx->dir, &tx->verdict, &tx->dec);
 	if (tx->dec.action == ACT_PASS)
 		tx->prepend = make_prepend(j, tx);
@@ -1535,8 +1539,8 @@ job_run(void *arg)
 	}
 	if (j->maildir)
 		job_maildir(j, tx,
-			    tx->dec.action == ACT_PASS || tx->dec.action == ACT_STRIP ||
-				tx->dec.action == ACT_REPLACE);
+		            tx->dec.action == ACT_PASS || tx->dec.action == ACT_STRIP ||
+		                tx->dec.action == ACT_REPLACE);
 }
 
 /* ------------------------------------------------------ after the decision */
@@ -1560,12 +1564,12 @@ tx_log_reply(struct session *s, const struct smtp_reply *r, const char *text)
 		snprintf(sum, sizeof(sum), "%s", text);
 	names = verdict_names(&tx->verdict);
 	slog_info(s,
-		  "message from=<%s> rcpts=%zu size=%llu direction=%s status=%s names=%s "
-		  "action=%s%s%s reply=\"%s\"",
-		  tx->mail_from, tx->nrcpts, (unsigned long long)spool_size(tx->spool),
-		  direction_name(tx->dir), scan_status_name(tx->verdict.status),
-		  names[0] ? names : "-", policy_action_name(tx->dec.action),
-		  tx->qid[0] ? " qid=" : "", tx->qid, sum);
+	          "message from=<%s> rcpts=%zu size=%llu direction=%s status=%s names=%s "
+	          "action=%s%s%s reply=\"%s\"",
+	          tx->mail_from, tx->nrcpts, (unsigned long long)spool_size(tx->spool),
+	          direction_name(tx->dir), scan_status_name(tx->verdict.status),
+	          names[0] ? names : "-", policy_action_name(tx->dec.action),
+	          tx->qid[0] ? " qid=" : "", tx->qid, sum);
 	free(names);
 	if (r)
 		reply_relay(s, r);
@@ -1617,7 +1621,7 @@ nh_data_cb(void *arg, const struct smtp_reply *r)
 		return;
 	}
 	smtp_client_body(s->nh, tx->out ? NULL : tx->prepend, tx->out ? tx->out : tx->spool,
-			 nh_final_cb, s);
+	                 nh_final_cb, s);
 }
 
 static void
@@ -1633,8 +1637,8 @@ nh_rset_then_reply_cb(void *arg, const struct smtp_reply *r)
 }
 
 /* Ends a transaction the next hop should not get: RSET there, then reply. */
-static void
-tx_abort_and_reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tx_abort_and_reply(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 tx_abort_and_reply(struct session *s, const char *fmt, ...)
@@ -1674,7 +1678,7 @@ job_done(void *arg)
 	names = verdict_names(&tx->verdict);
 	if (tx->dec.action == ACT_PASS && tx->dec.cause)
 		slog_warnx(s, "passing a message that was not scanned whole: %s (policy says pass)",
-			   tx->dec.cause_detail);
+		           tx->dec.cause_detail);
 	switch (tx->dec.action) {
 	case ACT_PASS:
 	case ACT_STRIP:
@@ -1694,9 +1698,10 @@ job_done(void *arg)
 	case ACT_REJECT:
 		if (tx->dec.cause)
 			tx_abort_and_reply(s, "554 5.7.0 message not scanned: %s",
-					   tx->dec.cause_detail);
+			                   tx->dec.cause_detail);
 		else
-			tx_abort_and_reply(s, "550 5.7.1 message rejected: virus found (%s)", names);
+			tx_abort_and_reply(s, "550 5.7.1 message rejected: virus found (%s)",
+			                   names);
 		break;
 	case ACT_DROP:
 		tx_abort_and_reply(s, "250 2.0.0 message dropped: virus found (%s)", names);
@@ -1736,7 +1741,8 @@ message_done(struct session *s)
 	if (tx->spool_errno || spool_fd(tx->spool) < 0) {
 		int nospace = tx->spool_errno == ENOSPC || tx->spool_errno == EDQUOT;
 
-		slog_warnx(s, "spool failed: %s", strerror(tx->spool_errno ? tx->spool_errno : EIO));
+		slog_warnx(s, "spool failed: %s",
+		           strerror(tx->spool_errno ? tx->spool_errno : EIO));
 		if (nospace)
 			tx_abort_and_reply(s, "452 4.3.1 insufficient system storage");
 		else
@@ -1757,9 +1763,9 @@ message_done(struct session *s)
 		char hp[96];
 
 		snprintf(j->client, sizeof(j->client), "%s%s%s:%u", strchr(a, ':') ? "[" : "", a,
-			 strchr(a, ':') ? "]" : "", port);
+		         strchr(a, ':') ? "]" : "", port);
 		snprintf(hp, sizeof(hp), "%s%s%s:%u", strchr(a, ':') ? "[" : "", a,
-			 strchr(a, ':') ? "]" : "", port ? port : 1);
+		         strchr(a, ':') ? "]" : "", port ? port : 1);
 		j->peer = s->peer;
 		if (a != s->peer_addr) {
 			socklen_t sl;
@@ -1872,7 +1878,7 @@ send_notices(struct session *s, struct tx *tx)
 		n->body = spool_new(s->rt->conf.spool_dir, 1 << 20);
 		spool_write(n->body, tx->notices[i], strlen(tx->notices[i]));
 		n->c = smtp_client_connect(s->px->base, (struct sockaddr *)&s->nh_sa, s->nh_salen,
-					   label, s->lc->next_hop_timeout_ms, notice_step, n);
+		                           label, s->lc->next_hop_timeout_ms, notice_step, n);
 	}
 }
 
@@ -1880,7 +1886,7 @@ send_notices(struct session *s, struct tx *tx)
 
 static void
 proxy_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen,
-		void *arg)
+                void *arg)
 {
 	struct smtp_listener *l = arg;
 	struct proxy *px = l->px;
@@ -1905,7 +1911,7 @@ proxy_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 	memcpy(&s->peer, sa, (size_t)salen < sizeof(s->peer) ? (size_t)salen : sizeof(s->peer));
 	addr_format(sa, s->peer_addr, sizeof(s->peer_addr));
 	s->peer_port = sa->sa_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)sa)->sin6_port)
-						 : ntohs(((struct sockaddr_in *)sa)->sin_port);
+	                                         : ntohs(((struct sockaddr_in *)sa)->sin_port);
 	s->reap_ev = evtimer_new(px->base, session_reap, s);
 	s->linger_ev = evtimer_new(px->base, session_linger, s);
 	/* Replies are small and answer the client's turn: no Nagle delay. */
@@ -1921,14 +1927,12 @@ proxy_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 	bufferevent_set_max_single_read(s->bev, 256 * 1024);
 	bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
 	bufferevent_enable(s->bev, EV_WRITE);
-	slog_info(s, "connect client=%s%s%s:%u listener=%s",
-		  strchr(s->peer_addr, ':') ? "[" : "", s->peer_addr,
-		  strchr(s->peer_addr, ':') ? "]" : "", s->peer_port, l->name);
+	slog_info(s, "connect client=%s%s%s:%u listener=%s", strchr(s->peer_addr, ':') ? "[" : "",
+	          s->peer_addr, strchr(s->peer_addr, ':') ? "]" : "", s->peer_port, l->name);
 	if (l->nsessions > lc->max_sessions) {
 		slog_warnx(s, "too many sessions on listener %s (max_sessions=%u)", l->name,
-			   lc->max_sessions);
-		session_goodbye(s, "421 4.7.0 %s too many sessions, try again later",
-				s->hostname);
+		           lc->max_sessions);
+		session_goodbye(s, "421 4.7.0 %s too many sessions, try again later", s->hostname);
 		return;
 	}
 	if (strncmp(lc->next_hop, "maildir:", 8) == 0) {
@@ -1941,7 +1945,7 @@ proxy_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 	hostport_format((struct sockaddr *)&s->nh_sa, label, sizeof(label));
 	session_enter_state(s, S_CONNECTING);
 	s->nh = smtp_client_connect(px->base, (struct sockaddr *)&s->nh_sa, s->nh_salen, label,
-				    lc->next_hop_timeout_ms, nh_banner_cb, s);
+	                            lc->next_hop_timeout_ms, nh_banner_cb, s);
 }
 
 struct smtp_listener *
@@ -1966,7 +1970,7 @@ proxy_listen(struct proxy *px, const struct smtp_listener_conf *lc, char **err)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
 		*err = xasprintf("[%s] cannot listen on %s: %s", lc->name, lc->listen,
-				 strerror(errno));
+		                 strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -2033,11 +2037,11 @@ proxy_set_runtime(struct proxy *px, struct runtime *rt)
 
 		if (lc == NULL)
 			log_warnx("listener %s is no longer configured: it keeps running with the "
-				  "first listener's settings until a restart",
-				  l->name);
+			          "first listener's settings until a restart",
+			          l->name);
 		else if (strcmp(lc->listen, l->listen) != 0)
 			log_warnx("listener %s: listen = %s takes a restart; still on %s", l->name,
-				  lc->listen, l->listen);
+			          lc->listen, l->listen);
 	}
 	for (size_t i = 0; i < rt->conf.nlisteners; i++) {
 		const struct smtp_listener *l = px->listeners;
@@ -2046,7 +2050,7 @@ proxy_set_runtime(struct proxy *px, struct runtime *rt)
 			l = l->next;
 		if (l == NULL && px->listeners)
 			log_warnx("listener %s is new: it takes a restart",
-				  rt->conf.listeners[i].name);
+			          rt->conf.listeners[i].name);
 	}
 
 	px->rt = runtime_ref(rt);

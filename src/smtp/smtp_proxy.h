@@ -17,7 +17,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "policy/runtime.h"
+#include "daemon/runtime.h"
 #include "util/workq.h"
 
 struct proxy;
@@ -37,7 +37,7 @@ struct runtime *proxy_runtime(struct proxy *px);
  * same name. NULL with *err.
  */
 struct smtp_listener *proxy_listen(struct proxy *px, const struct smtp_listener_conf *lc,
-				   char **err);
+                                   char **err);
 /* Stops accepting on every listener (drain). */
 void proxy_stop_listening(struct proxy *px);
 /* Sessions and notices in flight: what a drain waits for. */

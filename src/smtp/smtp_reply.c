@@ -21,6 +21,15 @@
 #include "smtp/smtp_reply.h"
 #include "util/xalloc.h"
 
+const char *
+smtp_status_name(enum smtp_status st)
+{
+	static const char *names[] = {"reply",    "connect", "timeout", "closed",
+	                              "protocol", "tls",     "local"};
+
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+}
+
 void
 smtp_reply_init(struct smtp_reply *r)
 {
@@ -180,7 +189,7 @@ smtp_reply_format(const struct smtp_reply *r)
 		n += (size_t)snprintf(out + n, cap - n, "%03d", r->code % 1000);
 		if (r->enh[0] != '\0')
 			n += (size_t)snprintf(out + n, cap - n, "%c%s%s%s", sep, r->enh,
-					      text[0] ? " " : "", text);
+			                      text[0] ? " " : "", text);
 		else if (text[0] != '\0')
 			n += (size_t)snprintf(out + n, cap - n, "%c%s", sep, text);
 		else if (sep == '-')

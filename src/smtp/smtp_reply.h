@@ -10,10 +10,29 @@
 
 #define SMTP_REPLY_MAX_LINES 256
 
+/*
+ * How an exchange with an SMTP server ended, for both clients (the
+ * proxy's next-hop client and the blocking smtp_send): a complete reply
+ * (whatever its code), or a failure of a named class. Every failure is
+ * temporary for the message: the proxy answers 4xx, a release is retried.
+ */
+enum smtp_status {
+	SMTP_REPLY = 0,    /* a complete reply arrived; its code says the rest */
+	SMTP_ERR_CONNECT,  /* the connection could not be made */
+	SMTP_ERR_TIMEOUT,  /* no (complete) reply in time */
+	SMTP_ERR_CLOSED,   /* the server closed the connection */
+	SMTP_ERR_PROTOCOL, /* a malformed or over-long reply, or talk out of turn */
+	SMTP_ERR_TLS,      /* the TLS handshake failed */
+	SMTP_ERR_LOCAL,    /* our side: reading the message, a bad argument */
+};
+
+/* "reply", "connect", "timeout", "closed", "protocol", "tls", "local". */
+const char *smtp_status_name(enum smtp_status st);
+
 struct smtp_reply {
-	int code;	 /* 220, 250, 451 ... ; 0 before the first line */
-	char enh[16];	 /* enhanced status code of the first line ("2.1.0"), or "" */
-	char **lines;	 /* text of each line, without code, separator and enh */
+	int code;     /* 220, 250, 451 ... ; 0 before the first line */
+	char enh[16]; /* enhanced status code of the first line ("2.1.0"), or "" */
+	char **lines; /* text of each line, without code, separator and enh */
 	size_t nlines;
 	int complete;
 };

@@ -25,10 +25,10 @@
 struct spool {
 	char *dir;
 	size_t mem_limit;
-	int memfd;   /* -1 if memfd_create() failed */
-	int filefd;  /* -1 while in memory */
+	int memfd;  /* -1 if memfd_create() failed */
+	int filefd; /* -1 while in memory */
 	uint64_t size;
-	int err;     /* sticky errno of the first failure, 0 if none */
+	int err; /* sticky errno of the first failure, 0 if none */
 };
 
 /* The fd the content lives in now. */
@@ -129,8 +129,8 @@ spool_to_disk(struct spool *sp)
 		return -1;
 	buf = xmalloc(SPOOL_COPY_CHUNK);
 	while (off < sp->size) {
-		size_t want = sp->size - off < SPOOL_COPY_CHUNK ? (size_t)(sp->size - off)
-							      : SPOOL_COPY_CHUNK;
+		size_t want =
+		    sp->size - off < SPOOL_COPY_CHUNK ? (size_t)(sp->size - off) : SPOOL_COPY_CHUNK;
 		ssize_t n = pread(sp->memfd, buf, want, (off_t)off);
 
 		if (n < 0 && errno == EINTR)

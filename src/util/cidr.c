@@ -144,7 +144,8 @@ hostport_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	port = strtoul(p, &end, 10);
 	if (*end != '\0' || port == 0 || port > 65535)
 		return -1;
-	if (strcmp(host, "*") == 0 || inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+	if (strcmp(host, "*") == 0 ||
+	    inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
 		struct sockaddr_in *in = (struct sockaddr_in *)ss;
 
 		in->sin_family = AF_INET;
@@ -167,7 +168,8 @@ const char *
 addr_format(const struct sockaddr *sa, char *buf, size_t cap)
 {
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)cap);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf,
+		          (socklen_t)cap);
 	else if (sa->sa_family == AF_INET6) {
 		const struct in6_addr *in6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 

@@ -48,8 +48,8 @@ struct workq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct workq_list queue; /* waiting for a worker */
-	struct workq_list done;	 /* fn ran, done not yet called */
-	unsigned pending;	 /* queued + running + in done */
+	struct workq_list done;  /* fn ran, done not yet called */
+	unsigned pending;        /* queued + running + in done */
 	int stopping;
 };
 

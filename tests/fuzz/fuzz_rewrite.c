@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "policy/notify.h"
-#include "policy/rewrite.h"
+#include "mail/notify.h"
+#include "mail/rewrite.h"
 #include "scan/mailwalk.h"
 #include "scan/walk.h"
 #include "util/log.h"

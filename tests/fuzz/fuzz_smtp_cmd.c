@@ -57,7 +57,7 @@ check_path(const char *args, const char *prefix)
 		if (smtp_path_param(&a, p->name) != p->value)
 			abort(); /* duplicates are refused */
 		n += (size_t)snprintf(line + n, cap - n, " %s%s%s", p->name, p->value[0] ? "=" : "",
-				      p->value);
+		                      p->value);
 	}
 	if (smtp_path_parse(line, prefix, &b, err, sizeof(err)) < 0)
 		abort();

@@ -109,7 +109,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (a.len > 0 && (a.len < 2 || memcmp(a.p + a.len - 2, "\r\n", 2) != 0))
 			abort();
 	} else if (c.len != a.len + 2 || memcmp(c.p, a.p, a.len) != 0 ||
-		   memcmp(c.p + a.len, "\r\n", 2) != 0)
+	           memcmp(c.p + a.len, "\r\n", 2) != 0)
 		abort();
 	free(stuffed);
 	free(a.p);

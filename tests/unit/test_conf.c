@@ -61,11 +61,11 @@ test_values(void **state)
 
 	conf_defaults(&c);
 	assert_int_equal(load_text(&c,
-				   "; comment\n[scan]\nmax_depth = 3\nmax_total_bytes = 2G\n"
-				   "max_scan_time = 500ms\nbackend = chain\nskip_safe_types = yes\n"
-				   "safe_types = image/png\n  image/gif\n[log]\nlevel = debug\n",
-				   msgs, sizeof(msgs)),
-			 0);
+	                           "; comment\n[scan]\nmax_depth = 3\nmax_total_bytes = 2G\n"
+	                           "max_scan_time = 500ms\nbackend = chain\nskip_safe_types = yes\n"
+	                           "safe_types = image/png\n  image/gif\n[log]\nlevel = debug\n",
+	                           msgs, sizeof(msgs)),
+	                 0);
 	assert_string_equal(msgs, "");
 	assert_int_equal(c.max_depth, 3);
 	assert_int_equal(c.max_total_bytes, 2ULL << 30);
@@ -107,8 +107,10 @@ test_errors(void **state)
 	    {"[smtp.in]\nlisten = 127.0.0.1:25\n[smtp.out]\nlisten = 127.0.0.1:25\n", 1,
 	     "listeners in and out both listen on 127.0.0.1:25"},
 	    {"[smtp]\ntls_cert = /x.pem\n", 1, "tls_cert and tls_key go together"},
-	    {"[policy]\ninternal_networks = 10.0.0.0/8 10.0.0.0/33\n", 1, "\"10.0.0.0/33\" is not a network"},
-	    {"[inbound]\ninfected = tempfail\n", 1, "unknown value \"tempfail\" (expected: pass reject drop"},
+	    {"[policy]\ninternal_networks = 10.0.0.0/8 10.0.0.0/33\n", 1,
+	     "\"10.0.0.0/33\" is not a network"},
+	    {"[inbound]\ninfected = tempfail\n", 1,
+	     "unknown value \"tempfail\" (expected: pass reject drop"},
 	    {"[outbound]\nencrypted = strip\n", 1, "(expected: pass reject quarantine tempfail)"},
 	    {"[smtp.x]\nbogus = 1\n", 1, "F:2: unknown key \"bogus\" in [smtp.x]"},
 	    {"[smtp.x]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n", 1, "F:3: duplicate key"},
@@ -140,13 +142,14 @@ test_listeners(void **state)
 	assert_int_equal(c.nlisteners, 1);
 	assert_string_equal(c.listeners[0].name, "smtp");
 	assert_string_equal(c.listeners[0].listen, "127.0.0.1:10025");
-	assert_int_equal(load_text(&c,
-				   "[smtp.in]\nlisten = [::1]:2525\nnext_hop = smtp:127.0.0.1:10026\n"
-				   "max_message_size = 10M\n[smtp.out]\nlisten = 127.0.0.1:2526\n"
-				   "direction = outbound\n[inbound]\ninfected = strip\n"
-				   "[outbound]\nscanner_error = pass\n",
-				   msgs, sizeof(msgs)),
-			 0);
+	assert_int_equal(
+	    load_text(&c,
+	              "[smtp.in]\nlisten = [::1]:2525\nnext_hop = smtp:127.0.0.1:10026\n"
+	              "max_message_size = 10M\n[smtp.out]\nlisten = 127.0.0.1:2526\n"
+	              "direction = outbound\n[inbound]\ninfected = strip\n"
+	              "[outbound]\nscanner_error = pass\n",
+	              msgs, sizeof(msgs)),
+	    0);
 	assert_string_equal(msgs, "");
 	assert_int_equal(c.nlisteners, 2);
 	assert_string_equal(c.listeners[0].name, "in");
@@ -207,10 +210,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_values),
-	    cmocka_unit_test(test_errors),	 cmocka_unit_test(test_long_line),
-	    cmocka_unit_test(test_listeners),
-	    cmocka_unit_test(test_shipped_example),
+	    cmocka_unit_test(test_defaults),  cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_errors),    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_listeners), cmocka_unit_test(test_shipped_example),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

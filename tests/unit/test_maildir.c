@@ -27,7 +27,6 @@
 
 #include "store/maildir.h"
 
-
 static int
 setup(void **state)
 {

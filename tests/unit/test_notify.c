@@ -20,7 +20,7 @@
 #include <cmocka.h>
 #include <gmime/gmime.h>
 
-#include "policy/notify.h"
+#include "mail/notify.h"
 #include "scan/mailwalk.h"
 
 static const char *const names[] = {NOTIFY_RECIPIENT, NOTIFY_SENDER, NOTIFY_ADMIN, NOTIFY_REMOVED,

@@ -39,7 +39,7 @@ test_cidr(void **state)
 	    {"::1/128", "[::2]:1", 0},
 	    {"fc00::/7", "[fd12::1]:1", 1},
 	    {"127.0.0.0/8", "[::ffff:127.0.0.1]:1", 1}, /* v4-mapped counts as v4 */
-	    {"10.0.0.1", "10.0.0.1:1", 1},		/* bare address: host route */
+	    {"10.0.0.1", "10.0.0.1:1", 1},              /* bare address: host route */
 	    {"10.0.0.1 ::1", "[::1]:1", 1},
 	};
 	static const char *bad[] = {"10.0.0.0/33", "::1/129", "foo", "10.0.0.0/x", "", "1.2.3.4/"};
@@ -74,7 +74,7 @@ test_hostport(void **state)
 	    {"*:25", "0.0.0.0:25"},
 	};
 	static const char *bad[] = {"localhost:25", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536",
-				    "[::1:25", "::1:25x", ":25", "[::1]25"};
+	                            "[::1:25",      "::1:25x",   ":25",         "[::1]25"};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -82,7 +82,7 @@ test_hostport(void **state)
 		char buf[80];
 
 		assert_string_equal(hostport_format((struct sockaddr *)&ss, buf, sizeof(buf)),
-				    rows[i].out);
+		                    rows[i].out);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct sockaddr_storage ss;
@@ -109,7 +109,7 @@ test_direction(void **state)
 	assert_int_equal(policy_init(&p, &c, &err), 0);
 	/* By next hop (the founding patent's way); Maildir is inside. */
 	assert_int_equal(policy_direction(&p, LDIR_AUTO, (struct sockaddr *)&inside, NULL, NULL, 0),
-			 DIR_INBOUND);
+	                 DIR_INBOUND);
 	assert_int_equal(
 	    policy_direction(&p, LDIR_AUTO, (struct sockaddr *)&outside, NULL, NULL, 0),
 	    DIR_OUTBOUND);
@@ -120,9 +120,8 @@ test_direction(void **state)
 	    DIR_OUTBOUND);
 	/* By client. */
 	p.direction_by = DIRBY_CLIENT;
-	assert_int_equal(
-	    policy_direction(&p, LDIR_AUTO, NULL, (struct sockaddr *)&inside, NULL, 0),
-	    DIR_OUTBOUND);
+	assert_int_equal(policy_direction(&p, LDIR_AUTO, NULL, (struct sockaddr *)&inside, NULL, 0),
+	                 DIR_OUTBOUND);
 	assert_int_equal(
 	    policy_direction(&p, LDIR_AUTO, NULL, (struct sockaddr *)&outside, NULL, 0),
 	    DIR_INBOUND);

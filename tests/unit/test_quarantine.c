@@ -32,7 +32,6 @@
 #define T0 1714564800 /* 2024-05-01T12:00:00Z */
 #define DAY 86400
 
-
 static int
 setup(void **state)
 {

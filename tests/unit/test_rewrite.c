@@ -33,8 +33,8 @@
 #include <gmime/gmime.h>
 #include <openssl/evp.h>
 
-#include "policy/notify.h"
-#include "policy/rewrite.h"
+#include "mail/notify.h"
+#include "mail/rewrite.h"
 #include "scan/filetype.h"
 #include "scan/mailwalk.h"
 #include "scan/walk.h"

@@ -21,7 +21,7 @@
 
 /* Built from halves so this source is not itself a test virus. */
 static const char eicar[] = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$"
-			    "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+                            "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
 struct fixture {
 	char dir[64];
@@ -184,8 +184,9 @@ test_hot_addition_and_fold(void **state)
 	assert_int_equal(st.overlays, 1);
 
 	/* A hash addition (SHA-256 of the EICAR file, any size). */
-	snprintf(hsb, sizeof(hsb),
-		 "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f:*:Test.HotHash\n");
+	snprintf(
+	    hsb, sizeof(hsb),
+	    "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f:*:Test.HotHash\n");
 	assert_int_equal(scanner_add_signatures(s, "hsb", hsb, strlen(hsb), &err), 1);
 	assert_int_equal(scan_text(s, eicar, name, sizeof(name)), SCAN_INFECTED);
 	assert_string_equal(name, "Test.HotHash");

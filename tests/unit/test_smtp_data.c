@@ -64,7 +64,7 @@ run_split(const char *in, size_t len, const size_t *cuts, size_t ncuts, struct r
 	for (size_t i = 0; i <= ncuts && !r->done; i++) {
 		size_t stop = i < ncuts ? cuts[i] : len;
 		size_t n = smtp_data_rx_push(&r->rx, in + start, stop - start, sink_emit, &r->out,
-					     &r->done);
+		                             &r->done);
 
 		assert_true(n != (size_t)-1);
 		if (!r->done)
@@ -157,7 +157,7 @@ check_vector(size_t v)
 			if (r.done != vec[v].done || r.out.len != vec[v].outlen ||
 			    memcmp(r.out.buf ? r.out.buf : "", vec[v].out, r.out.len) != 0)
 				fail_msg("vector %zu cut at %zu,%zu: done %d len %zu", v, a, b,
-					 r.done, r.out.len);
+				         r.done, r.out.len);
 			assert_int_equal(r.consumed, len - vec[v].rest);
 			assert_int_equal(r.rx.lines, vec[v].lines);
 			assert_int_equal(r.rx.bare_lf, vec[v].bare_lf);
@@ -231,7 +231,7 @@ test_emit_failure(void **state)
 		s.fail_at = 1;
 		smtp_data_rx_init(&rx);
 		assert_true(smtp_data_rx_push(&rx, in[i], strlen(in[i]), sink_emit, &s, &done) ==
-			    (size_t)-1);
+		            (size_t)-1);
 		assert_int_equal(done, 0);
 		free(s.buf);
 	}

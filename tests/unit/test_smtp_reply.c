@@ -31,12 +31,19 @@ static const struct {
     {{"250 "}, {1}, 250, "", {""}, "250\r\n"},
     {{"250-", "250 x"}, {0, 1}, 250, "", {"", "x"}, "250-\r\n250 x\r\n"},
     {{"250  two spaces"}, {1}, 250, "", {" two spaces"}, "250  two spaces\r\n"},
-    {{"451 4.4.1 next hop down"}, {1}, 451, "4.4.1", {"next hop down"},
+    {{"451 4.4.1 next hop down"},
+     {1},
+     451,
+     "4.4.1",
+     {"next hop down"},
      "451 4.4.1 next hop down\r\n"},
-    {{"250-2.1.0 a", "250 2.1.0 b"}, {0, 1}, 250, "2.1.0", {"a", "b"},
+    {{"250-2.1.0 a", "250 2.1.0 b"},
+     {0, 1},
+     250,
+     "2.1.0",
+     {"a", "b"},
      "250-2.1.0 a\r\n250 2.1.0 b\r\n"},
-    {{"250-2.1.0 a", "250 b"}, {0, 1}, 250, "2.1.0", {"a", "b"},
-     "250-2.1.0 a\r\n250 2.1.0 b\r\n"},
+    {{"250-2.1.0 a", "250 b"}, {0, 1}, 250, "2.1.0", {"a", "b"}, "250-2.1.0 a\r\n250 2.1.0 b\r\n"},
     {{"550 5.7.1"}, {1}, 550, "5.7.1", {""}, "550 5.7.1\r\n"},
     {{"554 5.123.456 x"}, {1}, 554, "5.123.456", {"x"}, "554 5.123.456 x\r\n"},
     /* Not enhanced codes: wrong class, too many digits, no separator. */
@@ -83,7 +90,7 @@ test_rows(void **state)
 			rc = smtp_reply_feed(&rep, rows[r].in[i], strlen(rows[r].in[i]));
 			if (rc != rows[r].rc[i])
 				fail_msg("row %zu line %zu: rc %d, want %d", r, i, rc,
-					 rows[r].rc[i]);
+				         rows[r].rc[i]);
 		}
 		assert_int_equal(rep.code, rows[r].code);
 		assert_string_equal(rep.enh, rows[r].enh);
@@ -158,16 +165,18 @@ static void
 test_has(void **state)
 {
 	static const char *ehlo[] = {"250-STARTTLS hello", "250-PIPELINING",
-				     "250-SIZE 10240000",	   "250-XFORWARD NAME ADDR",
-				     "250-SIZE2",		   "250 smtputf8"};
+	                             "250-SIZE 10240000",  "250-XFORWARD NAME ADDR",
+	                             "250-SIZE2",          "250 smtputf8"};
 	static const struct {
 		const char *kw;
 		int has;
 		const char *arg;
 	} q[] = {
-	    {"PIPELINING", 1, ""},	{"pipelining", 1, ""}, {"SIZE", 1, "10240000"},
-	    {"XFORWARD", 1, "NAME ADDR"}, {"SMTPUTF8", 1, ""},	 {"STARTTLS", 0, NULL},
-	    {"SIZE2", 1, ""},		{"PIPE", 0, NULL},	 {"8BITMIME", 0, NULL},
+	    {"PIPELINING", 1, ""},   {"pipelining", 1, ""},
+	    {"SIZE", 1, "10240000"}, {"XFORWARD", 1, "NAME ADDR"},
+	    {"SMTPUTF8", 1, ""},     {"STARTTLS", 0, NULL},
+	    {"SIZE2", 1, ""},        {"PIPE", 0, NULL},
+	    {"8BITMIME", 0, NULL},
 	};
 	struct smtp_reply rep;
 	(void)state;

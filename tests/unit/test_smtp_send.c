@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "store/smtp_send.h"
+#include "smtp/smtp_send.h"
 
 #define FAKE_WAIT_MS 5000      /* the fake never waits longer than this */
 #define HANG ((const char *)1) /* script entry: never answer this */

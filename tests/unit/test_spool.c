@@ -146,8 +146,8 @@ static void
 test_pread_across_switch(void **state)
 {
 	enum { LIMIT = 4096, TOTAL = 3 * LIMIT + 17 };
-	static const size_t offs[] = {0, 1, LIMIT - 3, LIMIT - 1,
-				      LIMIT, LIMIT + 1, TOTAL - 5, TOTAL - 1};
+	static const size_t offs[] = {0,     1,         LIMIT - 3, LIMIT - 1,
+	                              LIMIT, LIMIT + 1, TOTAL - 5, TOTAL - 1};
 	static const size_t lens[] = {1, 2, 3, 7, LIMIT, 2 * LIMIT + 1, TOTAL};
 	char *dir = make_dir();
 	struct spool *sp = spool_new(dir, LIMIT);
@@ -282,7 +282,7 @@ test_enospc(void **state)
 
 	if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") < 0) {
 		print_message("skipping ENOSPC: cannot mount a tmpfs on %s: %s\n", dir,
-			      strerror(errno));
+		              strerror(errno));
 		rmdir(dir);
 		free(dir);
 		skip();

@@ -17,7 +17,7 @@
 
 #include <gmime/gmime.h>
 
-#include "policy/notify.h"
+#include "mail/notify.h"
 #include "scan/mailwalk.h"
 #include "util/log.h"
 #include "util/strutil.h"

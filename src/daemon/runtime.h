@@ -17,7 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
-#include "policy/notify.h"
+#include "mail/notify.h"
 #include "policy/policy.h"
 #include "scan/scanner.h"
 #include "store/quarantine.h"
@@ -31,9 +31,9 @@ struct runtime {
 	struct notify_templates *templates;
 	struct quarantine *quarantine;
 	SSL_CTX *client_tls;
-	SSL_CTX **server_tls; /* one per conf.listeners[i]; NULL = no STARTTLS */
+	SSL_CTX **server_tls;             /* one per conf.listeners[i]; NULL = no STARTTLS */
 	struct cidr_list *xforward_hosts; /* one per conf.listeners[i] */
-	char hostname[256];   /* gethostname() unless a listener sets its own */
+	char hostname[256];               /* gethostname() unless a listener sets its own */
 };
 
 /*
@@ -45,7 +45,7 @@ struct runtime *runtime_ref(struct runtime *rt);
 void runtime_unref(struct runtime *rt);
 /* The listener section called name, or NULL; its index in *idx. */
 const struct smtp_listener_conf *runtime_listener(const struct runtime *rt, const char *name,
-						  size_t *idx);
+                                                  size_t *idx);
 /* The hostname a listener uses in its banner and EHLO. */
 const char *runtime_hostname(const struct runtime *rt, const struct smtp_listener_conf *lc);
 

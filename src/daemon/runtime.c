@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "net/tls.h"
-#include "policy/runtime.h"
+#include "daemon/runtime.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -31,16 +31,16 @@ runtime_build(struct pc_config *c, char **err)
 		goto fail;
 	rt->client_tls = tls_client_ctx();
 	rt->server_tls = xcalloc(rt->conf.nlisteners ? rt->conf.nlisteners : 1, sizeof(SSL_CTX *));
-	rt->xforward_hosts = xcalloc(rt->conf.nlisteners ? rt->conf.nlisteners : 1,
-				     sizeof(struct cidr_list));
+	rt->xforward_hosts =
+	    xcalloc(rt->conf.nlisteners ? rt->conf.nlisteners : 1, sizeof(struct cidr_list));
 	for (size_t i = 0; i < rt->conf.nlisteners; i++) {
 		const struct smtp_listener_conf *lc = &rt->conf.listeners[i];
 		char bad[80];
 
 		if (cidr_list_parse(lc->authorized_xforward_hosts, &rt->xforward_hosts[i], bad,
-				    sizeof(bad)) < 0) {
+		                    sizeof(bad)) < 0) {
 			*err = xasprintf("[%s] authorized_xforward_hosts: bad network %s", lc->name,
-					 bad);
+			                 bad);
 			goto fail;
 		}
 

@@ -42,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy/notify.h"
+#include "mail/notify.h"
 #include "scan/verdict.h"
 
 #define REWRITE_ID_MAX 128 /* bytes of a part id, NUL included */

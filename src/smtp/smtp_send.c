@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "store/smtp_send.h"
+#include "smtp/smtp_send.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 #include "util/sys.h"

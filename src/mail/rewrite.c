@@ -15,7 +15,7 @@
 
 #include <gmime/gmime.h>
 
-#include "policy/rewrite.h"
+#include "mail/rewrite.h"
 #include "scan/mailwalk.h"
 #include "scan/uudecode.h"
 #include "scan/walk.h"
@@ -552,7 +552,6 @@ find_leaf(struct rw *rw, const char *id)
 }
 
 /* --- the new text ------------------------------------------------------ */
-
 
 /*
  * True if text needs quoted-printable: a byte above 0x7f, a control
