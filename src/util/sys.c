@@ -1,5 +1,5 @@
 /*
- * sys: monotonic clock and complete writes. Owns no state.
+ * sys: monotonic clock, complete writes and reads. Owns no state.
  */
 #include <errno.h>
 #include <time.h>
@@ -41,4 +41,24 @@ write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+ssize_t
+pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
 }

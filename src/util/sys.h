@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Milliseconds on the monotonic clock (not wall time). */
 uint64_t monotonic_ms(void);
@@ -14,5 +15,11 @@ uint64_t monotonic_ms(void);
 double monotonic_s(void);
 /* Writes all len bytes to fd, retrying on EINTR and short writes; 0 or -1. */
 int write_all(int fd, const void *buf, size_t len);
+/*
+ * Reads up to len bytes at off with pread (the file offset is untouched),
+ * retrying on EINTR and short reads until len bytes or the end of the file.
+ * Returns the bytes read (< len only at the end), or -1 with errno.
+ */
+ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off);
 
 #endif
