@@ -1,5 +1,5 @@
 /*
- * runtime: builds and reference-counts the decision bundle. Owns the config
+ * runtime: builds and reference-counts the daemon's wiring. Owns the config
  * copy and every object built from it.
  */
 #include <stdatomic.h>
@@ -52,6 +52,11 @@ runtime_build(struct pc_config *c, char **err)
 	/* Last: the expensive part. */
 	if ((rt->scanner = scanner_new(&rt->conf, err)) == NULL)
 		goto fail;
+	rt->inspect.scanner = rt->scanner;
+	rt->inspect.policy = &rt->policy;
+	rt->inspect.quarantine = rt->quarantine;
+	rt->inspect.templates = rt->templates;
+	rt->inspect.spool_dir = rt->conf.spool_dir;
 	return rt;
 fail:
 	runtime_unref(rt);

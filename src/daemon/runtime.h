@@ -1,10 +1,15 @@
 /*
- * runtime: everything a message decision needs, built from one
- * configuration and swapped as a whole on reload (SIGHUP): the config, the
- * scanner, the parsed policy, the notification templates, the quarantine
- * and the TLS contexts. Reference-counted: a session takes a reference when
- * it starts and keeps deciding with that runtime until it ends, so a reload
- * never changes the rules in the middle of a transaction.
+ * runtime: the daemon's wiring built from one configuration and swapped as
+ * a whole on reload (SIGHUP): the config, the scanner, the parsed policy,
+ * the notification templates, the quarantine, the TLS contexts, and the
+ * inspection path's environment made of them. Reference-counted: a session
+ * takes a reference when it starts and keeps deciding with that runtime
+ * until it ends, so a reload never changes the rules in the middle of a
+ * transaction.
+ *
+ * Only what a configuration determines lives here. State that must survive
+ * a reload (the outbreak seal, say) belongs to the daemon (daemon.h), not
+ * to a runtime: a SIGHUP replaces the runtime.
  *
  * Building compiles the signatures: call runtime_build() on a worker
  * thread when the event loop is running.
@@ -17,6 +22,7 @@
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
+#include "inspect/inspect.h"
 #include "mail/notify.h"
 #include "policy/policy.h"
 #include "scan/scanner.h"
@@ -34,6 +40,7 @@ struct runtime {
 	SSL_CTX **server_tls;             /* one per conf.listeners[i]; NULL = no STARTTLS */
 	struct cidr_list *xforward_hosts; /* one per conf.listeners[i] */
 	char hostname[256];               /* gethostname() unless a listener sets its own */
+	struct inspect_env inspect;       /* borrows the scanner, policy, quarantine, templates */
 };
 
 /*

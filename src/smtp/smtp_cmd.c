@@ -3,16 +3,11 @@
  * parser. Owns the table; the session owns what it does with a row. Pure,
  * no I/O, no logging.
  *
- * Flags, per RFC 5321 4.1.4 and RFC 2920 3.1:
+ * Flags, per RFC 5321 4.1.4:
  *   CMD_NEEDS_HELO  MAIL RCPT DATA: a transaction needs HELO/EHLO first.
  *                   NOOP RSET HELP VRFY QUIT work before it (RFC 5321
  *                   4.1.4 says servers SHOULD accept them), and so does
  *                   STARTTLS (RFC 3207 does not require EHLO first).
- *   CMD_LAST        the client must wait for the reply before sending more
- *                   (RFC 2920: EHLO DATA VRFY EXPN QUIT NOOP; also HELO,
- *                   STARTTLS (RFC 3207 4.2), AUTH (a 334 challenge may
- *                   follow), XCLIENT (a new greeting follows)). The session
- *                   discards what a client pipelined after STARTTLS.
  *   CMD_NOT_OFFERED BDAT AUTH EXPN XCLIENT XFORWARD: never advertised to
  *                   clients; the session answers 502.
  *
@@ -27,21 +22,21 @@
 #include "smtp/smtp_cmd.h"
 
 static const struct smtp_cmd_info cmd_table[] = {
-    {"HELO", V_HELO, CMD_LAST},
-    {"EHLO", V_EHLO, CMD_LAST},
+    {"HELO", V_HELO, 0},
+    {"EHLO", V_EHLO, 0},
     {"MAIL", V_MAIL, CMD_NEEDS_HELO},
     {"RCPT", V_RCPT, CMD_NEEDS_HELO},
-    {"DATA", V_DATA, CMD_NEEDS_HELO | CMD_LAST},
+    {"DATA", V_DATA, CMD_NEEDS_HELO},
     {"RSET", V_RSET, 0},
-    {"NOOP", V_NOOP, CMD_LAST},
-    {"QUIT", V_QUIT, CMD_LAST},
-    {"VRFY", V_VRFY, CMD_LAST},
-    {"EXPN", V_EXPN, CMD_LAST | CMD_NOT_OFFERED},
+    {"NOOP", V_NOOP, 0},
+    {"QUIT", V_QUIT, 0},
+    {"VRFY", V_VRFY, 0},
+    {"EXPN", V_EXPN, CMD_NOT_OFFERED},
     {"HELP", V_HELP, 0},
-    {"STARTTLS", V_STARTTLS, CMD_LAST},
+    {"STARTTLS", V_STARTTLS, 0},
     {"BDAT", V_BDAT, CMD_NOT_OFFERED},
-    {"AUTH", V_AUTH, CMD_LAST | CMD_NOT_OFFERED},
-    {"XCLIENT", V_XCLIENT, CMD_LAST | CMD_NOT_OFFERED},
+    {"AUTH", V_AUTH, CMD_NOT_OFFERED},
+    {"XCLIENT", V_XCLIENT, CMD_NOT_OFFERED},
     {"XFORWARD", V_XFORWARD, CMD_NOT_OFFERED},
 };
 
@@ -294,4 +289,58 @@ smtp_path_param(const struct smtp_path *p, const char *name)
 		if (strcasecmp(p->params[i].name, name) == 0)
 			return p->params[i].value;
 	return NULL;
+}
+
+void
+smtp_xtext_encode(const char *in, char *out, size_t cap)
+{
+	size_t j = 0;
+
+	if (cap == 0)
+		return;
+	for (; *in && j + 4 < cap; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (ch < 33 || ch > 126 || ch == '+' || ch == '=') {
+			snprintf(out + j, cap - j, "+%02X", ch);
+			j += 3;
+		} else
+			out[j++] = (char)ch;
+	}
+	out[j] = '\0';
+}
+
+static int
+xdigit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+void
+smtp_xtext_decode(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t j = 0;
+
+	if (cap == 0)
+		return;
+	if (len == 13 &&
+	    (strncmp(in, "[UNAVAILABLE]", 13) == 0 || strncmp(in, "[TEMPUNAVAIL]", 13) == 0))
+		len = 0;
+	for (size_t i = 0; i < len && j + 1 < cap; i++) {
+		if (in[i] == '+' && i + 2 < len && xdigit(in[i + 1]) >= 0 &&
+		    xdigit(in[i + 2]) >= 0) {
+			int ch = xdigit(in[i + 1]) << 4 | xdigit(in[i + 2]);
+
+			out[j++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+			i += 2;
+		} else
+			out[j++] = in[i];
+	}
+	out[j] = '\0';
 }

@@ -1,7 +1,8 @@
 /*
  * smtp_cmd: the command table and argument parsers of the client side.
  * Pure, no I/O. The verb decides the table row; rows carry flags the
- * session uses (allowed before TLS, ends a pipelined group, ...).
+ * session uses (needs HELO first, never offered). Also the xtext codec
+ * (RFC 3461) of XFORWARD and XCLIENT values.
  */
 #ifndef PC_SMTP_CMD_H
 #define PC_SMTP_CMD_H
@@ -29,7 +30,6 @@ enum smtp_verb {
 };
 
 #define CMD_NEEDS_HELO 0x01  /* 503 before HELO/EHLO */
-#define CMD_LAST 0x02        /* ends a pipelined group (RFC 2920) */
 #define CMD_NOT_OFFERED 0x04 /* an extension we never offer: 502 */
 
 struct smtp_cmd_info {
@@ -70,5 +70,13 @@ int smtp_path_parse(const char *args, const char *prefix, struct smtp_path *out,
                     size_t errcap);
 /* Returns the value of parameter name (upper-case), or NULL if absent. */
 const char *smtp_path_param(const struct smtp_path *p, const char *name);
+
+/* Encodes in as xtext (RFC 3461) into out (cap bytes, truncated whole). */
+void smtp_xtext_encode(const char *in, char *out, size_t cap);
+/*
+ * Decodes len bytes of xtext into out (cap bytes); "[UNAVAILABLE]" and
+ * "[TEMPUNAVAIL]" (Postfix's markers) become "", control characters '?'.
+ */
+void smtp_xtext_decode(const char *in, size_t len, char *out, size_t cap);
 
 #endif

@@ -15,6 +15,7 @@ static const char *log_ident = "portcullis";
 static int log_syslog;
 static enum log_level log_level = LOG_LVL_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local char log_ctx[64];
 
 void
 log_init(const char *ident, int use_syslog, enum log_level level)
@@ -38,6 +39,12 @@ log_get_level(void)
 	return log_level;
 }
 
+void
+log_context_set(const char *ctx)
+{
+	snprintf(log_ctx, sizeof(log_ctx), "%s", ctx ? ctx : "");
+}
+
 int
 log_level_parse(const char *s)
 {
@@ -55,11 +62,13 @@ log_vemit(enum log_level lvl, int errnum, const char *fmt, va_list ap)
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 	static const char *tag[] = {"error", "warning", "info", "debug"};
 	char msg[4096];
-	size_t n;
+	size_t n = 0;
 
 	if (lvl > log_level)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_ctx[0])
+		n = (size_t)snprintf(msg, sizeof(msg), "%s: ", log_ctx);
+	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
 	if (errnum) {
 		n = strlen(msg);
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));

@@ -20,6 +20,13 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parses "err", "warn", "info", "debug"; returns -1 on anything else. */
 int log_level_parse(const char *s);
+/*
+ * Sets this thread's context, prefixed to every line it logs ("smtp[42]"
+ * gives "smtp[42]: ..."), or clears it (NULL). A worker running a job for
+ * a session sets it, so that the scanner's, the store's and the rewriter's
+ * lines name the session too. Copied (at most 63 bytes).
+ */
+void log_context_set(const char *ctx);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
