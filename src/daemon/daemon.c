@@ -240,7 +240,7 @@ purge_run(void *arg)
 	struct purge_job *j = arg;
 
 	j->rc = quarantine_purge(j->rt->quarantine, time(NULL), j->rt->conf.quarantine_max_age_ms,
-				 j->rt->conf.quarantine_max_size, &j->st);
+	                         j->rt->conf.quarantine_max_size, &j->st);
 }
 
 static void

@@ -13,8 +13,8 @@
 
 struct daemon_opts {
 	const char *config_path; /* NULL: built-in defaults */
-	int foreground;		 /* else daemon(3) */
-	int verbose;		 /* debug logging, also after a reload */
+	int foreground;          /* else daemon(3) */
+	int verbose;             /* debug logging, also after a reload */
 };
 
 /* Defaults, then the file (path NULL: defaults only). 0, or -1 after

@@ -68,30 +68,30 @@ inspect_outcome_clear(struct inspect_outcome *out)
 /* Status header lines for a message handed on. NULL when none are wanted. */
 static char *
 status_headers(const struct inspect_ctx *ctx, const struct dir_policy *dp,
-	       const struct inspect_outcome *out)
+               const struct inspect_outcome *out)
 {
 	if (!dp->add_headers && out->dec.cause == NULL)
 		return NULL;
 	if (out->dec.cause)
 		return xasprintf("X-Virus-Scanned: Portcullis %s on %s\r\n"
-				 "X-Virus-Status: not scanned (%s)\r\n"
-				 "X-Portcullis-Unscanned: %s\r\n",
-				 PORTCULLIS_VERSION, ctx->hostname, out->dec.cause_detail,
-				 out->dec.cause_detail);
+		                 "X-Virus-Status: not scanned (%s)\r\n"
+		                 "X-Portcullis-Unscanned: %s\r\n",
+		                 PORTCULLIS_VERSION, ctx->hostname, out->dec.cause_detail,
+		                 out->dec.cause_detail);
 	if (out->verdict.status == SCAN_INFECTED)
 		return xasprintf("X-Virus-Scanned: Portcullis %s on %s\r\n"
-				 "X-Virus-Status: %s (%s)\r\n",
-				 PORTCULLIS_VERSION, ctx->hostname,
-				 out->dec.action == ACT_PASS ? "infected" : "cleaned", out->names);
+		                 "X-Virus-Status: %s (%s)\r\n",
+		                 PORTCULLIS_VERSION, ctx->hostname,
+		                 out->dec.action == ACT_PASS ? "infected" : "cleaned", out->names);
 	return xasprintf("X-Virus-Scanned: Portcullis %s on %s\r\n"
-			 "X-Virus-Status: clean\r\n",
-			 PORTCULLIS_VERSION, ctx->hostname);
+	                 "X-Virus-Status: clean\r\n",
+	                 PORTCULLIS_VERSION, ctx->hostname);
 }
 
 /* Strip or replace into out->copy. 0, or -1 (the caller quarantines instead). */
 static int
 rewrite(const struct inspect_env *env, const struct inspect_ctx *ctx,
-	const struct inspect_object *obj, struct inspect_outcome *out, const char *headers)
+        const struct inspect_object *obj, struct inspect_outcome *out, const char *headers)
 {
 	struct rewrite_target *t = NULL;
 	struct notify_vars v;
@@ -102,8 +102,7 @@ rewrite(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	size_t n = 0;
 	int rc = -1;
 
-	if (!obj->message ||
-	    rewrite_targets_from_verdict(&out->verdict, obj->name, &t, &n) < 0)
+	if (!obj->message || rewrite_targets_from_verdict(&out->verdict, obj->name, &t, &n) < 0)
 		return -1;
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
 	memset(&v, 0, sizeof(v));
@@ -116,8 +115,8 @@ rewrite(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	out->copy = spool_new(env->spool_dir, 1 << 20);
 	if (spool_fd(out->copy) >= 0 &&
 	    rewrite_parts(obj->fd, obj->size, t, n,
-			  out->dec.action == ACT_STRIP ? REWRITE_STRIP : REWRITE_REPLACE,
-			  env->templates, &v, headers, spool_fd(out->copy), NULL) == 0 &&
+	                  out->dec.action == ACT_STRIP ? REWRITE_STRIP : REWRITE_REPLACE,
+	                  env->templates, &v, headers, spool_fd(out->copy), NULL) == 0 &&
 	    spool_sync_size(out->copy) == 0) {
 		/* The rewritten copy must be clean itself. */
 		verdict_init(&again);
@@ -126,7 +125,7 @@ rewrite(const struct inspect_env *env, const struct inspect_ctx *ctx,
 		rc = again.status == SCAN_CLEAN ? 0 : -1;
 		if (rc < 0)
 			log_warnx("rewrite: the rewritten message is not clean (%s): quarantining",
-				  scan_status_name(again.status));
+			          scan_status_name(again.status));
 		verdict_clear(&again);
 	}
 	rewrite_targets_free(t, n);
@@ -137,9 +136,8 @@ rewrite(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	return rc;
 }
 
-static void
-refuse(struct inspect_outcome *out, int permanent, enum inspect_why why, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void refuse(struct inspect_outcome *out, int permanent, enum inspect_why why,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
 refuse(struct inspect_outcome *out, int permanent, enum inspect_why why, const char *fmt, ...)
@@ -157,7 +155,7 @@ refuse(struct inspect_outcome *out, int permanent, enum inspect_why why, const c
 /* Stores the object in the quarantine: INSPECT_STORED, or a refusal. */
 static void
 quarantine(const struct inspect_env *env, const struct inspect_ctx *ctx,
-	   const struct inspect_object *obj, struct inspect_outcome *out)
+           const struct inspect_object *obj, struct inspect_outcome *out)
 {
 	struct q_meta m;
 	int err = STORE_OK;
@@ -187,7 +185,7 @@ quarantine(const struct inspect_env *env, const struct inspect_ctx *ctx,
 
 void
 inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
-	    const struct inspect_object *obj, struct inspect_outcome *out)
+            const struct inspect_object *obj, struct inspect_outcome *out)
 {
 	const struct dir_policy *dp;
 
@@ -196,7 +194,7 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	scanner_scan_fd(env->scanner, obj->fd, obj->name, &out->verdict);
 	out->names = verdict_names(&out->verdict);
 	out->dir = policy_direction(env->policy, ctx->listener_dir, ctx->dest, ctx->client,
-				    ctx->rcpts, ctx->nrcpts);
+	                            ctx->rcpts, ctx->nrcpts);
 	policy_decide(env->policy, out->dir, &out->verdict, &out->dec);
 	dp = &env->policy->dir[out->dir];
 
@@ -204,7 +202,7 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	case ACT_PASS:
 		if (out->dec.cause)
 			log_warnx("passing %s that was not scanned whole: %s (policy says pass)",
-				  obj->message ? "a message" : "a file", out->dec.cause_detail);
+			          obj->message ? "a message" : "a file", out->dec.cause_detail);
 		out->kind = INSPECT_DELIVER;
 		if (obj->message)
 			out->headers = status_headers(ctx, dp, out);

@@ -35,7 +35,7 @@ struct inspect_env {
 	const struct policy *policy;
 	struct quarantine *quarantine;
 	const struct notify_templates *templates; /* the replace action's report */
-	const char *spool_dir;			  /* where rewritten copies are spooled */
+	const char *spool_dir;                    /* where rewritten copies are spooled */
 };
 
 enum inspect_proto { INSPECT_SMTP, INSPECT_FTP };
@@ -43,13 +43,13 @@ enum inspect_proto { INSPECT_SMTP, INSPECT_FTP };
 /* Who sent the object, and where it goes. Borrowed for the call. */
 struct inspect_ctx {
 	enum inspect_proto proto;
-	const char *listener;		/* the listener's name */
-	int listener_dir;		/* its direction key: LDIR_AUTO, _INBOUND, _OUTBOUND */
-	const struct sockaddr *client;	/* the original client */
-	const char *client_label;	/* the same as "addr:port" / "[v6]:port" */
-	const struct sockaddr *dest;	/* next hop or server; NULL: delivered locally */
-	const char *dest_label;		/* "smtp:127.0.0.1:10026", "maildir:/var/..." */
-	const char *hostname;		/* ours, for added headers and reports */
+	const char *listener;          /* the listener's name */
+	int listener_dir;              /* its direction key: LDIR_AUTO, _INBOUND, _OUTBOUND */
+	const struct sockaddr *client; /* the original client */
+	const char *client_label;      /* the same as "addr:port" / "[v6]:port" */
+	const struct sockaddr *dest;   /* next hop or server; NULL: delivered locally */
+	const char *dest_label;        /* "smtp:127.0.0.1:10026", "maildir:/var/..." */
+	const char *hostname;          /* ours, for added headers and reports */
 	/* SMTP: the envelope */
 	const char *helo;
 	const char *mail_from; /* "" for the null sender */
@@ -62,31 +62,31 @@ struct inspect_object {
 	int fd;
 	uint64_t size;
 	const char *name; /* the scan's root name ("message"); never a path */
-	int message;	  /* an RFC 5322 message: headers added, parts rewritable */
+	int message;      /* an RFC 5322 message: headers added, parts rewritable */
 };
 
 enum inspect_kind {
 	INSPECT_DELIVER,      /* hand it on as it is (headers prepended, for a message) */
 	INSPECT_DELIVER_COPY, /* hand on copy instead: the rewritten message */
-	INSPECT_REFUSE,	      /* refuse: permanent or not, and why */
-	INSPECT_STORED,	      /* kept durably (fsynced) under id, not handed on */
+	INSPECT_REFUSE,       /* refuse: permanent or not, and why */
+	INSPECT_STORED,       /* kept durably (fsynced) under id, not handed on */
 	INSPECT_DROPPED,      /* accepted and discarded, as the policy says */
 };
 
 enum inspect_why {
 	WHY_NONE,
-	WHY_INFECTED,	  /* policy: reject */
-	WHY_UNSCANNED,	  /* not scanned whole; policy: reject or tempfail */
-	WHY_STORE_FULL,	  /* the store is out of space */
+	WHY_INFECTED,     /* policy: reject */
+	WHY_UNSCANNED,    /* not scanned whole; policy: reject or tempfail */
+	WHY_STORE_FULL,   /* the store is out of space */
 	WHY_STORE_FAILED, /* the store failed otherwise */
 };
 
 struct inspect_outcome {
 	enum inspect_kind kind;
 	/* INSPECT_REFUSE */
-	int permanent;	  /* a 5xx-class refusal; otherwise try again later */
+	int permanent; /* a 5xx-class refusal; otherwise try again later */
 	enum inspect_why why;
-	char text[256];	  /* "virus found (Eicar-Test-Signature)", "not scanned: corrupt" */
+	char text[256]; /* "virus found (Eicar-Test-Signature)", "not scanned: corrupt" */
 	/* INSPECT_STORED */
 	char id[QUARANTINE_ID_LEN + 1];
 	/* INSPECT_DELIVER: header lines to put on top of a message, or NULL */
@@ -97,8 +97,8 @@ struct inspect_outcome {
 	struct scan_verdict verdict;
 	enum direction dir;
 	struct policy_decision dec; /* dec.action: what was done (a failed
-				       rewrite is quarantined instead) */
-	char *names;		    /* the verdict's names, comma-separated, "" if none */
+	                               rewrite is quarantined instead) */
+	char *names;                /* the verdict's names, comma-separated, "" if none */
 	/* the original Subject, read once when something needs it */
 	char subject[256];
 	int subject_read;
@@ -110,7 +110,7 @@ struct inspect_outcome {
  * (refuse, temporary), so that nothing is lost and nothing passes unscanned.
  */
 void inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
-		 const struct inspect_object *obj, struct inspect_outcome *out);
+                 const struct inspect_object *obj, struct inspect_outcome *out);
 /* Frees what out owns; out may be zeroed or already cleared. */
 void inspect_outcome_clear(struct inspect_outcome *out);
 /* The original Subject of a message object, decoded and sanitized (cached in out). */

@@ -33,11 +33,11 @@
 
 enum conn_state {
 	C_CONNECTING, /* conn_connect() in progress */
-	C_OPEN,	      /* plain or TLS, reading and writing */
+	C_OPEN,       /* plain or TLS, reading and writing */
 	C_TLS_FLUSH,  /* conn_starttls(): the clear-text output drains first */
 	C_TLS_HANDSHAKE,
 	C_GOODBYE, /* conn_goodbye(): draining, then done */
-	C_DONE,	   /* an end was reported; nothing more will be */
+	C_DONE,    /* an end was reported; nothing more will be */
 };
 
 struct conn {
@@ -53,7 +53,7 @@ struct conn {
 	struct timeval rto, wto;
 	int has_rto, has_wto;
 	size_t read_high, output_low;
-	int skip_line;	 /* dropping the rest of an over-long line */
+	int skip_line;   /* dropping the rest of an over-long line */
 	int early_input; /* input came before the connect or handshake was reported */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
@@ -70,8 +70,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void
 conn_enter_state(struct conn *c, enum conn_state st)
 {
-	static const char *names[] = {"connecting", "open", "tls-flush", "tls-handshake",
-				      "goodbye", "done"};
+	static const char *names[] = {"connecting",    "open",    "tls-flush",
+	                              "tls-handshake", "goodbye", "done"};
 
 	if (c->state != st)
 		log_debug("%s: conn %s -> %s", c->label, names[c->state], names[st]);
@@ -86,7 +86,8 @@ conn_enter_state(struct conn *c, enum conn_state st)
 static void
 conn_report(struct conn *c, enum conn_event ev)
 {
-	if (ev != CONN_CONNECTED && ev != CONN_TLS_UP && !(ev == CONN_TIMEOUT && c->state == C_OPEN))
+	if (ev != CONN_CONNECTED && ev != CONN_TLS_UP &&
+	    !(ev == CONN_TIMEOUT && c->state == C_OPEN))
 		conn_enter_state(c, C_DONE);
 	c->cbs.event(c->arg, ev);
 }
@@ -121,7 +122,7 @@ conn_apply(struct conn *c)
 
 static struct conn *
 conn_alloc(struct event_base *base, const struct sockaddr *sa, socklen_t salen, const char *label,
-	   const struct conn_cbs *cbs, void *arg)
+           const struct conn_cbs *cbs, void *arg)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 
@@ -144,7 +145,7 @@ conn_alloc(struct event_base *base, const struct sockaddr *sa, socklen_t salen, 
 
 struct conn *
 conn_accept(struct event_base *base, int fd, const struct sockaddr *sa, socklen_t salen,
-	    const char *label, const struct conn_cbs *cbs, void *arg)
+            const char *label, const struct conn_cbs *cbs, void *arg)
 {
 	struct conn *c = conn_alloc(base, sa, salen, label, cbs, arg);
 
@@ -160,8 +161,8 @@ conn_accept(struct event_base *base, int fd, const struct sockaddr *sa, socklen_
 }
 
 struct conn *
-conn_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
-	     const char *label, const struct conn_cbs *cbs, void *arg)
+conn_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen, const char *label,
+             const struct conn_cbs *cbs, void *arg)
 {
 	struct conn *c = conn_alloc(base, sa, salen, label, cbs, arg);
 
@@ -338,9 +339,10 @@ conn_tls_switch(struct conn *c)
 	bufferevent_setfd(c->bev, -1);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
-	tb = bufferevent_openssl_socket_new(
-	    c->base, fd, ssl, c->tls_server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
-	    BEV_OPT_CLOSE_ON_FREE);
+	tb = bufferevent_openssl_socket_new(c->base, fd, ssl,
+	                                    c->tls_server ? BUFFEREVENT_SSL_ACCEPTING
+	                                                  : BUFFEREVENT_SSL_CONNECTING,
+	                                    BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
 		SSL_free(ssl);
 		close(fd);
@@ -379,7 +381,7 @@ conn_starttls(struct conn *c, SSL_CTX *ctx, int server)
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		bufferevent_trigger(c->bev, EV_WRITE,
-				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		                    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 	return 0;
 }
 
@@ -432,7 +434,7 @@ conn_open(struct conn *c, enum conn_event ev)
 	if (c->early_input) {
 		c->early_input = 0;
 		bufferevent_trigger(c->bev, EV_READ,
-				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		                    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 	}
 	conn_report(c, ev);
 }
@@ -481,7 +483,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			log_warnx("%s: connect to %s: timeout", c->label, c->peer_addr);
 		else
 			log_warnx("%s: connect to %s: %s", c->label, c->peer_addr,
-				  evutil_socket_error_to_string(err));
+			          evutil_socket_error_to_string(err));
 		conn_report(c, CONN_CONNECT_FAILED);
 		return;
 	}

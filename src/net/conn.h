@@ -23,20 +23,20 @@
 struct conn;
 
 enum conn_event {
-	CONN_CONNECTED,	     /* conn_connect(): the connection is up */
+	CONN_CONNECTED,      /* conn_connect(): the connection is up */
 	CONN_CONNECT_FAILED, /* conn_connect(): refused, unreachable, timed out */
-	CONN_TLS_UP,	     /* conn_starttls(): the handshake is done */
+	CONN_TLS_UP,         /* conn_starttls(): the handshake is done */
 	CONN_TLS_FAILED,     /* conn_starttls(): the handshake failed (logged) */
-	CONN_EOF,	     /* the peer closed */
-	CONN_TIMEOUT,	     /* no input or no progress on output in time */
-	CONN_ERROR,	     /* a socket or TLS error (logged) */
+	CONN_EOF,            /* the peer closed */
+	CONN_TIMEOUT,        /* no input or no progress on output in time */
+	CONN_ERROR,          /* a socket or TLS error (logged) */
 	CONN_GOODBYE_DONE,   /* conn_goodbye(): the last bytes are out */
 };
 
 struct conn_cbs {
-	void (*read)(void *arg);			 /* input arrived */
-	void (*event)(void *arg, enum conn_event ev);	 /* see enum conn_event */
-	void (*output_low)(void *arg);			 /* output fell to the low mark */
+	void (*read)(void *arg);                      /* input arrived */
+	void (*event)(void *arg, enum conn_event ev); /* see enum conn_event */
+	void (*output_low)(void *arg);                /* output fell to the low mark */
 };
 
 /*
@@ -45,11 +45,10 @@ struct conn_cbs {
  * borrowed for the conn's life.
  */
 struct conn *conn_accept(struct event_base *base, int fd, const struct sockaddr *sa,
-			 socklen_t salen, const char *label, const struct conn_cbs *cbs,
-			 void *arg);
+                         socklen_t salen, const char *label, const struct conn_cbs *cbs, void *arg);
 /* Connects to sa; CONN_CONNECTED or CONN_CONNECT_FAILED follows. */
 struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
-			  const char *label, const struct conn_cbs *cbs, void *arg);
+                          const char *label, const struct conn_cbs *cbs, void *arg);
 /* Closes the connection at once; NULL is fine. */
 void conn_free(struct conn *c);
 

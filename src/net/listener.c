@@ -29,7 +29,7 @@ struct net_listener {
 
 static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen,
-		   void *arg)
+                   void *arg)
 {
 	struct net_listener *l = arg;
 
@@ -46,8 +46,8 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 }
 
 struct net_listener *
-net_listen(struct event_base *base, const char *name, const char *addr, net_accept_cb cb,
-	   void *arg, char **err)
+net_listen(struct event_base *base, const char *name, const char *addr, net_accept_cb cb, void *arg,
+           char **err)
 {
 	struct sockaddr_storage ss;
 	struct net_listener *l;

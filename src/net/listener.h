@@ -18,14 +18,14 @@ struct net_listener;
 
 /* fd is the callee's; sa is valid during the call only. */
 typedef void (*net_accept_cb)(void *arg, struct net_listener *l, int fd, const struct sockaddr *sa,
-			      socklen_t salen);
+                              socklen_t salen);
 
 /*
  * Binds addr ("127.0.0.1:10025", "[::1]:25") and listens. name and addr are
  * copied. NULL with *err (caller frees) when the address is bad or taken.
  */
 struct net_listener *net_listen(struct event_base *base, const char *name, const char *addr,
-				net_accept_cb cb, void *arg, char **err);
+                                net_accept_cb cb, void *arg, char **err);
 /* Stops accepting and closes the socket; the sessions already accepted go on. */
 void net_listener_stop(struct net_listener *l);
 void net_listener_free(struct net_listener *l);

@@ -138,7 +138,8 @@ mail_params(struct session *s, const struct smtp_path *p, struct tx *tx)
 			}
 		} else if (strcmp(pr->name, "BODY") == 0) {
 			if (strcasecmp(pr->value, "7BIT") != 0 &&
-			    !(strcasecmp(pr->value, "8BITMIME") == 0 && offers(s, k && k->eightbit))) {
+			    !(strcasecmp(pr->value, "8BITMIME") == 0 &&
+			      offers(s, k && k->eightbit))) {
 				reply(s, "555 5.5.4 unsupported BODY=%s", pr->value);
 				return -1;
 			}
@@ -157,7 +158,7 @@ mail_params(struct session *s, const struct smtp_path *p, struct tx *tx)
 			return -1;
 		}
 		snprintf(buf + n, sizeof(buf) - n, " %s%s%s", pr->name, pr->value[0] ? "=" : "",
-			 pr->value);
+		         pr->value);
 	}
 	tx->mail_params = xstrdup(buf);
 	return 0;

@@ -81,12 +81,12 @@ tx_log_reply(struct session *s, enum smtp_status st, const struct smtp_reply *r,
 	else
 		reply_summary(s, st, r, sum, sizeof(sum));
 	slog_info(s,
-		  "message from=<%s> rcpts=%zu size=%llu direction=%s status=%s names=%s "
-		  "action=%s%s%s reply=\"%s\"",
-		  tx->mail_from, tx->nrcpts, (unsigned long long)spool_size(tx->spool),
-		  direction_name(o->dir), scan_status_name(o->verdict.status),
-		  o->names && o->names[0] ? o->names : "-", policy_action_name(o->dec.action),
-		  o->id[0] ? " qid=" : "", o->id, sum);
+	          "message from=<%s> rcpts=%zu size=%llu direction=%s status=%s names=%s "
+	          "action=%s%s%s reply=\"%s\"",
+	          tx->mail_from, tx->nrcpts, (unsigned long long)spool_size(tx->spool),
+	          direction_name(o->dir), scan_status_name(o->verdict.status),
+	          o->names && o->names[0] ? o->names : "-", policy_action_name(o->dec.action),
+	          o->id[0] ? " qid=" : "", o->id, sum);
 	if (text)
 		reply(s, "%s", text);
 	else
@@ -98,8 +98,8 @@ tx_log_reply(struct session *s, enum smtp_status st, const struct smtp_reply *r,
 }
 
 /* tx_log_reply() with our own text, then the client has the turn again. */
-static void
-tx_finish_reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tx_finish_reply(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 tx_finish_reply(struct session *s, const char *fmt, ...)
@@ -227,8 +227,10 @@ job_run(void *arg)
 	    .rcpts = (const char *const *)tx->rcpts,
 	    .nrcpts = tx->nrcpts,
 	};
-	struct inspect_object obj = {
-	    .fd = spool_fd(tx->spool), .size = spool_size(tx->spool), .name = SCAN_ROOT, .message = 1};
+	struct inspect_object obj = {.fd = spool_fd(tx->spool),
+	                             .size = spool_size(tx->spool),
+	                             .name = SCAN_ROOT,
+	                             .message = 1};
 	enum inspect_kind k;
 
 	log_context_set(j->log_id);
@@ -241,8 +243,8 @@ job_run(void *arg)
 			const struct spool *sp = tx->out.copy ? tx->out.copy : tx->spool;
 
 			if (maildir_deliver(j->maildir, spool_fd(sp), spool_size(sp),
-					    tx->out.copy ? NULL : tx->out.headers, tx->delivered,
-					    sizeof(tx->delivered), &tx->store_err) < 0)
+			                    tx->out.copy ? NULL : tx->out.headers, tx->delivered,
+			                    sizeof(tx->delivered), &tx->store_err) < 0)
 				tx->delivered[0] = '\0';
 		}
 		notices_deliver(&tx->notices, j->maildir);
@@ -333,7 +335,8 @@ message_done(struct session *s)
 	if (tx->spool_errno || spool_fd(tx->spool) < 0) {
 		int nospace = tx->spool_errno == ENOSPC || tx->spool_errno == EDQUOT;
 
-		slog_warnx(s, "spool failed: %s", strerror(tx->spool_errno ? tx->spool_errno : EIO));
+		slog_warnx(s, "spool failed: %s",
+		           strerror(tx->spool_errno ? tx->spool_errno : EIO));
 		if (nospace)
 			tx_abort_and_reply(s, "452 4.3.1 insufficient system storage");
 		else

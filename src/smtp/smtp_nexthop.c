@@ -32,9 +32,9 @@ enum nh_state {
 	NH_FAILED,
 };
 
-static const char *state_names[] = {"connecting", "greeted", "ehlo",	 "starttls", "xclient",
-				    "ready",	  "xforward", "mail",	 "tx",	     "rcpt",
-				    "rset",	  "data",     "body",	 "quit",     "failed"};
+static const char *state_names[] = {"connecting", "greeted",  "ehlo", "starttls", "xclient",
+                                    "ready",      "xforward", "mail", "tx",       "rcpt",
+                                    "rset",       "data",     "body", "quit",     "failed"};
 
 struct nexthop {
 	struct smtp_client *c;
@@ -47,10 +47,10 @@ struct nexthop {
 	nexthop_cb cb;
 	nexthop_hello_cb hello_cb;
 	void *arg;
-	char *mail_line;		  /* MAIL, sent after XFORWARD */
-	char *prepend;			  /* DATA: header lines for the body */
-	const struct spool *sp;		  /* DATA: borrowed */
-	struct nexthop_client hello_ci;	  /* borrowed strings copied below */
+	char *mail_line;                /* MAIL, sent after XFORWARD */
+	char *prepend;                  /* DATA: header lines for the body */
+	const struct spool *sp;         /* DATA: borrowed */
+	struct nexthop_client hello_ci; /* borrowed strings copied below */
 	char ci_addr[64], ci_helo[256];
 	char ci_proto[16];
 };
@@ -60,7 +60,7 @@ nh_enter_state(struct nexthop *nh, enum nh_state st)
 {
 	if (nh->state != st)
 		log_debug("%s: nexthop state %s -> %s", nh->log, state_names[nh->state],
-			  state_names[st]);
+		          state_names[st]);
 	nh->state = st;
 }
 
@@ -84,9 +84,9 @@ nh_hello_done(struct nexthop *nh, enum nexthop_hello result)
 	nexthop_hello_cb cb = nh->hello_cb;
 	void *arg = nh->arg;
 
-	nh_enter_state(nh, result == NH_HELLO_OK ? NH_READY
-			   : smtp_client_failed(nh->c) ? NH_FAILED
-						       : NH_GREETED);
+	nh_enter_state(nh, result == NH_HELLO_OK       ? NH_READY
+	                   : smtp_client_failed(nh->c) ? NH_FAILED
+	                                               : NH_GREETED);
 	nh->hello_cb = NULL;
 	nh->arg = NULL;
 	cb(arg, result);
@@ -95,13 +95,13 @@ nh_hello_done(struct nexthop *nh, enum nexthop_hello result)
 /* The first line of a reply or the failure, for logs. */
 static void
 nh_summary(const struct nexthop *nh, enum smtp_status st, const struct smtp_reply *r, char *buf,
-	   size_t cap)
+           size_t cap)
 {
 	if (st != SMTP_REPLY)
 		snprintf(buf, cap, "%s", smtp_client_error(nh->c));
 	else
 		snprintf(buf, cap, "%d%s%s %s", r->code, r->enh[0] ? " " : "", r->enh,
-			 r->nlines ? r->lines[0] : "");
+		         r->nlines ? r->lines[0] : "");
 }
 
 static void
@@ -120,7 +120,7 @@ banner_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
 
 struct nexthop *
 nexthop_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
-		const char *log_id, const struct nexthop_opts *o, nexthop_cb cb, void *arg)
+                const char *log_id, const struct nexthop_opts *o, nexthop_cb cb, void *arg)
 {
 	struct nexthop *nh = xcalloc(1, sizeof(*nh));
 
@@ -259,8 +259,8 @@ hello_next(struct nexthop *nh)
 
 		smtp_xtext_encode(ci->helo, helo, sizeof(helo));
 		snprintf(line, sizeof(line),
-			 "XCLIENT NAME=[UNAVAILABLE] ADDR=%s%s PORT=%u HELO=%s PROTO=%s",
-			 strchr(ci->addr, ':') ? "IPV6:" : "", ci->addr, ci->port, helo, ci->proto);
+		         "XCLIENT NAME=[UNAVAILABLE] ADDR=%s%s PORT=%u HELO=%s PROTO=%s",
+		         strchr(ci->addr, ':') ? "IPV6:" : "", ci->addr, ci->port, helo, ci->proto);
 		nh->xclient_sent = 1;
 		nh_enter_state(nh, NH_XCLIENT);
 		smtp_client_command(nh->c, line, xclient_cb, nh);
@@ -314,7 +314,7 @@ xforward_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
 
 void
 nexthop_mail(struct nexthop *nh, const char *from, const char *params,
-	     const struct nexthop_client *xf, nexthop_cb cb, void *arg)
+             const struct nexthop_client *xf, nexthop_cb cb, void *arg)
 {
 	nh->cb = cb;
 	nh->arg = arg;
@@ -326,8 +326,8 @@ nexthop_mail(struct nexthop *nh, const char *from, const char *params,
 		smtp_xtext_encode(xf->helo, helo, sizeof(helo));
 		smtp_xtext_encode(xf->name ? xf->name : "[UNAVAILABLE]", name, sizeof(name));
 		snprintf(line, sizeof(line), "XFORWARD NAME=%s ADDR=%s%s PORT=%u PROTO=%s HELO=%s",
-			 name, strchr(xf->addr, ':') ? "IPV6:" : "", xf->addr, xf->port, xf->proto,
-			 helo);
+		         name, strchr(xf->addr, ':') ? "IPV6:" : "", xf->addr, xf->port, xf->proto,
+		         helo);
 		nh_enter_state(nh, NH_XFORWARD);
 		smtp_client_command(nh->c, line, xforward_cb, nh);
 		return;
@@ -389,7 +389,7 @@ data_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
 
 void
 nexthop_data(struct nexthop *nh, const char *prepend, const struct spool *sp, nexthop_cb cb,
-	     void *arg)
+             void *arg)
 {
 	nh->cb = cb;
 	nh->arg = arg;

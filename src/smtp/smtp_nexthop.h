@@ -35,7 +35,7 @@ struct nexthop_caps {
 /* How to talk to it: the listener's settings (borrowed for the nexthop's life). */
 struct nexthop_opts {
 	const char *hostname; /* ours, for EHLO */
-	int tls_mode;	      /* TLS_NONE, TLS_MAY, TLS_REQUIRE */
+	int tls_mode;         /* TLS_NONE, TLS_MAY, TLS_REQUIRE */
 	SSL_CTX *tls_ctx;     /* client context for STARTTLS */
 	int forward_client;   /* FWD_AUTO, FWD_XFORWARD, FWD_XCLIENT, FWD_OFF */
 	uint64_t timeout_ms;
@@ -43,8 +43,8 @@ struct nexthop_opts {
 
 /* The original client, passed on with XCLIENT or XFORWARD (borrowed for the call). */
 struct nexthop_client {
-	const char *name;  /* reverse name, or NULL: [UNAVAILABLE] */
-	const char *addr;  /* "192.0.2.1", "2001:db8::1" */
+	const char *name; /* reverse name, or NULL: [UNAVAILABLE] */
+	const char *addr; /* "192.0.2.1", "2001:db8::1" */
 	unsigned port;
 	const char *helo;
 	const char *proto; /* "ESMTP", "SMTP" */
@@ -52,7 +52,7 @@ struct nexthop_client {
 
 /* How the EHLO dialogue ended. */
 enum nexthop_hello {
-	NH_HELLO_OK,	      /* ready; nexthop_caps() says what it offers */
+	NH_HELLO_OK,          /* ready; nexthop_caps() says what it offers */
 	NH_HELLO_UNAVAILABLE, /* refused or failed (logged) */
 	NH_HELLO_TLS_REFUSED, /* tls_mode = require and STARTTLS was refused */
 	NH_HELLO_NO_TLS,      /* tls_mode = require and STARTTLS is not offered */
@@ -63,22 +63,21 @@ typedef void (*nexthop_cb)(void *arg, enum smtp_status st, const struct smtp_rep
 typedef void (*nexthop_hello_cb)(void *arg, enum nexthop_hello result);
 
 /* Connects; cb gets the banner (or the failure). log_id is copied. */
-struct nexthop *nexthop_connect(struct event_base *base, const struct sockaddr *sa,
-				socklen_t salen, const char *log_id, const struct nexthop_opts *o,
-				nexthop_cb cb, void *arg);
+struct nexthop *nexthop_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
+                                const char *log_id, const struct nexthop_opts *o, nexthop_cb cb,
+                                void *arg);
 /* The EHLO dialogue, for the client's HELO or EHLO; ends a transaction. */
 void nexthop_hello(struct nexthop *nh, const struct nexthop_client *ci, nexthop_hello_cb cb,
-		   void *arg);
+                   void *arg);
 /*
  * MAIL FROM:<from> with params (" SIZE=1234 BODY=8BITMIME", copied), after
  * XFORWARD with xf when the next hop offers it and the listener passes the
  * client on that way (xf NULL: no XFORWARD). cb gets MAIL's reply.
  */
 void nexthop_mail(struct nexthop *nh, const char *from, const char *params,
-		  const struct nexthop_client *xf, nexthop_cb cb, void *arg);
+                  const struct nexthop_client *xf, nexthop_cb cb, void *arg);
 /* RCPT TO:<to> with params (copied); cb gets the reply. */
-void nexthop_rcpt(struct nexthop *nh, const char *to, const char *params, nexthop_cb cb,
-		  void *arg);
+void nexthop_rcpt(struct nexthop *nh, const char *to, const char *params, nexthop_cb cb, void *arg);
 /* RSET; cb gets the reply. */
 void nexthop_rset(struct nexthop *nh, nexthop_cb cb, void *arg);
 /*
@@ -86,7 +85,7 @@ void nexthop_rset(struct nexthop *nh, nexthop_cb cb, void *arg);
  * the final reply, or DATA's refusal. The spool is borrowed until cb runs.
  */
 void nexthop_data(struct nexthop *nh, const char *prepend, const struct spool *sp, nexthop_cb cb,
-		  void *arg);
+                  void *arg);
 /* QUIT, without waiting for the reply (the nexthop is about to be freed). */
 void nexthop_quit(struct nexthop *nh);
 

@@ -36,7 +36,7 @@ notices_clear(struct smtp_notices *n)
 /* Adds one notice; an address notify refuses (it came from the wire) is skipped. */
 static void
 add_notice(struct smtp_notices *n, const struct notify_templates *t, const char *which,
-	   const struct notify_vars *v, const char *from, const char *to)
+           const struct notify_vars *v, const char *from, const char *to)
 {
 	char *msg = notify_message(t, which, v, from, to);
 
@@ -56,7 +56,7 @@ add_notice(struct smtp_notices *n, const struct notify_templates *t, const char 
 
 void
 notices_build(struct smtp_notices *n, const struct runtime *rt, const struct inspect_ctx *ctx,
-	      const struct inspect_object *obj, struct inspect_outcome *out)
+              const struct inspect_object *obj, struct inspect_outcome *out)
 {
 	const struct dir_policy *dp = &rt->policy.dir[out->dir];
 	const char *nfrom = rt->conf.notify_from;
@@ -70,8 +70,8 @@ notices_build(struct smtp_notices *n, const struct runtime *rt, const struct ins
 	else
 		snprintf(from, sizeof(from), "%s@%s", nfrom, ctx->hostname);
 	for (size_t i = 0; i < ctx->nrcpts; i++)
-		snprintf(rcpts + strlen(rcpts), sizeof(rcpts) - strlen(rcpts), "%s%s", i ? ", " : "",
-			 ctx->rcpts[i]);
+		snprintf(rcpts + strlen(rcpts), sizeof(rcpts) - strlen(rcpts), "%s%s",
+		         i ? ", " : "", ctx->rcpts[i]);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
 	memset(&v, 0, sizeof(v));
 	/* Only a quarantined message has an ID to ask for. */
@@ -85,7 +85,7 @@ notices_build(struct smtp_notices *n, const struct runtime *rt, const struct ins
 	v.client = ctx->client_label;
 	v.hostname = ctx->hostname;
 	v.release_hint = out->id[0] ? rt->conf.quarantine_release_hint
-				    : "The message was not kept, so it cannot be released.";
+	                            : "The message was not kept, so it cannot be released.";
 	v.direction = direction_name(out->dir);
 
 	if (dp->notify_recipient)
@@ -161,7 +161,9 @@ notice_step(void *arg, enum smtp_status st, const struct smtp_reply *r)
 	}
 	if (st != SMTP_REPLY || r->code < 200 || r->code >= 400) {
 		log_warnx("%s: notice to <%s> failed at step %d: %s", n->log_id, n->to, n->step,
-			  st != SMTP_REPLY ? smtp_client_error(n->c) : r->nlines ? r->lines[0] : "");
+		          st != SMTP_REPLY ? smtp_client_error(n->c)
+		          : r->nlines      ? r->lines[0]
+		                           : "");
 		notice_free(n);
 		return;
 	}
@@ -213,7 +215,7 @@ notices_send(struct session *s, const struct smtp_notices *ns)
 		spool_write(n->body, ns->msg[i], strlen(ns->msg[i]));
 		n->step = N_BANNER;
 		n->c = smtp_client_connect(px->base, (struct sockaddr *)&s->nh_sa, s->nh_salen,
-					   n->log_id, s->lc->next_hop_timeout_ms, notice_step, n);
+		                           n->log_id, s->lc->next_hop_timeout_ms, notice_step, n);
 	}
 }
 

@@ -16,7 +16,7 @@
 #include "util/xalloc.h"
 
 static const char *state_names[] = {"connecting", "cmd",     "nexthop", "data",
-				    "work",	  "deliver", "goodbye", "closed"};
+                                    "work",       "deliver", "goodbye", "closed"};
 
 void
 session_enter_state(struct session *s, enum sess_state st)
@@ -54,13 +54,13 @@ reply_relay(struct session *s, enum smtp_status st, const struct smtp_reply *r)
 
 void
 reply_summary(struct session *s, enum smtp_status st, const struct smtp_reply *r, char *buf,
-	      size_t cap)
+              size_t cap)
 {
 	if (st != SMTP_REPLY)
 		snprintf(buf, cap, "%s", s->nh ? nexthop_error(s->nh) : "failed");
 	else
 		snprintf(buf, cap, "%d%s%s %s", r->code, r->enh[0] ? " " : "", r->enh,
-			 r->nlines ? r->lines[0] : "");
+		         r->nlines ? r->lines[0] : "");
 }
 
 uint64_t
@@ -120,8 +120,8 @@ session_free(struct session *s)
 {
 	struct proxy *px = s->px;
 
-	slog_info(s, "disconnect reason=%s commands=%u", s->close_reason ? s->close_reason : "error",
-		  s->ncmds);
+	slog_info(s, "disconnect reason=%s commands=%u",
+	          s->close_reason ? s->close_reason : "error", s->ncmds);
 	idtab_del(px->sessions, s->id);
 	net_listener_release(s->l);
 	conn_free(s->conn);
@@ -224,7 +224,8 @@ session_process(struct session *s)
 		if (rc == 0)
 			return;
 		if (rc < 0) {
-			slog_warnx(s, "command line too long, over %u bytes", s->lc->max_line_length);
+			slog_warnx(s, "command line too long, over %u bytes",
+			           s->lc->max_line_length);
 			reply(s, "500 5.5.2 line too long");
 			continue;
 		}
@@ -309,14 +310,14 @@ nexthop_start(struct session *s)
 	hostport_parse(s->lc->next_hop + 5, &s->nh_sa, &s->nh_salen);
 	session_enter_state(s, S_CONNECTING);
 	s->nh = nexthop_connect(s->px->base, (struct sockaddr *)&s->nh_sa, s->nh_salen, s->log_id,
-				&o, nh_banner_cb, s);
+	                        &o, nh_banner_cb, s);
 }
 
 /* ------------------------------------------------------------- accepting */
 
 void
 session_start(struct proxy *px, struct net_listener *l, int fd, const struct sockaddr *sa,
-	      socklen_t salen)
+              socklen_t salen)
 {
 	static const struct conn_cbs cbs = {session_read, session_event, NULL};
 	struct session *s = xcalloc(1, sizeof(*s));
@@ -345,12 +346,12 @@ session_start(struct proxy *px, struct net_listener *l, int fd, const struct soc
 	n = net_listener_hold(l);
 	session_timeouts(s);
 	slog_info(s, "connect client=%s%s%s:%u listener=%s",
-		  strchr(conn_peer_addr(s->conn), ':') ? "[" : "", conn_peer_addr(s->conn),
-		  strchr(conn_peer_addr(s->conn), ':') ? "]" : "", conn_peer_port(s->conn),
-		  net_listener_name(l));
+	          strchr(conn_peer_addr(s->conn), ':') ? "[" : "", conn_peer_addr(s->conn),
+	          strchr(conn_peer_addr(s->conn), ':') ? "]" : "", conn_peer_port(s->conn),
+	          net_listener_name(l));
 	if (n > s->lc->max_sessions) {
 		slog_warnx(s, "too many sessions on listener %s (max_sessions=%u)",
-			   net_listener_name(l), s->lc->max_sessions);
+		           net_listener_name(l), s->lc->max_sessions);
 		session_goodbye(s, "421 4.7.0 %s too many sessions, try again later", s->hostname);
 		return;
 	}

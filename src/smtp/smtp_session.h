@@ -38,10 +38,10 @@
 
 enum sess_state {
 	S_CONNECTING, /* waiting for the next hop's banner */
-	S_CMD,	      /* reading client commands */
+	S_CMD,        /* reading client commands */
 	S_NEXTHOP,    /* a command is with the next hop */
-	S_DATA,	      /* receiving the message */
-	S_WORK,	      /* the transaction is with a worker job */
+	S_DATA,       /* receiving the message */
+	S_WORK,       /* the transaction is with a worker job */
 	S_DELIVER,    /* handing the message to the next hop */
 	S_GOODBYE,    /* the last reply is going out */
 	S_CLOSED,     /* gone; freed from the loop */
@@ -57,7 +57,7 @@ struct smtp_notices {
 struct tx {
 	char *mail_from;   /* without brackets; "" for the null sender */
 	char *mail_params; /* parameters passed on to the next hop */
-	char **rcpts;	   /* accepted by the next hop */
+	char **rcpts;      /* accepted by the next hop */
 	size_t nrcpts;
 	char *rcpt_pending; /* the RCPT the next hop is answering */
 	struct spool *spool;
@@ -67,7 +67,7 @@ struct tx {
 	/* filled by the worker job */
 	struct inspect_outcome out;
 	char delivered[128]; /* Maildir next hop: the file name */
-	int store_err;	     /* Maildir next hop: STORE_ERR_* */
+	int store_err;       /* Maildir next hop: STORE_ERR_* */
 	struct smtp_notices notices;
 	char *parked_reply; /* our reply, sent once the next hop took RSET */
 };
@@ -99,8 +99,8 @@ struct session {
 	struct xforward xf;
 	unsigned ncmds;
 
-	struct nexthop *nh;	 /* NULL for a Maildir next hop */
-	const char *maildir;	 /* in rt; NULL for an SMTP next hop */
+	struct nexthop *nh;  /* NULL for a Maildir next hop */
+	const char *maildir; /* in rt; NULL for an SMTP next hop */
 	struct sockaddr_storage nh_sa;
 	socklen_t nh_salen;
 
@@ -134,7 +134,7 @@ void proxy_check_drained(struct proxy *px);
 
 /* smtp_session.c */
 void session_start(struct proxy *px, struct net_listener *l, int fd, const struct sockaddr *sa,
-		   socklen_t salen);
+                   socklen_t salen);
 void session_free(struct session *s);
 /* The live session with this id, or NULL (gone or closing). */
 struct session *session_find(struct proxy *px, uint64_t id);
@@ -146,7 +146,7 @@ void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf
 void reply_relay(struct session *s, enum smtp_status st, const struct smtp_reply *r);
 /* The first line of a next-hop outcome, for logs: "250 2.0.0 Ok". */
 void reply_summary(struct session *s, enum smtp_status st, const struct smtp_reply *r, char *buf,
-		   size_t cap);
+                   size_t cap);
 /* Gives the turn to the next hop or a worker: commands wait in the input. */
 void session_pause(struct session *s, enum sess_state st);
 /* Gives the turn back to the client and handles what it already sent. */
@@ -170,7 +170,7 @@ int session_data(struct session *s);
 
 /* smtp_notice.c */
 void notices_build(struct smtp_notices *n, const struct runtime *rt, const struct inspect_ctx *ctx,
-		   const struct inspect_object *obj, struct inspect_outcome *out);
+                   const struct inspect_object *obj, struct inspect_outcome *out);
 /* Maildir next hop: delivers each notice into the Maildir (worker side). */
 void notices_deliver(const struct smtp_notices *n, const char *maildir);
 /* SMTP next hop: each notice on its own connection (loop side). */

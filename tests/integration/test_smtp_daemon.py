@@ -85,6 +85,33 @@ def test_unknown_user_refused(sink, proxy_factory):
     assert "ready listeners=" not in d.log()
 
 
+def test_syslog_key_honoured_in_foreground(sink, proxy_factory):
+    """[log] syslog = yes sends the log to syslog even with -f: stderr stays
+    silent while the daemon serves (it used to be ignored in the foreground)."""
+    d = proxy_factory(sink=sink, start=False, log={"syslog": "yes", "verdicts": "yes"})
+    d.start(expect_ready=False)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            c = Client(d.port)
+            break
+        except OSError:
+            assert d.alive(), "portcullisd exited:\n" + d.log()
+            assert time.monotonic() < deadline, "portcullisd never listened"
+            time.sleep(0.05)
+    with c:
+        c.banner()
+        c.ehlo()
+        c.cmd("QUIT", 221)
+    assert any(l.startswith("EHLO ") for l in sink.lines()), "the next hop saw no EHLO"
+    d.stop()
+    d.stopped_by_test = True
+    assert d.rc == 0
+    # Nothing but the sanitizer's own (empty) output may reach stderr.
+    logged = [l for l in d.log().splitlines() if l.startswith("portcullisd:")]
+    assert logged == [], "log lines on stderr with syslog = yes: %r" % logged[:5]
+
+
 def test_sighup_reloads_signatures_sessions_survive(sink, proxy_factory, tmp_path):
     db = tmp_path / "db"
     shutil.copytree(REPO / "sigs", db)

@@ -37,6 +37,30 @@ def test_clean_raw_client_byte_identical(sink, proxy_factory):
            **{"from": "<sender@example.net>"})
 
 
+def test_session_story_in_one_grep(sink, proxy_factory):
+    """Every line about a message carries its session id: the commands, the
+    next hop's exchange, the worker's verdict, the decision and the end,
+    so one grep for smtp[N] tells its whole story."""
+    d = proxy_factory(sink=sink)
+    with Client(d.port) as c:
+        c.banner()
+        c.ehlo()
+        c.mail("sender@example.net", ["rcpt@example.org"], CLEAN, expect=250)
+        c.quit()
+    d.wait_log(r"smtp\[1\]: disconnect reason=quit")
+    story = [l for l in d.log().splitlines() if "smtp[1]" in l]
+    for rx in (r"smtp\[1\]: connect client=127\.0\.0\.1:",
+               r"smtp\[1\]: nexthop 127\.0\.0\.1:%d: <<< 220 " % sink.port,
+               r"smtp\[1\]: nexthop 127\.0\.0\.1:%d: >>> MAIL FROM:<sender@example\.net>" %
+               sink.port,
+               r"smtp\[1\]: verdict name=\"message\" status=clean",
+               r"smtp\[1\]: message from=<sender@example\.net> .* action=pass",
+               r"smtp\[1\]: disconnect reason=quit"):
+        assert any(re.search(rx, l) for l in story), "no %s in:\n%s" % (rx, "\n".join(story))
+    # Nothing of this session is logged without its id.
+    assert not [l for l in d.log().splitlines() if re.search(r"info: verdict |nexthop\[", l)]
+
+
 def test_clean_smtplib(sink, proxy_factory):
     d = proxy_factory(sink=sink)
     with smtplib.SMTP("127.0.0.1", d.port, local_hostname="smtplib.example", timeout=15) as s:
