@@ -4,7 +4,7 @@
 #   scripts/format.sh [--check]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files 'src/*.[ch]' 'tests/*.[ch]' 'bench/*.[ch]')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard 'src/*.[ch]' 'tests/*.[ch]' 'bench/*.[ch]')
 if [ "${1:-}" = "--check" ]; then
 	bad=0
 	for f in "${files[@]}"; do
