@@ -56,6 +56,19 @@ client_info(const struct session *s, struct nexthop_client *ci)
 	ci->proto = xf->set && xf->proto[0] ? xf->proto : s->esmtp ? "ESMTP" : "SMTP";
 }
 
+/* Relays a relayed command's outcome and gives the client the turn again;
+ * a next hop that failed leaves nothing to relay to: goodbye. */
+static void
+relay_and_resume(struct session *s, enum smtp_status st, const struct smtp_reply *r)
+{
+	reply_relay(s, st, r);
+	if (st != SMTP_REPLY) {
+		session_goodbye(s, "421 4.4.1 %s next hop unavailable", s->hostname);
+		return;
+	}
+	session_resume(s);
+}
+
 /* ------------------------------------------------------------ HELO, EHLO */
 
 static void
@@ -172,13 +185,7 @@ nh_mail_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
 
 	if (st != SMTP_REPLY || r->code / 100 != 2)
 		tx_reset(s);
-	reply_relay(s, st, r);
-	if (st != SMTP_REPLY) {
-		/* The next hop is gone: nothing more can be relayed. */
-		session_goodbye(s, "421 4.4.1 %s next hop unavailable", s->hostname);
-		return;
-	}
-	session_resume(s);
+	relay_and_resume(s, st, r);
 }
 
 static void
@@ -226,12 +233,7 @@ nh_rcpt_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
 	}
 	free(tx->rcpt_pending);
 	tx->rcpt_pending = NULL;
-	reply_relay(s, st, r);
-	if (st != SMTP_REPLY) {
-		session_goodbye(s, "421 4.4.1 %s next hop unavailable", s->hostname);
-		return;
-	}
-	session_resume(s);
+	relay_and_resume(s, st, r);
 }
 
 static void
@@ -309,14 +311,7 @@ cmd_data(struct session *s, const char *args)
 static void
 nh_rset_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
 {
-	struct session *s = arg;
-
-	reply_relay(s, st, r);
-	if (st != SMTP_REPLY) {
-		session_goodbye(s, "421 4.4.1 %s next hop unavailable", s->hostname);
-		return;
-	}
-	session_resume(s);
+	relay_and_resume(arg, st, r);
 }
 
 static void
