@@ -2,7 +2,7 @@
  * portcullis-ctl: the administrator's tool for the quarantine: list, show,
  * release, delete and purge messages. Owns argument parsing, the output
  * formats and the choice of next hop and envelope for a release; the
- * storage itself is store/quarantine, the sending store/smtp_send and
+ * storage itself is store/quarantine, the sending smtp/smtp_send and
  * store/maildir.
  *
  * IDs from the command line are checked (16 lower-case hex digits) before
@@ -412,6 +412,55 @@ ctl_listener(struct ctl *c, const char *name)
 	return c->conf.nlisteners > 0 ? &c->conf.listeners[0] : NULL;
 }
 
+/*
+ * Hands the message in fd to the SMTP next hop nh ("smtp:HOST:PORT") and
+ * says what happened in one log line per outcome. 0 when the next hop
+ * accepted it, with its reply (lines joined by '\n') in reply; -1 when it
+ * refused or the exchange failed.
+ */
+static int
+release_smtp(const char *id, const char *nh, const struct smtp_send_req *req, char *reply,
+             size_t replycap)
+{
+	static const char *why[] = {
+	    [SMTP_ERR_CONNECT] = "cannot connect",
+	    [SMTP_ERR_TIMEOUT] = "no answer in time",
+	    [SMTP_ERR_CLOSED] = "the next hop closed the connection",
+	    [SMTP_ERR_PROTOCOL] = "the next hop broke the protocol",
+	    [SMTP_ERR_TLS] = "TLS failed",
+	    [SMTP_ERR_LOCAL] = "a local error",
+	};
+	struct smtp_send_result res;
+	enum smtp_status st = smtp_send(req, &res);
+	const char *step = smtp_send_step_name(res.step);
+	int delivered = st == SMTP_REPLY && res.reply.code / 100 == 2;
+	/* The index keeps the lines; a log line shows them on one line. */
+	char *text = smtp_send_reply_text(&res.reply, delivered ? "\n" : " / ");
+	int rc = -1;
+
+	if (delivered) {
+		snprintf(reply, replycap, "%s", text);
+		if (res.accepted < req->nrcpts)
+			log_warnx("%s: release to %s reached %zu of %zu recipients", id, nh,
+			          res.accepted, req->nrcpts);
+		rc = 0;
+	} else if (st == SMTP_REPLY) {
+		log_warnx("%s: release to %s refused %s step=%s reply=\"%s\"", id, nh,
+		          res.reply.code / 100 == 4 ? "temporarily (4xx), retry later"
+		                                    : "permanently (5xx)",
+		          step, text);
+	} else {
+		log_warnx("%s: release to %s failed: %s status=%s step=%s detail=\"%s\"%s%s%s", id,
+		          nh,
+		          (unsigned)st < sizeof(why) / sizeof(why[0]) && why[st] ? why[st] : "?",
+		          smtp_status_name(st), step, res.detail, text[0] ? " reply=\"" : "", text,
+		          text[0] ? "\"" : "");
+	}
+	free(text);
+	smtp_send_result_clear(&res);
+	return rc;
+}
+
 static int
 cmd_release(struct ctl *c, const char *id, char **to, size_t nto)
 {
@@ -445,13 +494,18 @@ cmd_release(struct ctl *c, const char *id, char **to, size_t nto)
 	if ((fd = open_message(c, &r, &size)) < 0)
 		goto out;
 	if (strncmp(nh, "smtp:", 5) == 0) {
-		int s = smtp_send(nh + 5, l && l->hostname && *l->hostname ? l->hostname : NULL,
-		                  r.mail_from ? r.mail_from : "", rcpts, n, fd, size, timeout,
-		                  reply, sizeof(reply));
+		struct smtp_send_req req = {
+		    .next_hop = nh + 5,
+		    .helo = l && l->hostname && *l->hostname ? l->hostname : NULL,
+		    .mail_from = r.mail_from ? r.mail_from : "",
+		    .rcpts = rcpts,
+		    .nrcpts = n,
+		    .fd = fd,
+		    .size = size,
+		    .timeout_ms = timeout,
+		};
 
-		if (s != 0) {
-			log_warnx("%s: release to %s %s: %s", id, nh, s > 0 ? "refused" : "failed",
-			          reply);
+		if (release_smtp(id, nh, &req, reply, sizeof(reply)) < 0) {
 			close(fd);
 			goto out;
 		}

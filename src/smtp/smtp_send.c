@@ -1,13 +1,15 @@
 /*
  * smtp_send: one blocking SMTP transaction (see smtp_send.h). Owns the
- * socket, the reply parser (multi-line, bounded in line length and line
- * count), the command sequence, and the DATA encoding (dot-stuffing,
- * bare LF -> CRLF). Every wait goes through poll() with the caller's
- * timeout. The envelope is checked for CR, LF and NUL-free addresses before
- * any byte is sent, since it comes from the index, not from us.
+ * socket, the command sequence, its steps and the failure class of each
+ * way it can end. Leaves the reply grammar and its bounds to smtp_reply
+ * (this file only cuts the socket's bytes into lines no longer than
+ * SMTP_SEND_LINE_MAX and feeds them in), the EHLO keywords to
+ * smtp_reply_has(), and the DATA encoding (dot-stuffing, bare LF -> CR LF)
+ * to smtp_data's stuffer. Every wait goes through poll() with a deadline
+ * on monotonic_ms(). The envelope comes from the index, not from us, so it
+ * is checked before the first byte is sent.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -17,50 +19,77 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "smtp/smtp_cmd.h"
+#include "smtp/smtp_data.h"
+#include "smtp/smtp_reply.h"
 #include "smtp/smtp_send.h"
 #include "util/log.h"
-#include "util/xalloc.h"
 #include "util/sys.h"
+#include "util/xalloc.h"
 
-#define SS_LINE_MAX 2048                     /* one reply line; RFC 5321 says 512 */
-#define SS_REPLY_LINES 100                   /* lines of one multi-line reply */
-#define SS_REPLY_TEXT 8192                   /* a whole reply, lines joined */
-#define SS_OUT_CHUNK 65536                   /* DATA output buffer */
+#define SS_CHUNK 65536                       /* message bytes read and stuffed at a time */
+#define SS_HELO_MAX 255                      /* a host name */
 #define SS_QUIT_WAIT_MS 2000                 /* at most this long for the reply to QUIT */
 #define SS_TIMEOUT_MAX (7ULL * 86400 * 1000) /* keeps deadlines from overflowing */
 
+/* The extensions we use, as offered in the EHLO reply. */
+#define SS_EXT_SIZE 0x01
+#define SS_EXT_8BITMIME 0x02
+#define SS_EXT_SMTPUTF8 0x04
+
+static const struct {
+	const char *kw;
+	unsigned flag;
+} ss_exts[] = {
+    {"SIZE", SS_EXT_SIZE},
+    {"8BITMIME", SS_EXT_8BITMIME},
+    {"SMTPUTF8", SS_EXT_SMTPUTF8},
+};
+
 struct ss_conn {
+	const char *label; /* the next hop as given, for logs and details */
 	int fd;
 	uint64_t timeout_ms;
-	char rbuf[SS_LINE_MAX + 1]; /* one line and its LF */
-	size_t rlen, rpos;
-	char *err; /* the caller's reply buffer, for failure descriptions */
-	size_t errcap;
+	struct smtp_send_result *res;      /* step, status and detail go here */
+	char rbuf[SMTP_SEND_LINE_MAX + 3]; /* the longest line, its CR LF, a NUL */
+	size_t rlen;
 };
 
-struct ss_reply {
-	int code;
-	char text[SS_REPLY_TEXT];     /* every line, joined with '\n' */
-	char keywords[SS_REPLY_TEXT]; /* EHLO: the lines after the first, '\n'-joined */
-};
+const char *
+smtp_send_step_name(enum smtp_send_step step)
+{
+	static const char *names[] = {"setup", "connect", "banner", "ehlo", "helo",
+	                              "mail",  "rcpt",    "data",   "body"};
 
-static void ss_fail(struct ss_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	return (unsigned)step < sizeof(names) / sizeof(names[0]) ? names[step] : "unknown";
+}
 
-/* Writes a failure description into the caller's reply buffer. */
+/* Moves to step, logging old -> new at debug. */
 static void
-ss_fail(struct ss_conn *c, const char *fmt, ...)
+ss_enter(struct ss_conn *c, enum smtp_send_step step)
+{
+	log_debug("smtp_send[%s]: step %s -> %s", c->label, smtp_send_step_name(c->res->step),
+	          smtp_send_step_name(step));
+	c->res->step = step;
+}
+
+static int ss_fail(struct ss_conn *c, enum smtp_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Ends the exchange with a failure of class st described by fmt; -1. */
+static int
+ss_fail(struct ss_conn *c, enum smtp_status st, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (c->errcap == 0)
-		return;
+	c->res->status = st;
 	va_start(ap, fmt);
-	vsnprintf(c->err, c->errcap, fmt, ap);
+	vsnprintf(c->res->detail, sizeof(c->res->detail), fmt, ap);
 	va_end(ap);
+	return -1;
 }
 
-/* Waits for events on the socket until deadline (monotonic_ms()). 1 ready,
- * 0 timeout, -1 error. */
+/* Waits for events on the socket until deadline. 1 ready, 0 timeout, -1. */
 static int
 ss_wait(struct ss_conn *c, short events, uint64_t deadline)
 {
@@ -74,13 +103,11 @@ ss_wait(struct ss_conn *c, short events, uint64_t deadline)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -1;
-		return n > 0 ? 1 : 0;
+		return n < 0 ? -1 : n > 0;
 	}
 }
 
-/* Sends all of buf within one timeout. 0 or -1 with the failure described. */
+/* Sends all of buf, each wait bounded by the timeout. 0 or -1 (failed). */
 static int
 ss_write(struct ss_conn *c, const char *buf, size_t len)
 {
@@ -88,253 +115,145 @@ ss_write(struct ss_conn *c, const char *buf, size_t len)
 
 	while (len > 0) {
 		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		int w;
 
 		if (n > 0) {
 			buf += n;
 			len -= (size_t)n;
+			deadline = monotonic_ms() + c->timeout_ms;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int w = ss_wait(c, POLLOUT, deadline);
-
-			if (w > 0)
+			if ((w = ss_wait(c, POLLOUT, deadline)) > 0)
 				continue;
-			if (w == 0) {
-				ss_fail(c, "timeout sending to the next hop");
-				return -1;
-			}
+			if (w == 0)
+				return ss_fail(c, SMTP_ERR_TIMEOUT,
+				               "the next hop took nothing for %llu ms",
+				               (unsigned long long)c->timeout_ms);
 		}
-		ss_fail(c, "send: %s", strerror(errno));
-		return -1;
+		return ss_fail(c, SMTP_ERR_CLOSED, "send: %s", strerror(errno));
 	}
 	return 0;
 }
 
-/* Reads one line (without its CRLF or LF) into line (SS_LINE_MAX + 1) by
- * deadline. 0, or -1 (timeout, EOF, over-long line) with the failure
- * described. */
+/*
+ * Waits until c->rbuf holds a whole line and sets *len to its length
+ * before the LF (a CR before it included; smtp_reply_feed() drops it).
+ * 0, or -1 (timeout, closed, a line over SMTP_SEND_LINE_MAX).
+ */
 static int
-ss_getline(struct ss_conn *c, char *line, uint64_t deadline)
+ss_read_line(struct ss_conn *c, uint64_t deadline, size_t *len)
 {
 	for (;;) {
-		char *nl = memchr(c->rbuf + c->rpos, '\n', c->rlen - c->rpos);
+		char *nl = memchr(c->rbuf, '\n', c->rlen);
+		size_t text = nl ? (size_t)(nl - c->rbuf) : c->rlen;
 		ssize_t n;
 		int w;
 
+		/* A CR may still be followed by its LF: it is not text yet. */
+		if (text > 0 && c->rbuf[text - 1] == '\r')
+			text--;
+		if (text > SMTP_SEND_LINE_MAX)
+			return ss_fail(c, SMTP_ERR_PROTOCOL,
+			               "reply line longer than %d bytes: %.100s",
+			               SMTP_SEND_LINE_MAX, c->rbuf);
 		if (nl != NULL) {
-			size_t len = (size_t)(nl - (c->rbuf + c->rpos));
-
-			if (len > 0 && c->rbuf[c->rpos + len - 1] == '\r')
-				len--;
-			memcpy(line, c->rbuf + c->rpos, len);
-			line[len] = '\0';
-			c->rpos = (size_t)(nl - c->rbuf) + 1;
+			*len = (size_t)(nl - c->rbuf);
 			return 0;
 		}
-		if (c->rpos > 0) {
-			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-			c->rlen -= c->rpos;
-			c->rpos = 0;
-		}
-		if (c->rlen >= sizeof(c->rbuf)) {
-			ss_fail(c, "reply line longer than %d bytes: %.100s", SS_LINE_MAX, c->rbuf);
-			return -1;
-		}
-		w = ss_wait(c, POLLIN, deadline);
-		if (w == 0) {
-			ss_fail(c, "timeout waiting for the next hop's reply");
-			return -1;
-		}
-		if (w < 0) {
-			ss_fail(c, "poll: %s", strerror(errno));
-			return -1;
-		}
-		n = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, 0);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		if ((w = ss_wait(c, POLLIN, deadline)) == 0)
+			return ss_fail(c, SMTP_ERR_TIMEOUT, "no reply in %llu ms",
+			               (unsigned long long)c->timeout_ms);
+		if (w < 0)
+			return ss_fail(c, SMTP_ERR_LOCAL, "poll: %s", strerror(errno));
+		/* One byte stays free: rbuf is a string for the messages above. */
+		n = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - 1 - c->rlen, 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
-		if (n < 0) {
-			ss_fail(c, "recv: %s", strerror(errno));
-			return -1;
-		}
-		if (n == 0) {
-			ss_fail(c, "the next hop closed the connection");
-			return -1;
-		}
+		if (n < 0)
+			return ss_fail(c, SMTP_ERR_CLOSED, "recv: %s", strerror(errno));
+		if (n == 0)
+			return ss_fail(c, SMTP_ERR_CLOSED, "the next hop closed the connection");
 		c->rlen += (size_t)n;
+		c->rbuf[c->rlen] = '\0';
 	}
 }
 
-/* Appends a line to a '\n'-joined buffer, truncating at its end. */
-static void
-ss_append(char *buf, size_t cap, const char *line)
-{
-	size_t len = strlen(buf);
-
-	if (len > 0 && len + 1 < cap)
-		buf[len++] = '\n';
-	snprintf(buf + len, cap - len, "%s", line);
-}
-
-/* Reads one whole reply into r within timeout_ms. 0, or -1 with the
- * failure described. */
+/*
+ * Reads one whole reply into r (emptied first), all of it within
+ * timeout_ms. 0, or -1 with r empty and the failure in c->res.
+ */
 static int
-ss_reply(struct ss_conn *c, struct ss_reply *r, uint64_t timeout_ms)
+ss_read_reply(struct ss_conn *c, struct smtp_reply *r, uint64_t timeout_ms)
 {
 	uint64_t deadline = monotonic_ms() + timeout_ms;
-	char line[SS_LINE_MAX + 1];
+	size_t len = 0;
+	int rc = 0;
 
-	r->code = 0;
-	r->text[0] = r->keywords[0] = '\0';
-	for (int i = 0; i < SS_REPLY_LINES; i++) {
-		int code;
-
-		if (ss_getline(c, line, deadline) < 0)
-			return -1;
-		if (!(line[0] >= '2' && line[0] <= '5' && line[1] >= '0' && line[1] <= '9' &&
-		      line[2] >= '0' && line[2] <= '9') ||
-		    (line[3] != '\0' && line[3] != ' ' && line[3] != '-')) {
-			ss_fail(c, "malformed reply from the next hop: %.100s", line);
+	smtp_reply_clear(r);
+	while (rc == 0) {
+		if (ss_read_line(c, deadline, &len) < 0) {
+			smtp_reply_clear(r);
 			return -1;
 		}
-		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-		if (i > 0 && code != r->code) {
-			ss_fail(c, "reply code changes inside a reply: %.100s", line);
+		log_debug("smtp_send[%s]: <<< %.*s", c->label, (int)(len < 200 ? len : 200),
+		          c->rbuf);
+		if ((rc = smtp_reply_feed(r, c->rbuf, len)) < 0) {
+			if (r->nlines >= SMTP_REPLY_MAX_LINES)
+				ss_fail(c, SMTP_ERR_PROTOCOL, "reply longer than %d lines",
+				        SMTP_REPLY_MAX_LINES);
+			else
+				ss_fail(c, SMTP_ERR_PROTOCOL, "malformed reply: %.*s",
+				        (int)(len < 100 ? len : 100), c->rbuf);
+			smtp_reply_clear(r);
 			return -1;
 		}
-		r->code = code;
-		ss_append(r->text, sizeof(r->text), line);
-		if (i > 0)
-			ss_append(r->keywords, sizeof(r->keywords), line[3] ? line + 4 : "");
-		if (line[3] != '-')
-			return 0;
+		c->rlen -= len + 1;
+		memmove(c->rbuf, c->rbuf + len + 1, c->rlen + 1);
 	}
-	ss_fail(c, "reply longer than %d lines", SS_REPLY_LINES);
+	return 0;
+}
+
+/* Sends one command line (no CR LF in it) and reads its reply into r. */
+static int
+ss_cmd(struct ss_conn *c, struct smtp_reply *r, const char *line)
+{
+	char *buf = xasprintf("%s\r\n", line);
+	int rc;
+
+	log_debug("smtp_send[%s]: >>> %.200s", c->label, line);
+	smtp_reply_clear(r); /* a failed write leaves no stale reply behind */
+	rc = ss_write(c, buf, strlen(buf));
+	free(buf);
+	return rc < 0 ? -1 : ss_read_reply(c, r, c->timeout_ms);
+}
+
+/*
+ * Judges the reply to the current step: 1 if its code is in [lo, hi];
+ * 0 for a refusal (4xx, 5xx: the exchange ends on it); -1 for anything
+ * else, a reply out of turn (a protocol failure that keeps the reply).
+ */
+static int
+ss_judge(struct ss_conn *c, const struct smtp_reply *r, int lo, int hi)
+{
+	if (r->code >= lo && r->code <= hi)
+		return 1;
+	if (r->code >= 400)
+		return 0;
+	ss_fail(c, SMTP_ERR_PROTOCOL, "reply %d out of turn at %s", r->code,
+	        smtp_send_step_name(c->res->step));
 	return -1;
 }
 
-/* Sends a command line (CRLF added) and reads its reply. 0 or -1. */
+/*
+ * Copies the address in without one enclosing <> into out (SMTP_PATH_MAX
+ * + 1 bytes). -1 if it holds CR, LF, < or >, or is too long. A C string
+ * holds no NUL, so none reaches the wire.
+ */
 static int
-ss_cmd(struct ss_conn *c, struct ss_reply *r, const char *cmd)
-{
-	char buf[SS_LINE_MAX + 3];
-	int n = snprintf(buf, sizeof(buf), "%s\r\n", cmd);
-
-	if (n < 0 || (size_t)n >= sizeof(buf)) {
-		ss_fail(c, "command too long: %.100s", cmd);
-		return -1;
-	}
-	if (ss_write(c, buf, (size_t)n) < 0)
-		return -1;
-	return ss_reply(c, r, c->timeout_ms);
-}
-
-/* 1 if the EHLO keyword lines contain kw (case-insensitive, whole word). */
-static int
-ss_has_ext(const struct ss_reply *ehlo, const char *kw)
-{
-	size_t kl = strlen(kw);
-
-	for (const char *p = ehlo->keywords; *p;) {
-		const char *e = strchr(p, '\n');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-
-		if (len >= kl && strncasecmp(p, kw, kl) == 0 && (len == kl || p[kl] == ' '))
-			return 1;
-		p += len + (e ? 1 : 0);
-	}
-	return 0;
-}
-
-/* Splits "HOST:PORT" or "[V6]:PORT" into host and port. 0 or -1. */
-static int
-ss_split(const char *hp, char *host, size_t hcap, char *port, size_t pcap)
-{
-	const char *colon, *h = hp;
-	size_t hl;
-
-	if (*hp == '[') {
-		const char *rb = strchr(hp, ']');
-
-		if (rb == NULL || rb[1] != ':')
-			return -1;
-		h = hp + 1;
-		hl = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(hp, ':');
-		if (colon == NULL || memchr(hp, ':', (size_t)(colon - hp)) != NULL)
-			return -1;
-		hl = (size_t)(colon - hp);
-	}
-	if (hl == 0 || hl >= hcap || strlen(colon + 1) == 0 || strlen(colon + 1) >= pcap ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) <= 0 ||
-	    atoi(colon + 1) > 65535)
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, pcap, "%s", colon + 1);
-	return 0;
-}
-
-/* Connects to host_port within the timeout. The fd (non-blocking) or -1. */
-static int
-ss_connect(struct ss_conn *c, const char *host_port)
-{
-	char host[256], port[8];
-	struct addrinfo hints = {0}, *res = NULL;
-	int rc, fd = -1, saved = 0;
-
-	if (ss_split(host_port, host, sizeof(host), port, sizeof(port)) < 0) {
-		ss_fail(c, "bad next hop address %.100s (want HOST:PORT or [IPV6]:PORT)",
-		        host_port);
-		return -1;
-	}
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		ss_fail(c, "%s: %s", host_port, gai_strerror(rc));
-		return -1;
-	}
-	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-		socklen_t sl = sizeof(saved);
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		            ai->ai_protocol);
-		if (fd < 0) {
-			saved = errno;
-			continue;
-		}
-		c->fd = fd;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS) {
-			rc = ss_wait(c, POLLOUT, monotonic_ms() + c->timeout_ms);
-			if (rc > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &saved, &sl) == 0 &&
-			    saved == 0)
-				break;
-			if (rc == 0)
-				saved = ETIMEDOUT;
-			else if (rc < 0)
-				saved = errno;
-		} else {
-			saved = errno;
-		}
-		close(fd);
-		fd = c->fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		ss_fail(c, "connect %s: %s", host_port, strerror(saved ? saved : ECONNREFUSED));
-	return fd;
-}
-
-/* An address without CR, LF or spaces outside quotes, without its <>
- * (written into out). 0 or -1. */
-static int
-ss_addr(const char *in, char *out, size_t cap)
+ss_addr(const char *in, char *out)
 {
 	size_t len = strlen(in);
 
@@ -342,8 +261,7 @@ ss_addr(const char *in, char *out, size_t cap)
 		in++;
 		len -= 2;
 	}
-	if (len >= cap || memchr(in, '\r', len) || memchr(in, '\n', len) || memchr(in, '<', len) ||
-	    memchr(in, '>', len))
+	if (len > SMTP_PATH_MAX || strcspn(in, "\r\n<>") < len)
 		return -1;
 	memcpy(out, in, len);
 	out[len] = '\0';
@@ -359,217 +277,365 @@ ss_not_ascii(const char *s)
 	return 0;
 }
 
-/* 1 if bytes [0, size) of fd hold a byte >= 0x80, 0 if not, -1 on error. */
+/*
+ * Reads want bytes of the message at off into buf. 0, or -1 (SMTP_ERR_LOCAL)
+ * when the message cannot be read or is shorter than its size.
+ */
 static int
-ss_has_8bit(int fd, uint64_t size)
+ss_read_message(struct ss_conn *c, int fd, uint64_t off, char *buf, size_t want)
 {
-	unsigned char buf[SS_OUT_CHUNK];
-	uint64_t off = 0;
+	ssize_t n = pread_full(fd, buf, want, off);
 
-	while (off < size) {
-		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
-		ssize_t n = pread(fd, buf, want, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		for (ssize_t i = 0; i < n; i++)
-			if (buf[i] >= 0x80)
-				return 1;
-		off += (uint64_t)n;
-	}
+	if (n < 0)
+		return ss_fail(c, SMTP_ERR_LOCAL, "reading the stored message: %s",
+		               strerror(errno));
+	if ((size_t)n < want)
+		return ss_fail(c, SMTP_ERR_LOCAL,
+		               "reading the stored message: shorter than its size (%llu bytes)",
+		               (unsigned long long)off + (unsigned long long)n);
 	return 0;
 }
 
-/* Sends the message body dot-stuffed, bare LF as CRLF, then ".\r\n". */
+/*
+ * Checks the envelope and the HELO name, and reads the whole message once:
+ * *eight says whether it has a byte >= 0x80, and a message that cannot be
+ * read fails here, before the next hop hears of it. Sets *utf8 when the
+ * envelope is not ASCII. 0 or -1 (SMTP_ERR_LOCAL).
+ */
 static int
-ss_send_body(struct ss_conn *c, int fd, uint64_t size)
+ss_setup(struct ss_conn *c, const struct smtp_send_req *req, int *eight, int *utf8)
 {
-	/* Each input chunk at most doubles; out is flushed past SS_OUT_CHUNK. */
-	char ibuf[SS_OUT_CHUNK / 4], *out = xmalloc(SS_OUT_CHUNK + 2 * sizeof(ibuf) + 8);
-	uint64_t off = 0;
-	int bol = 1, prev_cr = 0, rc;
-	size_t o = 0;
+	char addr[SMTP_PATH_MAX + 1], *buf;
+	uint64_t off;
 
-	while (off < size) {
-		size_t want = size - off < sizeof(ibuf) ? (size_t)(size - off) : sizeof(ibuf);
-		ssize_t n = pread(fd, ibuf, want, (off_t)off);
+	if (req->nrcpts == 0)
+		return ss_fail(c, SMTP_ERR_LOCAL, "no recipients");
+	if (ss_addr(req->mail_from ? req->mail_from : "", addr) < 0)
+		return ss_fail(c, SMTP_ERR_LOCAL, "bad sender address %.100s", req->mail_from);
+	*utf8 = ss_not_ascii(addr);
+	for (size_t i = 0; i < req->nrcpts; i++) {
+		const char *to = req->rcpts[i];
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ss_fail(c, "reading the stored message: %s",
-			        n < 0 ? strerror(errno) : "shorter than its size");
-			free(out);
+		if (to == NULL || ss_addr(to, addr) < 0 || addr[0] == '\0')
+			return ss_fail(c, SMTP_ERR_LOCAL, "bad recipient address %.100s",
+			               to ? to : "(null)");
+		*utf8 |= ss_not_ascii(addr);
+	}
+	if (strlen(req->helo) > SS_HELO_MAX || strpbrk(req->helo, "\r\n") != NULL)
+		return ss_fail(c, SMTP_ERR_LOCAL, "bad HELO name %.100s", req->helo);
+
+	buf = xmalloc(SS_CHUNK);
+	*eight = 0;
+	for (off = 0; off < req->size; off += SS_CHUNK) {
+		size_t want = req->size - off < SS_CHUNK ? (size_t)(req->size - off) : SS_CHUNK;
+
+		if (ss_read_message(c, req->fd, off, buf, want) < 0) {
+			free(buf);
 			return -1;
 		}
-		off += (uint64_t)n;
-		for (ssize_t i = 0; i < n; i++) {
-			char ch = ibuf[i];
+		for (size_t i = 0; i < want && !*eight; i++)
+			*eight = (unsigned char)buf[i] >= 0x80;
+	}
+	free(buf);
+	return 0;
+}
 
-			if (ch == '\n') {
-				if (!prev_cr)
-					out[o++] = '\r';
-				out[o++] = '\n';
-				bol = 1;
-				prev_cr = 0;
-				continue;
-			}
-			if (bol && ch == '.')
-				out[o++] = '.';
-			out[o++] = ch;
-			bol = 0;
-			prev_cr = ch == '\r';
+/*
+ * Splits "HOST:PORT" or "[V6]:PORT" into host (hcap) and port (pcap).
+ * 0 or -1.
+ */
+static int
+ss_split(const char *hp, char *host, size_t hcap, char *port, size_t pcap)
+{
+	const char *colon, *h = hp;
+	size_t hl, pl;
+	long pn;
+
+	if (*hp == '[') {
+		const char *rb = strchr(hp, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		h = hp + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(hp, ':');
+		if (colon == NULL || memchr(hp, ':', (size_t)(colon - hp)) != NULL)
+			return -1;
+		hl = (size_t)(colon - hp);
+	}
+	pl = strlen(colon + 1);
+	if (hl == 0 || hl >= hcap || pl == 0 || pl >= pcap ||
+	    strspn(colon + 1, "0123456789") != pl || (pn = atol(colon + 1)) <= 0 || pn > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	memcpy(port, colon + 1, pl + 1);
+	return 0;
+}
+
+/*
+ * Connects to c->label, each address tried within the timeout. 0 with
+ * c->fd set (non-blocking), or -1: SMTP_ERR_LOCAL for a malformed
+ * address, SMTP_ERR_TIMEOUT when the last address tried timed out,
+ * SMTP_ERR_CONNECT otherwise.
+ */
+static int
+ss_connect(struct ss_conn *c)
+{
+	char host[256], port[8];
+	struct addrinfo hints = {0}, *res = NULL;
+	int rc, saved = ECONNREFUSED;
+
+	if (ss_split(c->label, host, sizeof(host), port, sizeof(port)) < 0)
+		return ss_fail(c, SMTP_ERR_LOCAL,
+		               "bad next hop address %.100s (want HOST:PORT or [IPV6]:PORT)",
+		               c->label);
+	ss_enter(c, SMTP_SEND_CONNECT);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
+		return ss_fail(c, SMTP_ERR_CONNECT, "connect %s: %s", c->label, gai_strerror(rc));
+	for (struct addrinfo *ai = res; ai != NULL && c->fd < 0; ai = ai->ai_next) {
+		socklen_t sl = sizeof(saved);
+
+		c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		               ai->ai_protocol);
+		if (c->fd < 0) {
+			saved = errno;
+			continue;
 		}
-		if (o >= SS_OUT_CHUNK) {
-			if (ss_write(c, out, o) < 0) {
-				free(out);
-				return -1;
-			}
-			o = 0;
+		if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (errno != EINPROGRESS)
+			saved = errno;
+		else if ((rc = ss_wait(c, POLLOUT, monotonic_ms() + c->timeout_ms)) == 0)
+			saved = ETIMEDOUT;
+		else if (rc < 0 || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &saved, &sl) < 0)
+			saved = errno;
+		else if (saved == 0)
+			break;
+		close(c->fd);
+		c->fd = -1;
+	}
+	freeaddrinfo(res);
+	if (c->fd >= 0)
+		return 0;
+	return ss_fail(c, saved == ETIMEDOUT ? SMTP_ERR_TIMEOUT : SMTP_ERR_CONNECT,
+	               "connect %s: %s", c->label, strerror(saved));
+}
+
+/*
+ * The banner, then EHLO (HELO when EHLO is not answered 250). Sets *ext
+ * to the SS_EXT_* the server offers. 0, or -1 when the exchange ended.
+ */
+static int
+ss_hello(struct ss_conn *c, const char *helo, unsigned *ext)
+{
+	struct smtp_reply *r = &c->res->reply;
+	char cmd[SS_HELO_MAX + 8];
+	int j;
+
+	ss_enter(c, SMTP_SEND_BANNER);
+	if (ss_read_reply(c, r, c->timeout_ms) < 0 || ss_judge(c, r, 220, 220) <= 0)
+		return -1;
+	ss_enter(c, SMTP_SEND_EHLO);
+	snprintf(cmd, sizeof(cmd), "EHLO %s", helo);
+	if (ss_cmd(c, r, cmd) < 0)
+		return -1;
+	*ext = 0;
+	if (r->code == 250) {
+		for (size_t i = 0; i < sizeof(ss_exts) / sizeof(ss_exts[0]); i++)
+			if (smtp_reply_has(r, ss_exts[i].kw, NULL))
+				*ext |= ss_exts[i].flag;
+		return 0;
+	}
+	ss_enter(c, SMTP_SEND_HELO);
+	snprintf(cmd, sizeof(cmd), "HELO %s", helo);
+	if (ss_cmd(c, r, cmd) < 0 || (j = ss_judge(c, r, 250, 250)) < 0)
+		return -1;
+	return j > 0 ? 0 : -1;
+}
+
+/*
+ * MAIL FROM with the parameters the server offers and the message needs,
+ * then every RCPT TO. 0 when at least one recipient was accepted, or -1
+ * when the exchange ended.
+ */
+static int
+ss_envelope(struct ss_conn *c, const struct smtp_send_req *req, unsigned ext, int eight, int utf8)
+{
+	struct smtp_reply *r = &c->res->reply, refusal;
+	char addr[SMTP_PATH_MAX + 1], cmd[SMTP_PATH_MAX + 128], *text;
+	size_t n;
+	int j;
+
+	ss_enter(c, SMTP_SEND_MAIL);
+	ss_addr(req->mail_from ? req->mail_from : "", addr);
+	n = (size_t)snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>", addr);
+	if (ext & SS_EXT_SIZE)
+		n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " SIZE=%llu",
+		                      (unsigned long long)req->size);
+	if (eight && (ext & SS_EXT_8BITMIME))
+		n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " BODY=8BITMIME");
+	if (utf8 && (ext & SS_EXT_SMTPUTF8))
+		snprintf(cmd + n, sizeof(cmd) - n, " SMTPUTF8");
+	if (ss_cmd(c, r, cmd) < 0 || ss_judge(c, r, 200, 299) <= 0)
+		return -1;
+
+	ss_enter(c, SMTP_SEND_RCPT);
+	smtp_reply_init(&refusal);
+	for (size_t i = 0; i < req->nrcpts; i++) {
+		ss_addr(req->rcpts[i], addr);
+		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", addr);
+		if (ss_cmd(c, r, cmd) < 0 || (j = ss_judge(c, r, 200, 299)) < 0) {
+			smtp_reply_clear(&refusal);
+			return -1;
+		}
+		if (j > 0) {
+			c->res->accepted++;
+			continue;
+		}
+		text = smtp_send_reply_text(r, " / ");
+		log_warnx("smtp_send[%s]: recipient refused rcpt=<%.200s> reply=\"%.200s\"",
+		          c->label, addr, text);
+		free(text);
+		/* The deciding refusal: the first 4xx, else the first 5xx. */
+		if (refusal.code == 0 || (refusal.code >= 500 && r->code < 500)) {
+			smtp_reply_clear(&refusal);
+			refusal = *r;
+			smtp_reply_init(r);
 		}
 	}
-	if (!bol) {
-		if (!prev_cr)
-			out[o++] = '\r';
-		out[o++] = '\n';
+	if (c->res->accepted > 0) {
+		smtp_reply_clear(&refusal);
+		return 0;
 	}
-	memcpy(out + o, ".\r\n", 3);
-	o += 3;
-	rc = ss_write(c, out, o);
+	smtp_reply_clear(r);
+	*r = refusal;
+	return -1;
+}
+
+/* Sends bytes [0, size) of fd dot-stuffed, then the terminator. 0 or -1. */
+static int
+ss_body(struct ss_conn *c, int fd, uint64_t size)
+{
+	struct smtp_stuff st;
+	char *in = xmalloc(SS_CHUNK), *out = xmalloc(2 * SS_CHUNK);
+	const char *end;
+	int rc = 0;
+
+	smtp_stuff_init(&st);
+	for (uint64_t off = 0; off < size && rc == 0; off += SS_CHUNK) {
+		size_t want = size - off < SS_CHUNK ? (size_t)(size - off) : SS_CHUNK;
+
+		rc = ss_read_message(c, fd, off, in, want);
+		if (rc == 0)
+			rc = ss_write(c, out, smtp_stuff_push(&st, in, want, out));
+	}
+	if (rc == 0) {
+		end = smtp_stuff_end(&st);
+		rc = ss_write(c, end, strlen(end));
+	}
+	free(in);
 	free(out);
 	return rc;
 }
 
-/* Copies r's text into the caller's reply buffer. */
-static void
-ss_keep(struct ss_conn *c, const struct ss_reply *r)
+/* DATA, the message and the final reply. 0 delivered, -1 otherwise. */
+static int
+ss_data(struct ss_conn *c, const struct smtp_send_req *req)
 {
-	if (c->errcap > 0)
-		snprintf(c->err, c->errcap, "%s", r->text);
+	struct smtp_reply *r = &c->res->reply;
+
+	ss_enter(c, SMTP_SEND_DATA);
+	if (ss_cmd(c, r, "DATA") < 0 || ss_judge(c, r, 354, 354) <= 0)
+		return -1;
+	ss_enter(c, SMTP_SEND_BODY);
+	smtp_reply_clear(r); /* as in ss_cmd() */
+	if (ss_body(c, req->fd, req->size) < 0 || ss_read_reply(c, r, c->timeout_ms) < 0 ||
+	    ss_judge(c, r, 200, 299) <= 0)
+		return -1;
+	return 0;
 }
 
-int
-smtp_send(const char *host_port, const char *helo, const char *mail_from, const char *const *rcpts,
-          size_t n, int fd, uint64_t size, uint64_t timeout_ms, char *reply, size_t replycap)
+/*
+ * Politeness only: the outcome is known and kept. Points c at a scratch
+ * result and a shorter timeout, so it is the last thing done with c.
+ */
+static void
+ss_quit(struct ss_conn *c)
 {
-	struct ss_conn c = {.fd = -1, .timeout_ms = timeout_ms, .err = reply, .errcap = replycap};
-	struct ss_reply *r = xcalloc(1, sizeof(*r));
-	char cmd[SS_LINE_MAX + 1], addr[SS_LINE_MAX - 64], host[256];
-	int ret = -1, utf8 = 0, eight, accepted = 0;
+	struct smtp_send_result scratch = {.step = c->res->step};
 
-	if (replycap > 0)
-		reply[0] = '\0';
-	if (timeout_ms > SS_TIMEOUT_MAX)
-		c.timeout_ms = timeout_ms = SS_TIMEOUT_MAX;
-	if (n == 0) {
-		ss_fail(&c, "no recipients");
-		goto out;
-	}
-	if (ss_addr(mail_from ? mail_from : "", addr, sizeof(addr)) < 0) {
-		ss_fail(&c, "bad sender address %.100s", mail_from);
-		goto out;
-	}
-	utf8 = ss_not_ascii(addr);
-	for (size_t i = 0; i < n; i++) {
-		if (rcpts[i] == NULL || ss_addr(rcpts[i], addr, sizeof(addr)) < 0 || !*addr) {
-			ss_fail(&c, "bad recipient address %.100s", rcpts[i] ? rcpts[i] : "(null)");
-			goto out;
-		}
-		utf8 |= ss_not_ascii(addr);
-	}
-	if ((eight = ss_has_8bit(fd, size)) < 0) {
-		ss_fail(&c, "reading the stored message: %s", strerror(errno ? errno : EIO));
-		goto out;
-	}
-	if (helo == NULL || *helo == '\0') {
+	c->res = &scratch;
+	c->timeout_ms = c->timeout_ms < SS_QUIT_WAIT_MS ? c->timeout_ms : SS_QUIT_WAIT_MS;
+	log_debug("smtp_send[%s]: >>> QUIT", c->label);
+	if (ss_write(c, "QUIT\r\n", 6) == 0)
+		ss_read_reply(c, &scratch.reply, c->timeout_ms);
+	smtp_send_result_clear(&scratch);
+}
+
+enum smtp_status
+smtp_send(const struct smtp_send_req *req, struct smtp_send_result *res)
+{
+	struct smtp_send_req rq = *req;
+	struct ss_conn c = {.label = req->next_hop ? req->next_hop : "", .fd = -1, .res = res};
+	char host[SS_HELO_MAX + 1];
+	unsigned ext = 0;
+	int eight = 0, utf8 = 0;
+
+	memset(res, 0, sizeof(*res));
+	smtp_reply_init(&res->reply);
+	res->status = SMTP_REPLY;
+	res->step = SMTP_SEND_SETUP;
+	c.timeout_ms = req->timeout_ms < SS_TIMEOUT_MAX ? req->timeout_ms : SS_TIMEOUT_MAX;
+	if (rq.helo == NULL || rq.helo[0] == '\0') {
 		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
 			snprintf(host, sizeof(host), "localhost");
 		host[sizeof(host) - 1] = '\0';
-		helo = host;
-	}
-	if (strpbrk(helo, "\r\n") != NULL) {
-		ss_fail(&c, "bad HELO name");
-		goto out;
+		rq.helo = host;
 	}
 
-	if (ss_connect(&c, host_port) < 0)
-		goto out;
-	if (ss_reply(&c, r, c.timeout_ms) < 0)
-		goto out;
-	if (r->code != 220) {
-		ss_keep(&c, r);
-		ret = r->code >= 400 ? 1 : -1;
-		goto quit;
-	}
-	snprintf(cmd, sizeof(cmd), "EHLO %s", helo);
-	if (ss_cmd(&c, r, cmd) < 0)
-		goto out;
-	if (r->code != 250) {
-		snprintf(cmd, sizeof(cmd), "HELO %s", helo);
-		if (ss_cmd(&c, r, cmd) < 0)
-			goto out;
-		if (r->code != 250) {
-			ss_keep(&c, r);
-			ret = 1;
-			goto quit;
-		}
-		r->keywords[0] = '\0';
-	}
-
-	ss_addr(mail_from ? mail_from : "", addr, sizeof(addr));
-	snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>", addr);
-	if (ss_has_ext(r, "SIZE"))
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " SIZE=%llu",
-		         (unsigned long long)size);
-	if (eight && ss_has_ext(r, "8BITMIME"))
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " BODY=8BITMIME");
-	if (utf8 && ss_has_ext(r, "SMTPUTF8"))
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " SMTPUTF8");
-	if (ss_cmd(&c, r, cmd) < 0)
-		goto out;
-	if (r->code / 100 != 2) {
-		ss_keep(&c, r);
-		ret = 1;
-		goto quit;
-	}
-	for (size_t i = 0; i < n; i++) {
-		ss_addr(rcpts[i], addr, sizeof(addr));
-		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", addr);
-		if (ss_cmd(&c, r, cmd) < 0)
-			goto out;
-		if (r->code / 100 == 2) {
-			accepted++;
-		} else {
-			log_warnx("smtp_send: %s refused recipient <%.200s>: %.200s", host_port,
-			          addr, r->text);
-			ss_keep(&c, r); /* the reply if every recipient is refused */
-		}
-	}
-	if (accepted == 0) {
-		ret = 1;
-		goto quit;
-	}
-	if (ss_cmd(&c, r, "DATA") < 0)
-		goto out;
-	if (r->code != 354) {
-		ss_keep(&c, r);
-		ret = r->code >= 400 ? 1 : -1;
-		goto quit;
-	}
-	if (ss_send_body(&c, fd, size) < 0 || ss_reply(&c, r, c.timeout_ms) < 0)
-		goto out;
-	ss_keep(&c, r);
-	ret = r->code / 100 == 2 ? 0 : 1;
-quit:
-	/* Politeness only: the outcome is known and the reply kept. */
-	c.errcap = 0;
-	if (ss_write(&c, "QUIT\r\n", 6) == 0)
-		ss_reply(&c, r, timeout_ms < SS_QUIT_WAIT_MS ? timeout_ms : SS_QUIT_WAIT_MS);
-out:
+	if (ss_setup(&c, &rq, &eight, &utf8) == 0 && ss_connect(&c) == 0 &&
+	    ss_hello(&c, rq.helo, &ext) == 0 && ss_envelope(&c, &rq, ext, eight, utf8) == 0)
+		ss_data(&c, &rq);
+	if (c.fd >= 0 && res->reply.complete)
+		ss_quit(&c);
 	if (c.fd >= 0)
 		close(c.fd);
-	free(r);
-	return ret;
+	return res->status;
+}
+
+void
+smtp_send_result_clear(struct smtp_send_result *res)
+{
+	smtp_reply_clear(&res->reply);
+	memset(res, 0, sizeof(*res));
+}
+
+char *
+smtp_send_reply_text(const struct smtp_reply *r, const char *sep)
+{
+	char *wire, *out, *p, *crlf;
+	size_t seplen = strlen(sep), n = 0;
+
+	if (r->code == 0)
+		return xstrdup("");
+	wire = smtp_reply_format(r);
+	/* Each CR LF becomes at most seplen bytes; a sep longer than 2 can grow it. */
+	out = xmalloc(strlen(wire) + r->nlines * seplen + 1);
+	for (p = wire; (crlf = strstr(p, "\r\n")) != NULL; p = crlf + 2) {
+		if (p != wire) {
+			memcpy(out + n, sep, seplen);
+			n += seplen;
+		}
+		memcpy(out + n, p, (size_t)(crlf - p));
+		n += (size_t)(crlf - p);
+	}
+	out[n] = '\0';
+	free(wire);
+	return out;
 }
