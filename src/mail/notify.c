@@ -22,6 +22,7 @@
 #include "util/log.h"
 #include "util/strutil.h"
 #include "util/strbuf.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #define NOTIFY_LINE_MAX 998 /* RFC 5322 line length, without CRLF */
@@ -116,67 +117,6 @@ which_index(const char *which)
 	return -1;
 }
 
-/*
- * Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid
- * (overlong forms, surrogates and code points above U+10FFFF included);
- * *cp gets the code point.
- */
-static size_t
-utf8_seq(const unsigned char *s, size_t n, unsigned *cp)
-{
-	unsigned c = s[0], min;
-	size_t len;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
-/* True if the n bytes at s are valid UTF-8 without NUL. */
-static int
-utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned cp;
-		size_t l = utf8_seq(p + i, n - i, &cp);
-
-		if (l == 0 || cp == 0)
-			return 0;
-		i += l;
-	}
-	return 1;
-}
-
 void
 notify_sanitize(const char *in, char *out, size_t cap)
 {
@@ -187,11 +127,11 @@ notify_sanitize(const char *in, char *out, size_t cap)
 	if (cap == 0)
 		return;
 	while (i < n) {
-		unsigned cp;
-		size_t l = utf8_seq(p + i, n - i, &cp);
+		uint32_t cp;
+		size_t l = utf8_decode(p + i, n - i, &cp);
 		char rep = 0;
 
-		if (l == 0) {
+		if (l == 0 || cp == UTF8_INVALID) {
 			rep = '?';
 			l = 1;
 		} else if (cp == '\r' || cp == '\n' || cp == '\t') {
@@ -585,8 +525,8 @@ add_subject(struct sbuf *b, const char *s)
 
 		/* Whole UTF-8 characters only: never start a word mid-character. */
 		while (i + take < n) {
-			unsigned cp;
-			size_t l = utf8_seq(p + i + take, n - i - take, &cp);
+			uint32_t cp;
+			size_t l = utf8_decode(p + i + take, n - i - take, &cp);
 
 			if (l == 0)
 				l = 1;
