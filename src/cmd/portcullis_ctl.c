@@ -32,6 +32,7 @@
 #include "store/quarantine.h"
 #include "smtp/smtp_send.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "util/strutil.h"
 #include "util/sys.h"
 #include "util/xalloc.h"
@@ -124,9 +125,7 @@ j_str(const char *s)
 	if ((j = json_string(s)) != NULL)
 		return j;
 	copy = xstrdup(s);
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
+	sanitize(copy, copy, strlen(copy) + 1, SAN_JSON);
 	j = json_string(copy);
 	free(copy);
 	return j ? j : json_null();

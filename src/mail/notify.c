@@ -20,6 +20,7 @@
 #include "mail/notify.h"
 #include "scan/mailwalk.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "util/strutil.h"
 #include "util/strbuf.h"
 #include "util/utf8.h"
@@ -117,57 +118,13 @@ which_index(const char *which)
 	return -1;
 }
 
-void
-notify_sanitize(const char *in, char *out, size_t cap)
-{
-	const unsigned char *p = (const unsigned char *)(in ? in : "");
-	size_t n = strlen((const char *)p), i = 0, o = 0, mark = 0;
-	int cut = 0;
-
-	if (cap == 0)
-		return;
-	while (i < n) {
-		uint32_t cp;
-		size_t l = utf8_decode(p + i, n - i, &cp);
-		char rep = 0;
-
-		if (l == 0 || cp == UTF8_INVALID) {
-			rep = '?';
-			l = 1;
-		} else if (cp == '\r' || cp == '\n' || cp == '\t') {
-			rep = ' ';
-		} else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
-			rep = '?';
-		}
-		if (o + (rep ? 1 : l) > cap - 1) {
-			cut = 1;
-			break;
-		}
-		/* Where "..." would still fit after this character. */
-		if (o + (rep ? 1 : l) + 3 <= cap - 1)
-			mark = o + (rep ? 1 : l);
-		if (rep) {
-			out[o++] = rep;
-		} else {
-			memcpy(out + o, p + i, l);
-			o += l;
-		}
-		i += l;
-	}
-	if (cut && cap >= 4) {
-		memcpy(out + mark, "...", 3);
-		o = mark + 3;
-	}
-	out[o] = '\0';
-}
-
 /* A sanitized copy of a value, at most NOTIFY_VALUE_MAX bytes; caller frees. */
 static char *
 clean_value(const char *in)
 {
 	char *out = xmalloc(NOTIFY_VALUE_MAX + 1);
 
-	notify_sanitize(in, out, NOTIFY_VALUE_MAX + 1);
+	sanitize(in, out, NOTIFY_VALUE_MAX + 1, SAN_VALUE);
 	return out;
 }
 
@@ -413,7 +370,7 @@ notify_render_subject(const struct notify_templates *t, const char *which,
 		return NULL;
 	s = expand(t ? t->t[i].subject : defaults[i].subject, v ? v : &none, 0);
 	out = xmalloc(NOTIFY_SUBJECT_MAX + 1);
-	notify_sanitize(s, out, NOTIFY_SUBJECT_MAX + 1);
+	sanitize(s, out, NOTIFY_SUBJECT_MAX + 1, SAN_VALUE);
 	free(s);
 	return out;
 }
@@ -644,8 +601,8 @@ notify_message(const struct notify_templates *t, const char *which, const struct
 	if (!addr_ok(from_addr) || !addr_ok(to_addr)) {
 		char f[64], to[64];
 
-		notify_sanitize(from_addr, f, sizeof(f));
-		notify_sanitize(to_addr, to, sizeof(to));
+		sanitize(from_addr, f, sizeof(f), SAN_VALUE);
+		sanitize(to_addr, to, sizeof(to), SAN_VALUE);
 		log_warnx("notify template=%s refused from=<%s> to=<%s> reason=bad address", which,
 		          f, to);
 		return NULL;
@@ -743,7 +700,7 @@ notify_subject_of(int fd, uint64_t size, char *out, size_t cap)
 	if (dec == NULL)
 		return -1;
 	if (cap > 0)
-		notify_sanitize(str_trim(dec), out, cap);
+		sanitize(str_trim(dec), out, cap, SAN_VALUE);
 	g_free(dec);
 	return 0;
 }

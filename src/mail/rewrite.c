@@ -20,6 +20,7 @@
 #include "scan/uudecode.h"
 #include "scan/walk.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "util/sys.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -27,7 +28,6 @@
 #define RW_BUF (64 * 1024)
 #define RW_MAX_NEST 64                 /* as mailwalk: MIME levels followed at most */
 #define RW_UU_LINE_MAX 900             /* bytes of the line that replaces a uu block */
-#define RW_ROOT_MAX 1024               /* as the walker's root name */
 #define RW_QP_LINE 76                  /* quoted-printable line length, soft break included */
 #define RW_BOUNDARY_WINDOW (64 * 1024) /* bytes searched back for a part's boundary line */
 
@@ -42,7 +42,7 @@ struct rw_leaf {
 	int identity; /* no transfer encoding (7bit, 8bit, binary) */
 	int is_text;
 	char *boundary; /* of the multipart holding it (NULL for a body) */
-	char name[WALK_NAME_MAX + 1];
+	char name[SAN_NAME_MAX + 1];
 };
 
 /* One byte range of the input and what takes its place. */
@@ -196,7 +196,7 @@ rewrite_add_headers(int in_fd, uint64_t size, const char *headers, int out_fd)
 int
 rewrite_part_id(const char *root, const char *hit_path, char *id, size_t cap)
 {
-	char r[RW_ROOT_MAX];
+	char r[WALK_ROOT_NAME_MAX];
 	size_t rl, il;
 	const char *p;
 
@@ -204,15 +204,7 @@ rewrite_part_id(const char *root, const char *hit_path, char *id, size_t cap)
 		id[0] = '\0';
 	if (root == NULL || hit_path == NULL)
 		return -1;
-	/* The root as walk_root shows it. */
-	if (root[0] == '/') {
-		r[0] = '/';
-		walk_name_sanitize(root, r + 1, sizeof(r) - 1);
-	} else {
-		walk_name_sanitize(root, r, sizeof(r));
-	}
-	if (r[0] == '\0')
-		strcpy(r, "-");
+	walk_root_name(root, r, sizeof(r));
 	rl = strlen(r);
 	if (strncmp(hit_path, r, rl) != 0 || strncmp(hit_path + rl, "//", 2) != 0)
 		return -1;
@@ -459,7 +451,7 @@ add_leaf(struct rw *rw, GMimeObject *obj, const char *id, GMimeMessage *owner, c
 	}
 	l->is_text = ct == NULL || g_mime_content_type_is_type(ct, "text", "*");
 	if (fname)
-		walk_name_sanitize(fname, l->name, sizeof(l->name));
+		sanitize(fname, l->name, sizeof(l->name), SAN_NAME);
 }
 
 static void walk_object(struct rw *rw, GMimeObject *obj, const char *id, unsigned nest,
@@ -984,7 +976,7 @@ plan_uu(struct rw *rw, const struct rw_leaf *l, unsigned k, const char *id, cons
         const struct notify_templates *tpl, const struct notify_vars *vars)
 {
 	struct uu_find f;
-	char name[WALK_NAME_MAX + 1];
+	char name[SAN_NAME_MAX + 1];
 	char *text, *line;
 	size_t o = 0, len;
 	int space = 0;
@@ -995,7 +987,7 @@ plan_uu(struct rw *rw, const struct rw_leaf *l, unsigned k, const char *id, cons
 		log_warnx("rewrite part=%s reason=uu block not found", id);
 		return -1;
 	}
-	walk_name_sanitize(f.name, name, sizeof(name));
+	sanitize(f.name, name, sizeof(name), SAN_NAME);
 	text = part_text(tpl, vars, NOTIFY_REMOVED, id, name, names);
 	/* One ASCII line: white space folded, anything else as '?'. */
 	line = xmalloc(RW_UU_LINE_MAX + 3);

@@ -18,6 +18,7 @@
 #include "scan/uudecode.h"
 #include "scan/walk.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
@@ -53,7 +54,7 @@ struct mw_uu {
 	unsigned nblock;
 	uint64_t size;
 	int cut;
-	char name[WALK_NAME_MAX + 1];
+	char name[SAN_NAME_MAX + 1];
 };
 
 /* Runs once per process through pthread_once. */
@@ -145,7 +146,7 @@ uu_begin(void *arg, unsigned mode, const char *name)
 	struct mw_uu *u = arg;
 
 	(void)mode;
-	walk_name_sanitize(name, u->name, sizeof(u->name));
+	sanitize(name, u->name, sizeof(u->name), SAN_NAME);
 	u->size = 0;
 	u->cut = 0;
 	u->fd = walk_tmpfd(u->mw->tmpdir);
@@ -341,7 +342,7 @@ walk_leaf(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth)
 	GMimeStream *raw = content ? g_mime_data_wrapper_get_stream(content) : NULL;
 	const char *fname = g_mime_part_get_filename(gp);
 	char *mime = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
-	char name[WALK_NAME_MAX + 1];
+	char name[SAN_NAME_MAX + 1];
 	struct mail_part part;
 	uint64_t size = 0;
 	int fd, cut = 0;
@@ -369,7 +370,7 @@ walk_leaf(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth)
 		note_limit(mw, LIMIT_FILE_SIZE, id, "part too large");
 	name[0] = '\0';
 	if (fname)
-		walk_name_sanitize(fname, name, sizeof(name));
+		sanitize(fname, name, sizeof(name), SAN_NAME);
 	memset(&part, 0, sizeof(part));
 	part.id = id;
 	part.content_type = mime ? mime : "text/plain";

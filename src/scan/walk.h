@@ -19,8 +19,9 @@
  *   "mail.eml//1.uu1/clam.exe"      uuencoded block 1 in text part 1
  *   "notes.txt//uu1/clam.exe"       uuencoded block 1 in a plain text file
  *   "box.mbox//m2.1/a.zip"          part 1 of the second message of an mbox
- * Names from inside containers are sanitized (walk_name_sanitize) and are
- * only ever shown, never used as file names.
+ * Names from inside containers are sanitized (util/sanitize.h SAN_NAME,
+ * cut to WALK_NAME_MAX bytes) and are only ever shown, never used as file
+ * names.
  *
  * Depth: the root is depth 0, its members depth 1, and so on; parts of a
  * message nested k levels deep in a mail at depth d are at d + 1 + k. A
@@ -42,11 +43,12 @@
 
 #include "scan/filetype.h"
 #include "scan/verdict.h"
+#include "util/sanitize.h"
 
 #define WALK_SIZE_UNKNOWN UINT64_MAX   /* size given to sink->open when not known */
 #define WALK_CHUNK (128 * 1024)        /* bytes per sink->feed call, at most */
 #define WALK_DEPTH_HARD 64             /* containers opened at most this deep */
-#define WALK_NAME_MAX 255              /* bytes kept of a member name */
+#define WALK_NAME_MAX SAN_NAME_MAX     /* bytes kept of a member name */
 #define WALK_RATIO_FLOOR (1024 * 1024) /* max_ratio is checked above this size */
 
 /*
@@ -116,12 +118,13 @@ int walk_tmpfd(const char *tmpdir);
 #define WALK_MEM_TMP_MAX (1024 * 1024)
 int walk_tmpfd_for(const char *tmpdir, uint64_t max_size);
 /*
- * Copies a name from the wire into out (outsz bytes, NUL-terminated) for
- * display: control characters, C1 controls and invalid UTF-8 become '?',
- * leading slashes are dropped and runs of slashes become one (so "//"
- * only ever separates levels), and it is cut at a character boundary to
- * outsz - 1 bytes. An empty result stays empty.
+ * The root of every path for an object named name (NULL: none): name
+ * sanitized as a member name (util/sanitize.h SAN_NAME) but keeping one
+ * leading '/' of an absolute path, "-" if that leaves nothing; cut to fit
+ * cap (at least 2) bytes with the NUL (the walker uses WALK_ROOT_NAME_MAX).
+ * Exported so that rewrite finds a part from a hit path the same way.
  */
-void walk_name_sanitize(const char *in, char *out, size_t outsz);
+#define WALK_ROOT_NAME_MAX 1024
+void walk_root_name(const char *name, char *out, size_t cap);
 
 #endif

@@ -44,6 +44,7 @@
 #include "store/quarantine.h"
 #include "util/cidr.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 
@@ -699,7 +700,7 @@ cmd_helo(struct session *s, const char *args, int esmtp)
 		reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
 		return;
 	}
-	notify_sanitize(args, name, sizeof(name));
+	sanitize(args, name, sizeof(name), SAN_VALUE);
 	snprintf(s->helo, sizeof(s->helo), "%s", name);
 	s->helo_seen = 1;
 	s->esmtp = esmtp;
@@ -1355,7 +1356,7 @@ add_notice(struct job *j, struct tx *tx, const char *which, const struct notify_
 	if (msg == NULL) {
 		char safe[128];
 
-		notify_sanitize(to, safe, sizeof(safe));
+		sanitize(to, safe, sizeof(safe), SAN_VALUE);
 		log_warnx("no %s notice to <%s>: not an address notices can go to", which, safe);
 		return;
 	}

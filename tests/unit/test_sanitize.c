@@ -34,12 +34,12 @@ test_table(void **state)
 	    {B("a\tb\nc\rd"), SAN_NAME, 64, "a?b?c?d"},
 	    {B("nul\0x"), SAN_NAME, 64, "nul?x"},
 	    {B("bell\x07 del\x7f esc\x1b"), SAN_NAME, 64, "bell? del? esc?"},
-	    {B("x\xc2\x85y"), SAN_NAME, 64, "x?y"},      /* C1 NEL: one '?' */
+	    {B("x\xc2\x85y"), SAN_NAME, 64, "x?y"},                      /* C1 NEL: one '?' */
 	    {B("\xc2\x80\xc2\x9f\xc2\xa0"), SAN_NAME, 64, "??\xc2\xa0"}, /* C1 ends at U+009F */
-	    {B("\xed\xa0\x80"), SAN_NAME, 64, "?"},      /* surrogate: one unit */
-	    {B("\xe0\x80\xaf"), SAN_NAME, 64, "?"},      /* overlong '/', not a '/' */
-	    {B("\xf4\x90\x80\x80"), SAN_NAME, 64, "?"},  /* above U+10FFFF */
-	    {B("\xc0\xaf"), SAN_NAME, 64, "??"},         /* C0 cannot lead: per byte */
+	    {B("\xed\xa0\x80"), SAN_NAME, 64, "?"},                      /* surrogate: one unit */
+	    {B("\xe0\x80\xaf"), SAN_NAME, 64, "?"},     /* overlong '/', not a '/' */
+	    {B("\xf4\x90\x80\x80"), SAN_NAME, 64, "?"}, /* above U+10FFFF */
+	    {B("\xc0\xaf"), SAN_NAME, 64, "??"},        /* C0 cannot lead: per byte */
 	    {B("\xff\xfe"), SAN_NAME, 64, "??"},
 	    {B("cut \xe2\x82"), SAN_NAME, 64, "cut ??"}, /* truncated sequence */
 	    {B("caf\xc3\xa9 \xf0\x9f\x98\x80"), SAN_NAME, 64, "caf\xc3\xa9 \xf0\x9f\x98\x80"},
