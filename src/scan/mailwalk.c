@@ -16,9 +16,9 @@
 
 #include "scan/mailwalk.h"
 #include "scan/uudecode.h"
-#include "scan/walk.h"
 #include "util/log.h"
 #include "util/sanitize.h"
+#include "util/tmpfd.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
@@ -149,7 +149,7 @@ uu_begin(void *arg, unsigned mode, const char *name)
 	sanitize(name, u->name, sizeof(u->name), SAN_NAME);
 	u->size = 0;
 	u->cut = 0;
-	u->fd = walk_tmpfd(u->mw->tmpdir);
+	u->fd = tmpfd_open(u->mw->tmpdir);
 	if (u->fd < 0) {
 		verdict_note(u->mw->v, SCAN_ERROR, LIMIT_NONE, u->mw->path, "temporary file: %s",
 		             strerror(errno));
@@ -350,9 +350,9 @@ walk_leaf(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth)
 	if (take_part(mw, id) < 0)
 		goto out;
 	/* Decoded content is never larger than its encoded form. */
-	fd = walk_tmpfd_for(mw->tmpdir, raw && raw->bound_end > raw->bound_start
+	fd = tmpfd_open_for(mw->tmpdir, raw && raw->bound_end > raw->bound_start
 	                                    ? (uint64_t)(raw->bound_end - raw->bound_start)
-	                                    : WALK_SIZE_UNKNOWN);
+	                                    : TMPFD_SIZE_UNKNOWN);
 	if (fd < 0) {
 		verdict_note(mw->v, SCAN_ERROR, LIMIT_NONE, mw->path, "temporary file: %s",
 		             strerror(errno));

@@ -7,14 +7,12 @@
  * archive.c, MIME in mailwalk.c, types in filetype.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "scan/archive.h"
@@ -22,6 +20,7 @@
 #include "scan/walk.h"
 #include "util/log.h"
 #include "util/sanitize.h"
+#include "util/tmpfd.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
@@ -74,36 +73,6 @@ struct walk_parts {
 
 static void walk_node(struct walk *w, struct src *s, const char *path, const char *name,
                       unsigned depth);
-
-int
-walk_tmpfd(const char *tmpdir)
-{
-	const char *dir = tmpdir && *tmpdir ? tmpdir : "/tmp";
-	char *p;
-	int fd;
-
-	fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	/* O_TMPFILE needs kernel and file system support. */
-	p = xasprintf("%s/portcullis-walk-XXXXXX", dir);
-	fd = mkostemp(p, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(p);
-	free(p);
-	return fd;
-}
-
-int
-walk_tmpfd_for(const char *tmpdir, uint64_t max_size)
-{
-	int fd;
-
-	if (max_size != WALK_SIZE_UNKNOWN && max_size <= WALK_MEM_TMP_MAX &&
-	    (fd = memfd_create("portcullis-part", MFD_CLOEXEC)) >= 0)
-		return fd;
-	return walk_tmpfd(tmpdir);
-}
 
 /* The name of the one member of a compressed stream: the container's name
  * without its compression suffix ("a.exe.gz" -> "a.exe", "a.tgz" -> "a.tar"). */
@@ -421,7 +390,7 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 		recurse = 0;
 	}
 	if (recurse && s->kind != SRC_FILE) {
-		spool = walk_tmpfd_for(w->o->tmpdir, s->size);
+		spool = tmpfd_open_for(w->o->tmpdir, s->size);
 		if (spool < 0) {
 			char *why = xasprintf("temporary file: %s", strerror(errno));
 

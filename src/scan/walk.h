@@ -30,7 +30,7 @@
  * is opened, so a self-containing archive cannot exhaust the stack.
  *
  * Children that are containers themselves are spooled to an unlinked
- * temporary file (O_TMPFILE in tmpdir) so libarchive can seek, and MIME
+ * temporary file (util/tmpfd.h, in tmpdir) so libarchive can seek, and MIME
  * parts and uu blocks are decoded into such files (mailwalk); nothing else
  * is copied. Memory use is bounded by the chunk size, not the object size
  * (beyond what libarchive's decoders and GMime's parse tree need).
@@ -44,12 +44,13 @@
 #include "scan/filetype.h"
 #include "scan/verdict.h"
 #include "util/sanitize.h"
+#include "util/tmpfd.h"
 
-#define WALK_SIZE_UNKNOWN UINT64_MAX   /* size given to sink->open when not known */
-#define WALK_CHUNK (128 * 1024)        /* bytes per sink->feed call, at most */
-#define WALK_DEPTH_HARD 64             /* containers opened at most this deep */
-#define WALK_NAME_MAX SAN_NAME_MAX     /* bytes kept of a member name */
-#define WALK_RATIO_FLOOR (1024 * 1024) /* max_ratio is checked above this size */
+#define WALK_SIZE_UNKNOWN TMPFD_SIZE_UNKNOWN /* size given to sink->open when not known */
+#define WALK_CHUNK (128 * 1024)              /* bytes per sink->feed call, at most */
+#define WALK_DEPTH_HARD 64                   /* containers opened at most this deep */
+#define WALK_NAME_MAX SAN_NAME_MAX           /* bytes kept of a member name */
+#define WALK_RATIO_FLOOR (1024 * 1024)       /* max_ratio is checked above this size */
 
 /*
  * Zero in any field means no limit. A limit hit is noted in the verdict as
@@ -104,19 +105,6 @@ int walk_fd(const struct walk_options *o, const struct walk_sink *sink, struct f
 int walk_mem(const struct walk_options *o, const struct walk_sink *sink, struct filetype *ft,
              const void *buf, size_t len, const char *name, struct scan_verdict *v);
 
-/*
- * Opens an unlinked temporary file in tmpdir (NULL = /tmp): O_TMPFILE, or
- * mkstemp + unlink where that is not supported. Returns the fd or -1.
- */
-int walk_tmpfd(const char *tmpdir);
-/*
- * The same for content of at most max_size bytes: up to WALK_MEM_TMP_MAX
- * it lives in memory (a memfd: no inode on disk per MIME part, which costs
- * more than scanning a small part); beyond, or when max_size is
- * WALK_SIZE_UNKNOWN, it is walk_tmpfd().
- */
-#define WALK_MEM_TMP_MAX (1024 * 1024)
-int walk_tmpfd_for(const char *tmpdir, uint64_t max_size);
 /*
  * The root of every path for an object named name (NULL: none): name
  * sanitized as a member name (util/sanitize.h SAN_NAME) but keeping one

@@ -1,15 +1,14 @@
 /*
  * spool: the one copy of a message or file in transit. Owns its memfd,
  * its unlinked file in dir, and a copy of dir; the transaction owns the
- * spool. Names of files are never derived from wire data: the file is
- * created unnamed (O_TMPFILE) or under a mkstemp() name removed at once.
+ * spool. Names of files are never derived from wire data: the file is an
+ * unlinked one from util/tmpfd.
  *
  * The memfd is created once and kept for the spool's life: after the move
  * to a file it is truncated to nothing (its pages go back), and
  * spool_reset() starts the next transaction in it again.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "spool/spool.h"
+#include "util/tmpfd.h"
 #include "util/xalloc.h"
 
 #define SPOOL_COPY_CHUNK (64 * 1024)
@@ -93,30 +93,6 @@ pwrite_all(int fd, const char *p, size_t len, uint64_t off)
 	return 0;
 }
 
-/* An unlinked file in sp->dir, readable and writable; fd or -1 with errno. */
-static int
-spool_open_file(const struct spool *sp)
-{
-	char *tmpl;
-	int fd, saved;
-
-	fd = open(sp->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	/* No O_TMPFILE on this file system: a random name, removed at once. */
-	tmpl = xasprintf("%s/portcullis-spool-XXXXXX", sp->dir);
-	fd = mkostemp(tmpl, O_CLOEXEC);
-	saved = errno;
-	if (fd >= 0 && unlink(tmpl) < 0) {
-		saved = errno;
-		close(fd);
-		fd = -1;
-	}
-	free(tmpl);
-	errno = saved;
-	return fd;
-}
-
 /* Moves the memory content to a new file; 0, or -1 with errno. */
 static int
 spool_to_disk(struct spool *sp)
@@ -125,7 +101,7 @@ spool_to_disk(struct spool *sp)
 	uint64_t off = 0;
 	int fd, saved = 0;
 
-	if ((fd = spool_open_file(sp)) < 0)
+	if ((fd = tmpfd_open(sp->dir)) < 0)
 		return -1;
 	buf = xmalloc(SPOOL_COPY_CHUNK);
 	while (off < sp->size) {
