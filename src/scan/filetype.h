@@ -90,8 +90,7 @@ int filetype_may_be_safe(const struct type_lists *tl, const struct file_type *t,
 int filetype_is_safe(const struct type_lists *tl, const struct file_type *t, const char *name);
 /* True if t is a single compressed stream (gzip, bzip2, xz, lzma, zstd, ...). */
 int filetype_is_compressed_stream(const struct file_type *t);
-/* Parses a space/comma separated list into a freshly allocated array. */
-void type_list_parse(const char *s, char ***out, size_t *n);
+/* Frees both lists (filled in with util/words.h words_split()); tl may be NULL. */
 void type_lists_free(struct type_lists *tl);
 
 #endif

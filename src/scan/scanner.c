@@ -21,6 +21,7 @@
 #include "scan/sigdb.h"
 #include "scan/walk.h"
 #include "util/log.h"
+#include "util/words.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
@@ -242,8 +243,8 @@ scanner_new(const struct pc_config *c, char **err)
 	s->log_verdicts = c->log_verdicts;
 	s->fold_delay_ms = c->fold_delay_ms;
 	s->tmpdir = xstrdup(c->tmpdir);
-	type_list_parse(c->safe_types, &s->types.safe_mime, &s->types.nsafe_mime);
-	type_list_parse(c->safe_extensions, &s->types.safe_ext, &s->types.nsafe_ext);
+	words_split(c->safe_types, &s->types.safe_mime, &s->types.nsafe_mime);
+	words_split(c->safe_extensions, &s->types.safe_ext, &s->types.nsafe_ext);
 	s->wopt.limits.max_depth = c->max_depth;
 	s->wopt.limits.max_total_bytes = c->max_total_bytes;
 	s->wopt.limits.max_file_size = c->max_file_size;

@@ -29,6 +29,7 @@
 
 #include "scan/engine.h"
 #include "scan/walk.h"
+#include "util/words.h"
 
 #define CLAM_MD5 "aa15bcf478d165efd2065190eb473bcb"
 #define MARKER "PCWALK-MARKER-7f3a"
@@ -1135,8 +1136,8 @@ test_skip_safe(void **state)
 	                    {"eicar.txt", eicar, sizeof(eicar) - 1, 0}};
 	z = build("zip", NULL, NULL, NULL, e, 3, &len);
 	memset(&tl, 0, sizeof(tl));
-	type_list_parse("image/gif image/png", &tl.safe_mime, &tl.nsafe_mime);
-	type_list_parse("gif png txt", &tl.safe_ext, &tl.nsafe_ext);
+	words_split("image/gif image/png", &tl.safe_mime, &tl.nsafe_mime);
+	words_split("gif png txt", &tl.safe_ext, &tl.nsafe_ext);
 	opts_init(&o);
 	o.types = &tl;
 	o.skip_safe = 1;
