@@ -23,6 +23,7 @@
 #include "util/sanitize.h"
 #include "util/strutil.h"
 #include "util/strbuf.h"
+#include "util/sys.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
@@ -266,7 +267,7 @@ tpl_load(const char *dir, int idx, struct notify_tpl *tp, char **err)
 	char *path = xasprintf("%s/%s.txt", dir, defaults[idx].name), *buf = NULL;
 	const char *why = NULL;
 	struct stat st;
-	size_t got = 0;
+	ssize_t n;
 	int fd, r = -1;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -288,20 +289,11 @@ tpl_load(const char *dir, int idx, struct notify_tpl *tp, char **err)
 		goto out;
 	}
 	buf = xmalloc((size_t)st.st_size + 1);
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*err = xasprintf("%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
+	if ((n = pread_full(fd, buf, (size_t)st.st_size, 0)) < 0) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		goto out;
 	}
-	if (tpl_parse(buf, got, idx, tp, &why) < 0) {
+	if (tpl_parse(buf, (size_t)n, idx, tp, &why) < 0) {
 		*err = xasprintf("%s: %s", path, why);
 		goto out;
 	}
@@ -673,19 +665,11 @@ notify_subject_of(int fd, uint64_t size, char *out, size_t cap)
 {
 	size_t want = size < NOTIFY_HEADER_READ_MAX ? (size_t)size : NOTIFY_HEADER_READ_MAX;
 	char *buf = xmalloc(want + 1), *raw, *dec;
-	size_t got = 0;
+	ssize_t n = pread_full(fd, buf, want, 0);
+	size_t got = n > 0 ? (size_t)n : 0;
 
 	if (cap > 0)
 		out[0] = '\0';
-	while (got < want) {
-		ssize_t n = pread(fd, buf + got, want - got, (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
 	/* NUL bytes would cut the value short; no header has them. */
 	for (size_t i = 0; i < got; i++)
 		if (buf[i] == '\0')

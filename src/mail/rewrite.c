@@ -69,20 +69,7 @@ struct rw {
 static int
 read_at(int fd, void *buf, size_t len, int64_t off)
 {
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
+	return pread_full(fd, buf, len, (uint64_t)off) == (ssize_t)len ? 0 : -1;
 }
 
 /* A heap copy of [off, off + len) of fd, NUL-terminated; NULL on a read error. */
@@ -97,21 +84,6 @@ read_range(int fd, int64_t off, size_t len)
 	}
 	s[len] = '\0';
 	return s;
-}
-
-/* Copies [off, off + len) of in_fd to out_fd through buf (RW_BUF bytes). */
-static int
-copy_range(int in_fd, int64_t off, uint64_t len, int out_fd, char *buf)
-{
-	while (len > 0) {
-		size_t want = len < RW_BUF ? (size_t)len : RW_BUF;
-
-		if (read_at(in_fd, buf, want, off) < 0 || write_all(out_fd, buf, want) < 0)
-			return -1;
-		off += (int64_t)want;
-		len -= want;
-	}
-	return 0;
 }
 
 /* The line end of the message's first line; CRLF when there is none. */
@@ -173,7 +145,7 @@ bad:
 int
 rewrite_add_headers(int in_fd, uint64_t size, const char *headers, int out_fd)
 {
-	char *h, *buf;
+	char *h;
 	size_t hl;
 	int r;
 
@@ -182,11 +154,9 @@ rewrite_add_headers(int in_fd, uint64_t size, const char *headers, int out_fd)
 		log_warnx("rewrite: malformed header lines to add");
 		return -1;
 	}
-	buf = xmalloc(RW_BUF);
-	r = write_all(out_fd, h, hl) < 0 || copy_range(in_fd, 0, size, out_fd, buf) < 0 ? -1 : 0;
+	r = write_all(out_fd, h, hl) < 0 || copy_fd_range(out_fd, in_fd, 0, size) < 0 ? -1 : 0;
 	if (r < 0)
 		log_warn("rewrite: copy");
-	free(buf);
 	free(h);
 	return r;
 }
@@ -1147,13 +1117,13 @@ write_out(struct rw *rw, const char *h, size_t hl, int out_fd, uint64_t *written
 	for (size_t i = 0; i < rw->nedits; i++) {
 		const struct rw_edit *e = &rw->edits[i];
 
-		if (copy_range(rw->fd, pos, (uint64_t)(e->begin - pos), out_fd, rw->buf) < 0 ||
+		if (copy_fd_range(out_fd, rw->fd, (uint64_t)pos, (uint64_t)(e->begin - pos)) < 0 ||
 		    write_all(out_fd, e->text, e->len) < 0)
 			return -1;
 		*written += (uint64_t)(e->begin - pos) + e->len;
 		pos = e->end;
 	}
-	if (copy_range(rw->fd, pos, rw->size - (uint64_t)pos, out_fd, rw->buf) < 0)
+	if (copy_fd_range(out_fd, rw->fd, (uint64_t)pos, rw->size - (uint64_t)pos) < 0)
 		return -1;
 	*written += rw->size - (uint64_t)pos;
 	return 0;

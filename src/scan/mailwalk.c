@@ -486,7 +486,7 @@ mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const c
 		return -1;
 	}
 	mw_init(&mw, path, lim, tmpdir, cb, arg, v);
-	mbox = pread(fd, head, sizeof(head), start) == (ssize_t)sizeof(head) &&
+	mbox = pread_full(fd, head, sizeof(head), (uint64_t)start) == (ssize_t)sizeof(head) &&
 	       memcmp(head, "From ", 5) == 0;
 	st = g_mime_stream_fs_new(fd);
 	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(st), FALSE);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "spool/spool.h"
+#include "util/sys.h"
 #include "util/tmpfd.h"
 #include "util/xalloc.h"
 
@@ -107,10 +108,8 @@ spool_to_disk(struct spool *sp)
 	while (off < sp->size) {
 		size_t want =
 		    sp->size - off < SPOOL_COPY_CHUNK ? (size_t)(sp->size - off) : SPOOL_COPY_CHUNK;
-		ssize_t n = pread(sp->memfd, buf, want, (off_t)off);
+		ssize_t n = pread_full(sp->memfd, buf, want, off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n <= 0) {
 			saved = n < 0 ? errno : EIO;
 			break;
@@ -209,8 +208,6 @@ spool_sync_size(struct spool *sp)
 ssize_t
 spool_pread(const struct spool *sp, void *buf, size_t len, uint64_t off)
 {
-	char *p = buf;
-	size_t got = 0;
 	int fd = spool_fd(sp);
 
 	if (fd < 0) {
@@ -221,18 +218,7 @@ spool_pread(const struct spool *sp, void *buf, size_t len, uint64_t off)
 		return 0;
 	if (len > sp->size - off)
 		len = (size_t)(sp->size - off);
-	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
+	return pread_full(fd, buf, len, off);
 }
 
 /*
