@@ -49,7 +49,6 @@ struct mw_uu {
 	struct mw *mw;
 	const char *prefix;
 	unsigned depth;
-	void *gobj;
 	int fd;
 	unsigned nblock;
 	uint64_t size;
@@ -204,7 +203,6 @@ uu_end(void *arg, enum uudec_end how)
 		part.filename = u->name[0] ? u->name : NULL;
 		part.is_uu = 1;
 		part.depth = u->depth;
-		part.gmime_object = u->gobj;
 		part.headers_begin = part.body_begin = part.body_end = -1;
 		r = call_cb(mw, &part, u->fd, u->size);
 	}
@@ -218,7 +216,7 @@ static const struct uudec_ops uu_ops = {uu_begin, uu_data, uu_end};
 
 /* Hands on the uuencoded blocks in the text read from fd. */
 static void
-uu_scan(struct mw *mw, int fd, const char *prefix, unsigned depth, void *gobj)
+uu_scan(struct mw *mw, int fd, const char *prefix, unsigned depth)
 {
 	struct mw_uu u;
 	struct uudec *d;
@@ -227,7 +225,6 @@ uu_scan(struct mw *mw, int fd, const char *prefix, unsigned depth, void *gobj)
 	u.mw = mw;
 	u.prefix = prefix;
 	u.depth = depth;
-	u.gobj = gobj;
 	u.fd = -1;
 	d = uudec_new(&uu_ops, &u);
 	for (;;) {
@@ -376,12 +373,11 @@ walk_leaf(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth)
 	part.content_type = mime ? mime : "text/plain";
 	part.filename = name[0] ? name : NULL;
 	part.depth = depth;
-	part.gmime_object = obj;
 	part_offsets(mw, obj, raw, &part);
 	if (call_cb(mw, &part, fd, size) == 0 && ct &&
 	    g_mime_content_type_is_type(ct, "text", "*")) {
 		if (lseek(fd, 0, SEEK_SET) == 0)
-			uu_scan(mw, fd, id, depth, obj);
+			uu_scan(mw, fd, id, depth);
 	}
 	close(fd);
 out:
@@ -539,7 +535,7 @@ mailwalk_uu_fd(int fd, const char *path, const char *id_prefix, unsigned depth,
 
 	mailwalk_global_init();
 	mw_init(&mw, path, lim, tmpdir, cb, arg, v);
-	uu_scan(&mw, fd, id_prefix, depth, NULL);
+	uu_scan(&mw, fd, id_prefix, depth);
 	free(mw.buf);
 	return mw.stopped || mw.limited ? -1 : 0;
 }
