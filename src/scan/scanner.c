@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "scan/clamd.h"
+#include "scan/dbcache.h"
 #include "scan/engine.h"
 #include "scan/filetype.h"
 #include "scan/mailwalk.h"
@@ -260,7 +261,7 @@ scanner_new(const struct pc_config *c, char **err)
 		s->clamd =
 		    clamd_new(c->clamd_socket, c->clamd_connect_timeout_ms, c->clamd_timeout_ms);
 	if (s->backend != BACKEND_CLAMD) {
-		engine_set_cache_dir(c->cache_dir);
+		dbcache_set_dir(c->cache_dir);
 		if ((s->engine = scanner_build(s->database_dir, err)) == NULL) {
 			scanner_free(s);
 			return NULL;

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 
+#include "scan/dbcache.h"
 #include "scan/engine.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -868,7 +869,7 @@ test_cache(void **state)
 	assert_non_null(mkdtemp(tmpl));
 	dir = xasprintf("%s/c", tmpl); /* missing: created */
 	log_set_level(LOG_LVL_INFO);
-	engine_set_cache_dir(dir);
+	dbcache_set_dir(dir);
 
 	/* Miss, then hit. */
 	e = cache_build(sigs, &log, &db);
@@ -994,14 +995,14 @@ test_cache(void **state)
 	cache_check(e, db, "unsafe dir");
 	engine_unref(e);
 	free(log);
-	engine_set_cache_dir("");
+	dbcache_set_dir("");
 	e = cache_build(sigs, &log, &db);
 	assert_non_null(strstr(log, "cache=off"));
 	assert_null(strstr(log, "engine: cache:"));
 	engine_unref(e);
 	free(log);
 
-	engine_set_cache_dir(NULL);
+	dbcache_set_dir(NULL);
 	log_set_level(getenv("PC_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN);
 	unlink(file);
 	rmdir(dir);
