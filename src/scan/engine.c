@@ -36,13 +36,12 @@
 #include "scan/dbcache.h"
 #include "scan/engine.h"
 #include "scan/hashset.h"
+#include "scan/hscompile.h"
 #include "scan/ndb.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
-/* After this many rejected expressions, check all remaining ones singly. */
-#define ENGINE_PREVALIDATE_AFTER 4
 /* Largest piece handed to one hs_scan_stream() (its length is unsigned). */
 #define ENGINE_FEED_MAX ((size_t)1 << 30)
 
@@ -86,7 +85,7 @@ struct layer {
 	struct hashset *hs;
 	size_t nbody, nhash;
 	enum cache_state cache;
-	/* While building: what compile_set() rejected, for the cache. */
+	/* While building: what hsc_compile() rejected, for the cache. */
 	unsigned *rej_ids;
 	char **rej_why;
 	size_t nrej, rej_cap;
@@ -147,57 +146,6 @@ struct engine_stream {
 	size_t ring_len;
 };
 
-/* The compile inputs of one database, kept in step. */
-struct cset {
-	const char **expr;
-	unsigned *flags, *ids;
-	const hs_expr_ext_t **ext;
-	size_t n, cap;
-};
-
-/* Appends one expression; the strings and ext are borrowed, not copied. */
-static void
-cset_push(struct cset *cs, const char *expr, unsigned flags, unsigned id, const hs_expr_ext_t *ext)
-{
-	size_t cap = cs->cap;
-
-	cs->expr = xgrow(cs->expr, &cap, cs->n + 1, sizeof(*cs->expr));
-	cap = cs->cap;
-	cs->flags = xgrow(cs->flags, &cap, cs->n + 1, sizeof(*cs->flags));
-	cap = cs->cap;
-	cs->ids = xgrow(cs->ids, &cap, cs->n + 1, sizeof(*cs->ids));
-	cap = cs->cap;
-	cs->ext = xgrow(cs->ext, &cap, cs->n + 1, sizeof(*cs->ext));
-	cs->cap = cap;
-	cs->expr[cs->n] = expr;
-	cs->flags[cs->n] = flags;
-	cs->ids[cs->n] = id;
-	cs->ext[cs->n] = ext;
-	cs->n++;
-}
-
-/* Removes entry k (order does not matter: ids travel with the entries). */
-static void
-cset_remove(struct cset *cs, size_t k)
-{
-	cs->n--;
-	cs->expr[k] = cs->expr[cs->n];
-	cs->flags[k] = cs->flags[cs->n];
-	cs->ids[k] = cs->ids[cs->n];
-	cs->ext[k] = cs->ext[cs->n];
-}
-
-/* Frees the arrays of cs (not the borrowed expressions). */
-static void
-cset_free(struct cset *cs)
-{
-	free(cs->expr);
-	free(cs->flags);
-	free(cs->ids);
-	free(cs->ext);
-	memset(cs, 0, sizeof(*cs));
-}
-
 /* Marks layer signature id rejected, in the layer and in its sigdb (logged there). */
 static void
 layer_reject(struct layer *L, unsigned id, const char *why)
@@ -214,100 +162,14 @@ layer_reject(struct layer *L, unsigned id, const char *why)
 	L->rej_why[L->nrej++] = xstrdup(why);
 }
 
-/* Drops every expression Hyperscan's front end refuses on its own. */
-static void
-cset_prevalidate(struct layer *L, struct cset *cs)
-{
-	for (size_t k = 0; k < cs->n;) {
-		hs_expr_info_t *info = NULL;
-		hs_compile_error_t *ce = NULL;
-
-		if (hs_expression_ext_info(cs->expr[k], cs->flags[k], cs->ext[k], &info, &ce) !=
-		    HS_SUCCESS) {
-			layer_reject(L, cs->ids[k], ce ? ce->message : "hyperscan error");
-			hs_free_compile_error(ce);
-			cset_remove(cs, k);
-			continue;
-		}
-		free(info);
-		k++;
-	}
-}
-
-/* Appends a compiled database to a growing array. */
-static void
-push_db(hs_database_t ***v, size_t *n, size_t *cap, hs_database_t *db)
-{
-	*v = xgrow(*v, cap, *n + 1, sizeof(**v));
-	(*v)[(*n)++] = db;
-}
-
-/*
- * Compiles cs (mode HS_MODE_STREAM or HS_MODE_BLOCK) into one or more
- * databases appended to (*v, *n). An expression Hyperscan refuses is
- * rejected and the rest retried; a failure not tied to one expression
- * splits the set in two.
- */
-static void
-compile_set(struct layer *L, struct cset *cs, unsigned mode, hs_database_t ***v, size_t *n,
-            size_t *cap)
-{
-	size_t fails = 0;
-
-	while (cs->n > 0) {
-		hs_database_t *db = NULL;
-		hs_compile_error_t *ce = NULL;
-		struct cset a = {0}, b = {0};
-
-		if (hs_compile_ext_multi(cs->expr, cs->flags, cs->ids, cs->ext, (unsigned)cs->n,
-		                         mode, NULL, &db, &ce) == HS_SUCCESS) {
-			push_db(v, n, cap, db);
-			return;
-		}
-		if (ce != NULL && ce->expression >= 0 && (size_t)ce->expression < cs->n) {
-			layer_reject(L, cs->ids[ce->expression], ce->message);
-			cset_remove(cs, (size_t)ce->expression);
-			hs_free_compile_error(ce);
-			if (++fails == ENGINE_PREVALIDATE_AFTER)
-				cset_prevalidate(L, cs);
-			continue;
-		}
-		log_warnx("engine: compiling %zu expressions failed: %s%s", cs->n,
-		          ce ? ce->message : "?", cs->n > 1 ? "; splitting" : "");
-		if (cs->n == 1) {
-			layer_reject(L, cs->ids[0], ce ? ce->message : "hyperscan error");
-			hs_free_compile_error(ce);
-			return;
-		}
-		hs_free_compile_error(ce);
-		for (size_t k = 0; k < cs->n; k++)
-			cset_push(k < cs->n / 2 ? &a : &b, cs->expr[k], cs->flags[k], cs->ids[k],
-			          cs->ext[k]);
-		compile_set(L, &a, mode, v, n, cap);
-		compile_set(L, &b, mode, v, n, cap);
-		cset_free(&a);
-		cset_free(&b);
-		return;
-	}
-}
-
-/* Frees n databases and the array holding them. */
-static void
-free_dbs(hs_database_t **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		hs_free_database(v[i]);
-	free(v);
-}
-
 static void
 layer_unref(struct layer *L)
 {
 	if (L == NULL || atomic_fetch_sub(&L->refs, 1) != 1)
 		return;
-	free_dbs(L->sdb, L->nsdb);
-	free_dbs(L->efix, L->nefix);
-	free_dbs(L->evar, L->nevar);
+	hsc_free_dbs(L->sdb, L->nsdb);
+	hsc_free_dbs(L->efix, L->nefix);
+	hsc_free_dbs(L->evar, L->nevar);
 	free(L->sigs);
 	hashset_free(L->hs);
 	sigdb_free(L->db);
@@ -321,14 +183,14 @@ layer_take_db(void *arg, unsigned k, hs_database_t *db)
 	struct layer *L = arg;
 
 	if (k == 0)
-		push_db(&L->sdb, &L->nsdb, &L->sdb_cap, db);
+		hsc_push_db(&L->sdb, &L->nsdb, &L->sdb_cap, db);
 	else if (k == 1)
-		push_db(&L->efix, &L->nefix, &L->efix_cap, db);
+		hsc_push_db(&L->efix, &L->nefix, &L->efix_cap, db);
 	else
-		push_db(&L->evar, &L->nevar, &L->evar_cap, db);
+		hsc_push_db(&L->evar, &L->nevar, &L->evar_cap, db);
 }
 
-/* dbcache_sink: an expression the compiler had rejected. */
+/* hsc_reject_fn and dbcache_sink: an expression the compiler rejected. */
 static void
 layer_take_reject(void *arg, unsigned id, const char *why)
 {
@@ -337,7 +199,7 @@ layer_take_reject(void *arg, unsigned id, const char *why)
 
 /* The cache's view of one compile set. */
 static struct dbcache_set
-cset_view(const struct cset *cs, unsigned mode)
+cache_view(const struct hsc_set *cs, unsigned mode)
 {
 	struct dbcache_set v = {cs->expr, cs->flags, cs->ids, cs->ext, cs->n, mode};
 
@@ -351,11 +213,12 @@ cset_view(const struct cset *cs, unsigned mode)
  * rejected entries.
  */
 static void
-layer_compile(struct layer *L, struct cset *scs, struct cset *fcs, struct cset *vcs, int use_cache)
+layer_compile(struct layer *L, struct hsc_set *scs, struct hsc_set *fcs, struct hsc_set *vcs,
+              int use_cache)
 {
-	const struct dbcache_set sets[DBCACHE_NSETS] = {cset_view(scs, HS_MODE_STREAM),
-	                                                cset_view(fcs, HS_MODE_BLOCK),
-	                                                cset_view(vcs, HS_MODE_BLOCK)};
+	const struct dbcache_set sets[DBCACHE_NSETS] = {cache_view(scs, HS_MODE_STREAM),
+	                                                cache_view(fcs, HS_MODE_BLOCK),
+	                                                cache_view(vcs, HS_MODE_BLOCK)};
 	const struct dbcache_sink sink = {layer_take_db, layer_take_reject, L};
 	struct dbcache *c = NULL;
 
@@ -369,9 +232,9 @@ layer_compile(struct layer *L, struct cset *scs, struct cset *fcs, struct cset *
 		}
 		L->cache = CACHE_MISS;
 	}
-	compile_set(L, scs, HS_MODE_STREAM, &L->sdb, &L->nsdb, &L->sdb_cap);
-	compile_set(L, fcs, HS_MODE_BLOCK, &L->efix, &L->nefix, &L->efix_cap);
-	compile_set(L, vcs, HS_MODE_BLOCK, &L->evar, &L->nevar, &L->evar_cap);
+	hsc_compile(scs, HS_MODE_STREAM, layer_take_reject, L, &L->sdb, &L->nsdb, &L->sdb_cap);
+	hsc_compile(fcs, HS_MODE_BLOCK, layer_take_reject, L, &L->efix, &L->nefix, &L->efix_cap);
+	hsc_compile(vcs, HS_MODE_BLOCK, layer_take_reject, L, &L->evar, &L->nevar, &L->evar_cap);
 	if (c != NULL) {
 		const struct dbcache_image img = {{L->sdb, L->efix, L->evar},
 		                                  {L->nsdb, L->nefix, L->nevar},
@@ -410,7 +273,7 @@ layer_build(struct sigdb *db, int use_cache)
 	size_t n = sigdb_ndb_count(db);
 	struct ndb_expr *ex = xcalloc(n + 1, sizeof(*ex)), *fx = xcalloc(n + 1, sizeof(*fx));
 	hs_expr_ext_t *ext = xcalloc(n + 1, sizeof(*ext));
-	struct cset scs = {0}, fcs = {0}, vcs = {0};
+	struct hsc_set scs = {0}, fcs = {0}, vcs = {0};
 	char err[256];
 
 	atomic_init(&L->refs, 1);
@@ -451,20 +314,20 @@ layer_build(struct sigdb *db, int use_cache)
 		}
 		if (!e->eof) {
 			ls->kind = SIG_PLAIN;
-			cset_push(&scs, e->expr, e->hs_flags, id, xp);
+			hsc_push(&scs, e->expr, e->hs_flags, id, xp);
 		} else {
 			ls->eof_n = sig->off_min;
 			ls->eof_span = sig->off_span;
 			if (e->min_len == e->max_len) {
 				ls->kind = SIG_EOF_FIXED;
 				ls->len = e->min_len;
-				cset_push(&scs, fx[id].expr, fx[id].hs_flags, id, NULL);
-				cset_push(&fcs, e->expr, e->hs_flags, id, xp);
+				hsc_push(&scs, fx[id].expr, fx[id].hs_flags, id, NULL);
+				hsc_push(&fcs, e->expr, e->hs_flags, id, xp);
 				if (sig->off_min > L->win_fix)
 					L->win_fix = sig->off_min;
 			} else {
 				ls->kind = SIG_EOF_VAR;
-				cset_push(&vcs, e->expr, e->hs_flags, id, xp);
+				hsc_push(&vcs, e->expr, e->hs_flags, id, xp);
 				if (sig->off_min > L->win_var)
 					L->win_var = sig->off_min;
 			}
@@ -489,9 +352,9 @@ layer_build(struct sigdb *db, int use_cache)
 	free(ex);
 	free(fx);
 	free(ext);
-	cset_free(&scs);
-	cset_free(&fcs);
-	cset_free(&vcs);
+	hsc_free(&scs);
+	hsc_free(&fcs);
+	hsc_free(&vcs);
 	for (size_t i = 0; i < L->nrej; i++)
 		free(L->rej_why[i]);
 	free(L->rej_ids);
