@@ -474,22 +474,6 @@ edit_cmp(const void *a, const void *b)
 	return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-/* A target after merging: one per id. */
-struct rw_target {
-	char *id;
-	char *names;
-};
-
-static void
-free_targets(struct rw_target *m, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(m[i].id);
-		free(m[i].names);
-	}
-	free(m);
-}
-
 /*
  * The id a target stands for in this message: the id itself for a part,
  * "N.uuK" for a block that can be cut, "N" for a block in an encoded part.
@@ -532,54 +516,26 @@ resolve_id(struct rw *rw, const char *id)
 /*
  * Merges targets with the same id; a uu block whose text part is replaced
  * whole, or that cannot be cut (the part is encoded), becomes part of that
- * target. Returns the merged list (free with free_targets), or NULL with
- * an unknown id.
+ * target. Returns the merged list (rewrite_targets_free), or NULL with an
+ * unknown id.
  */
-static struct rw_target *
+static struct rewrite_target *
 merge_targets(struct rw *rw, const struct rewrite_target *t, size_t n, size_t *nout)
 {
-	struct rw_target *m = xcalloc(n ? n : 1, sizeof(*m));
-	size_t nm = 0;
+	struct rewrite_target *m = NULL;
+	size_t nm = 0, cap = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		char *use = resolve_id(rw, t[i].part_id);
-		size_t j;
 
 		if (use == NULL) {
-			free_targets(m, nm);
+			rewrite_targets_free(m, nm);
 			return NULL;
 		}
-		for (j = 0; j < nm; j++)
-			if (strcmp(m[j].id, use) == 0)
-				break;
-		if (j == nm) {
-			m[nm].id = use;
-			m[nm].names = NULL;
-			nm++;
-		} else {
-			free(use);
-		}
-		rw_names_merge(&m[j].names, t[i].names ? t[i].names : "");
+		rw_target_add(&m, &nm, &cap, use, t[i].names);
+		free(use);
 	}
-	/* A block of a part that is replaced whole goes with it. */
-	for (size_t i = 0; i < nm;) {
-		char parent[REWRITE_ID_MAX];
-		size_t j = nm;
-
-		if (rw_uu_block_of(m[i].id, parent, sizeof(parent)) > 0)
-			for (j = 0; j < nm; j++)
-				if (strcmp(m[j].id, parent) == 0)
-					break;
-		if (j < nm) {
-			rw_names_merge(&m[j].names, m[i].names);
-			free(m[i].id);
-			free(m[i].names);
-			memmove(&m[i], &m[i + 1], (nm - i - 1) * sizeof(*m));
-			nm--;
-		} else {
-			i++;
-		}
-	}
+	rw_targets_fold_uu(m, &nm);
 	*nout = nm;
 	return m;
 }
@@ -592,7 +548,7 @@ rewrite_parts(int in_fd, uint64_t size, const struct rewrite_target *t, size_t n
 {
 	const char *which = mode == REWRITE_REPLACE ? NOTIFY_REPORT : NOTIFY_REMOVED;
 	struct rw rw;
-	struct rw_target *m = NULL;
+	struct rewrite_target *m = NULL;
 	struct rewrite_result r;
 	size_t nm = 0, hl = 0;
 	char *h = NULL;
@@ -620,16 +576,16 @@ rewrite_parts(int in_fd, uint64_t size, const struct rewrite_target *t, size_t n
 		goto out;
 	for (size_t i = 0; i < nm; i++) {
 		char parent[REWRITE_ID_MAX];
-		unsigned k = rw_uu_block_of(m[i].id, parent, sizeof(parent));
+		unsigned k = rw_uu_block_of(m[i].part_id, parent, sizeof(parent));
 
 		if (k > 0) {
-			if (plan_uu(&rw, find_leaf(&rw, parent), k, m[i].id, m[i].names, tpl,
+			if (plan_uu(&rw, find_leaf(&rw, parent), k, m[i].part_id, m[i].names, tpl,
 			            vars) < 0)
 				goto out;
 			r.uu_removed++;
 		} else {
-			if (plan_part(&rw, find_leaf(&rw, m[i].id), m[i].names, which, tpl, vars) <
-			    0)
+			if (plan_part(&rw, find_leaf(&rw, m[i].part_id), m[i].names, which, tpl,
+			              vars) < 0)
 				goto out;
 			r.parts_replaced++;
 		}
@@ -660,8 +616,7 @@ out:
 		free(rw.leaves[i].boundary);
 	}
 	free(rw.leaves);
-	if (m)
-		free_targets(m, nm);
+	rewrite_targets_free(m, nm);
 	free(rw.buf);
 	free(h);
 	return ret;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "mail/notify.h"
+#include "mail/rewrite.h"
 #include "util/strbuf.h"
 
 /* One byte range of the input and what takes its place. */
@@ -76,6 +77,17 @@ char *rw_uu_line(const char *text, const char *eol, size_t *len);
 
 /* --- rewrite_targets.c: part ids --------------------------------------- */
 
+/*
+ * Adds the comma-separated names to the target of id in (*t, *n, *cap):
+ * the one with that id, or a new one (id copied).
+ */
+void rw_target_add(struct rewrite_target **t, size_t *n, size_t *cap, const char *id,
+                   const char *names);
+/*
+ * A uu block goes with its text part when that part is a target too: each
+ * "N.uuK" target whose "N" is one is folded into it (names merged).
+ */
+void rw_targets_fold_uu(struct rewrite_target *t, size_t *n);
 /* Adds the names of the comma-separated list to *names (no duplicates). */
 void rw_names_merge(char **names, const char *list);
 /*

@@ -105,6 +105,51 @@ rw_uu_block_of(const char *id, char *parent, size_t cap)
 }
 
 void
+rw_target_add(struct rewrite_target **t, size_t *n, size_t *cap, const char *id, const char *names)
+{
+	size_t k;
+	char *merged;
+
+	for (k = 0; k < *n; k++)
+		if (strcmp((*t)[k].part_id, id) == 0)
+			break;
+	if (k == *n) {
+		*t = xgrow(*t, cap, *n + 1, sizeof(**t));
+		(*t)[k].part_id = xstrdup(id);
+		(*t)[k].names = NULL;
+		(*n)++;
+	}
+	merged = (char *)(*t)[k].names;
+	rw_names_merge(&merged, names);
+	(*t)[k].names = merged;
+}
+
+void
+rw_targets_fold_uu(struct rewrite_target *t, size_t *n)
+{
+	for (size_t i = 0; i < *n;) {
+		char parent[REWRITE_ID_MAX], *merged;
+		size_t k = *n;
+
+		if (rw_uu_block_of(t[i].part_id, parent, sizeof(parent)) > 0)
+			for (k = 0; k < *n; k++)
+				if (strcmp(t[k].part_id, parent) == 0)
+					break;
+		if (k == *n) {
+			i++;
+			continue;
+		}
+		merged = (char *)t[k].names;
+		rw_names_merge(&merged, t[i].names);
+		t[k].names = merged;
+		free((char *)t[i].part_id);
+		free((char *)t[i].names);
+		memmove(&t[i], &t[i + 1], (*n - i - 1) * sizeof(*t));
+		(*n)--;
+	}
+}
+
+void
 rewrite_targets_free(struct rewrite_target *t, size_t n)
 {
 	if (t == NULL)
@@ -131,24 +176,11 @@ rewrite_targets_from_verdict(const struct scan_verdict *v, const char *root,
 		return -1;
 	for (size_t i = 0; i < v->nhits; i++) {
 		const struct scan_hit *h = &v->hits[i];
-		char *names;
 
-		if (rewrite_part_id(root, h->path, id, sizeof(id)) < 0) {
+		if (rewrite_part_id(root, h->path, id, sizeof(id)) < 0)
 			rw_names_merge(&rootnames, h->name);
-			continue;
-		}
-		for (k = 0; k < nt; k++)
-			if (strcmp(t[k].part_id, id) == 0)
-				break;
-		if (k == nt) {
-			t = xgrow(t, &cap, nt + 1, sizeof(*t));
-			t[nt].part_id = xstrdup(id);
-			t[nt].names = NULL;
-			nt++;
-		}
-		names = (char *)t[k].names;
-		rw_names_merge(&names, h->name);
-		t[k].names = names;
+		else
+			rw_target_add(&t, &nt, &cap, id, h->name);
 	}
 	/* A root hit is harmless only if the same signature hit inside a part. */
 	for (const char *p = rootnames; p && *p;) {
@@ -169,31 +201,7 @@ rewrite_targets_from_verdict(const struct scan_verdict *v, const char *root,
 			p++;
 	}
 	free(rootnames);
-	/* A uu block goes with its text part when that is replaced whole. */
-	for (size_t i = 0; i < nt;) {
-		char parent[REWRITE_ID_MAX];
-		int merged = 0;
-
-		if (rw_uu_block_of(t[i].part_id, parent, sizeof(parent)) > 0) {
-			for (k = 0; k < nt && !merged; k++) {
-				if (k != i && strcmp(t[k].part_id, parent) == 0) {
-					char *names = (char *)t[k].names;
-
-					rw_names_merge(&names, t[i].names);
-					t[k].names = names;
-					merged = 1;
-				}
-			}
-		}
-		if (merged) {
-			free((char *)t[i].part_id);
-			free((char *)t[i].names);
-			memmove(&t[i], &t[i + 1], (nt - i - 1) * sizeof(*t));
-			nt--;
-		} else {
-			i++;
-		}
-	}
+	rw_targets_fold_uu(t, &nt);
 	if (nt == 0) {
 		rewrite_targets_free(t, nt);
 		return -1;
