@@ -58,7 +58,8 @@ test_size(void **state)
 		int r = parse_size(v[i].in, &out);
 
 		if (!v[i].ok ? r != -1 : (r != 0 || out != v[i].want))
-			fail_msg("parse_size(\"%s\"): %d, %llu", v[i].in, r, (unsigned long long)out);
+			fail_msg("parse_size(\"%s\"): %d, %llu", v[i].in, r,
+			         (unsigned long long)out);
 	}
 }
 
@@ -108,9 +109,8 @@ test_bool(void **state)
 		const char *in;
 		int want; /* -1: refused */
 	} v[] = {
-	    {"yes", 1}, {"true", 1}, {"on", 1},  {"1", 1},  {"YES", 1},   {"no", 0},
-	    {"false", 0}, {"off", 0}, {"0", 0},  {"Off", 0}, {"", -1},    {"2", -1},
-	    {"y", -1},   {"nope", -1},
+	    {"yes", 1}, {"true", 1}, {"on", 1},  {"1", 1}, {"YES", 1}, {"no", 0}, {"false", 0},
+	    {"off", 0}, {"0", 0},    {"Off", 0}, {"", -1}, {"2", -1},  {"y", -1}, {"nope", -1},
 	};
 	(void)state;
 
