@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <hs/hs.h>
 
+#include "file_fixture.h"
 #include "scan/dbcache.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -115,37 +116,6 @@ got_free(struct got *g)
 		for (size_t i = 0; i < g->ndb[k]; i++)
 			hs_free_database(g->db[k][i]);
 	memset(g, 0, sizeof(*g));
-}
-
-/* Log capture: stderr into a temporary file. */
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static void
-capture_begin(void)
-{
-	fflush(stderr);
-	assert_non_null(cap_file = tmpfile());
-	cap_saved = dup(STDERR_FILENO);
-	assert_true(cap_saved >= 0 && dup2(fileno(cap_file), STDERR_FILENO) >= 0);
-}
-
-/* What was logged since capture_begin(); caller frees. */
-static char *
-capture_end(void)
-{
-	long len;
-	char *s;
-
-	fflush(stderr);
-	dup2(cap_saved, STDERR_FILENO);
-	close(cap_saved);
-	len = ftell(cap_file);
-	s = xcalloc(1, (size_t)len + 1);
-	rewind(cap_file);
-	assert_int_equal(fread(s, 1, (size_t)len, cap_file), (size_t)len);
-	fclose(cap_file);
-	return s;
 }
 
 /* Opens a lookup for in, compiles and stores it with one rejection. */
@@ -372,34 +342,6 @@ test_key(void **state)
 		free(paths[i]);
 	dbcache_set_dir(NULL);
 	free(path);
-}
-
-static void
-write_bytes(const char *path, const void *p, size_t n, const char *mode)
-{
-	FILE *f = fopen(path, mode);
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	fclose(f);
-}
-
-static uint8_t *
-slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *p;
-	long len;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	p = xmalloc((size_t)len + 1);
-	assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	*n = (size_t)len;
-	return p;
 }
 
 /* The path of in's file. */

@@ -17,87 +17,68 @@
 #define BAD 0, 0 /* refused */
 #define OK(v) 1, (v)
 
+/* parse_size and parse_duration_ms: one table, the parser a column. */
 static void
-test_size(void **state)
+test_scaled(void **state)
 {
 	static const struct {
+		int (*parse)(const char *, uint64_t *);
 		const char *in;
 		int ok;
 		uint64_t want;
 	} v[] = {
-	    {"0", OK(0)},
-	    {"10", OK(10)},
-	    {"10b", OK(10)},
-	    {"10B", OK(10)},
-	    {"10k", OK(10240)},
-	    {"10KB", OK(10240)},
-	    {"10kib", OK(10240)},
-	    {"64M", OK(64ULL << 20)},
-	    {"64mb", OK(64ULL << 20)},
-	    {"64MiB", OK(64ULL << 20)},
-	    {"2G", OK(2ULL << 30)},
-	    {"2gb", OK(2ULL << 30)},
-	    {"2GiB", OK(2ULL << 30)},
-	    {"18446744073709551615", OK(UINT64_MAX)},
-	    {"18446744073709551616", BAD}, /* overflows strtoull */
-	    {"17179869184G", BAD},         /* 2^34 GiB: overflows the multiply */
-	    {"17179869183G", OK(17179869183ULL << 30)},
-	    {"", BAD},
-	    {"k", BAD},
-	    {"-1", BAD},
-	    {" 1", BAD},
-	    {"1 k", BAD},
-	    {"1t", BAD},
-	    {"1kk", BAD},
-	    {"1.5M", BAD},
+	    {parse_size, "0", OK(0)},
+	    {parse_size, "10", OK(10)},
+	    {parse_size, "10b", OK(10)},
+	    {parse_size, "10B", OK(10)},
+	    {parse_size, "10k", OK(10240)},
+	    {parse_size, "10KB", OK(10240)},
+	    {parse_size, "10kib", OK(10240)},
+	    {parse_size, "64M", OK(64ULL << 20)},
+	    {parse_size, "64mb", OK(64ULL << 20)},
+	    {parse_size, "64MiB", OK(64ULL << 20)},
+	    {parse_size, "2G", OK(2ULL << 30)},
+	    {parse_size, "2gb", OK(2ULL << 30)},
+	    {parse_size, "2GiB", OK(2ULL << 30)},
+	    {parse_size, "18446744073709551615", OK(UINT64_MAX)},
+	    {parse_size, "18446744073709551616", BAD}, /* overflows strtoull */
+	    {parse_size, "17179869184G", BAD},         /* 2^34 GiB: overflows the multiply */
+	    {parse_size, "17179869183G", OK(17179869183ULL << 30)},
+	    {parse_size, "", BAD},
+	    {parse_size, "k", BAD},
+	    {parse_size, "-1", BAD},
+	    {parse_size, " 1", BAD},
+	    {parse_size, "1 k", BAD},
+	    {parse_size, "1t", BAD},
+	    {parse_size, "1kk", BAD},
+	    {parse_size, "1.5M", BAD},
+	    {parse_duration_ms, "0", OK(0)},
+	    {parse_duration_ms, "30", OK(30000)},
+	    {parse_duration_ms, "30s", OK(30000)},
+	    {parse_duration_ms, "500ms", OK(500)},
+	    {parse_duration_ms, "2m", OK(120000)},
+	    {parse_duration_ms, "2min", OK(120000)},
+	    {parse_duration_ms, "1h", OK(3600000)},
+	    {parse_duration_ms, "1d", OK(86400000)},
+	    {parse_duration_ms, "30S", BAD}, /* units are case-sensitive: "M" is not minutes */
+	    {parse_duration_ms, "2M", BAD},
+	    {parse_duration_ms, "1H", BAD},
+	    {parse_duration_ms, "", BAD},
+	    {parse_duration_ms, "s", BAD},
+	    {parse_duration_ms, "1w", BAD},
+	    {parse_duration_ms, "-5s", BAD},
+	    {parse_duration_ms, "18446744073709551s", OK(18446744073709551000ULL)},
+	    {parse_duration_ms, "18446744073709552s", BAD}, /* overflows the multiply */
+	    {parse_duration_ms, "18446744073709551ms", OK(18446744073709551ULL)},
 	};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		uint64_t out = 12345;
-		int r = parse_size(v[i].in, &out);
+		int r = v[i].parse(v[i].in, &out);
 
 		if (!v[i].ok ? r != -1 : (r != 0 || out != v[i].want))
-			fail_msg("parse_size(\"%s\"): %d, %llu", v[i].in, r,
-			         (unsigned long long)out);
-	}
-}
-
-static void
-test_duration(void **state)
-{
-	static const struct {
-		const char *in;
-		int ok;
-		uint64_t want;
-	} v[] = {
-	    {"0", OK(0)},
-	    {"30", OK(30000)},
-	    {"30s", OK(30000)},
-	    {"500ms", OK(500)},
-	    {"2m", OK(120000)},
-	    {"2min", OK(120000)},
-	    {"1h", OK(3600000)},
-	    {"1d", OK(86400000)},
-	    {"30S", BAD}, /* units are case-sensitive: "M" is not minutes */
-	    {"2M", BAD},
-	    {"1H", BAD},
-	    {"", BAD},
-	    {"s", BAD},
-	    {"1w", BAD},
-	    {"-5s", BAD},
-	    {"18446744073709551s", OK(18446744073709551000ULL)},
-	    {"18446744073709552s", BAD}, /* overflows the multiply */
-	    {"18446744073709551ms", OK(18446744073709551ULL)},
-	};
-	(void)state;
-
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		uint64_t out = 12345;
-		int r = parse_duration_ms(v[i].in, &out);
-
-		if (!v[i].ok ? r != -1 : (r != 0 || out != v[i].want))
-			fail_msg("parse_duration_ms(\"%s\"): %d, %llu", v[i].in, r,
+			fail_msg("row %zu (\"%s\"): %d, %llu", i, v[i].in, r,
 			         (unsigned long long)out);
 	}
 }
@@ -126,8 +107,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_size),
-	    cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_scaled),
 	    cmocka_unit_test(test_bool),
 	};
 
