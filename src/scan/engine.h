@@ -42,9 +42,6 @@
  */
 #define ENGINE_EOF_WINDOW_MAX (1024 * 1024)
 
-/* Bit (1u << ClamAV target) for body signature target types. */
-#define TARGET_BIT(t) (1u << (t))
-
 struct engine;
 struct engine_stream;
 

@@ -18,8 +18,8 @@
 
 #include <magic.h>
 
-#include "scan/engine.h"
 #include "scan/filetype.h"
+#include "scan/sig.h"
 #include "scan/uudecode.h"
 #include "util/log.h"
 #include "util/words.h"

@@ -29,7 +29,7 @@
  * mbox line or a .eml/.mbox name; CONT_UU for text/x-uuencode and for other
  * text holding a `begin NNN name` line in the bytes given.
  *
- * Target bits (engine.h TARGET_BIT): 1 PE, 2 OLE2, 3 HTML, 4 mail, 5 any
+ * Target bits (sig.h TARGET_BIT): 1 PE, 2 OLE2, 3 HTML, 4 mail, 5 any
  * image type, 6 ELF, 7 any text type (so HTML, and mail libmagic calls
  * text/plain, are text too), 9 Mach-O, 10 PDF, 11 Flash, 12 Java class.
  */

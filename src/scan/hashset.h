@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "scan/sigdb.h"
+#include "scan/sig.h"
 
 struct hashset;
 

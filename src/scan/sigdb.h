@@ -16,31 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum hash_type { HASH_MD5 = 0, HASH_SHA1, HASH_SHA256, HASH_NTYPES };
-
-/* Offset kinds of a body signature (ClamAV .ndb field 3). */
-enum ndb_offset_kind {
-	NDB_OFF_ANY = 0, /* "*" */
-	NDB_OFF_ABS,     /* "n" or "n,m": start in [n, n+m] */
-	NDB_OFF_EOF,     /* "EOF-n" or "EOF-n,m": start in [size-n, size-n+m] */
-};
-
-struct ndb_sig {
-	char *name;
-	unsigned target; /* ClamAV target type, 0 = any */
-	enum ndb_offset_kind off_kind;
-	uint64_t off_min, off_span; /* start in [off_min, off_min + off_span] */
-	char *hexsig;               /* the body signature as written */
-	char *origin;               /* "file:line", for messages */
-};
-
-struct hash_sig {
-	enum hash_type type;
-	uint8_t digest[32];
-	uint64_t size; /* exact size, unless size_any */
-	int size_any;  /* "*" in .hsb */
-	char *name;
-};
+#include "scan/sig.h"
 
 struct sigdb;
 

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "scan/engine.h"
 #include "scan/filetype.h"
+#include "scan/sig.h"
 #include "util/words.h"
 
 #define EICAR "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"

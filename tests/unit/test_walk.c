@@ -27,7 +27,7 @@
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
-#include "scan/engine.h"
+#include "scan/sig.h"
 #include "scan/walk.h"
 #include "util/words.h"
 
