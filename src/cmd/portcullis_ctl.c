@@ -32,6 +32,7 @@
 #include "store/quarantine.h"
 #include "smtp/smtp_send.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "util/strutil.h"
 #include "util/sys.h"
 #include "util/xalloc.h"
@@ -124,9 +125,7 @@ j_str(const char *s)
 	if ((j = json_string(s)) != NULL)
 		return j;
 	copy = xstrdup(s);
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
+	sanitize(copy, copy, strlen(copy) + 1, SAN_JSON);
 	j = json_string(copy);
 	free(copy);
 	return j ? j : json_null();
@@ -313,10 +312,8 @@ show_headers(int fd, uint64_t size)
 	int bol = 1;
 
 	while (off < size && off < CTL_HEADER_MAX) {
-		ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
+		ssize_t n = pread_full(fd, buf, sizeof(buf), off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n <= 0)
 			return n < 0 ? -1 : 0;
 		for (ssize_t i = 0; i < n; i++) {
@@ -356,20 +353,7 @@ cmd_show(struct ctl *c, const char *id, int raw)
 		return rc;
 	fd = open_message(c, &r, &size);
 	if (raw) {
-		char buf[65536];
-		uint64_t off = 0;
-
-		rc = fd < 0 ? EX_ERR : EX_OK;
-		while (rc == EX_OK && off < size) {
-			ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0 || write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
-				rc = EX_ERR;
-			else
-				off += (uint64_t)n;
-		}
+		rc = fd < 0 || copy_fd_range(STDOUT_FILENO, fd, 0, size) < 0 ? EX_ERR : EX_OK;
 		goto out;
 	}
 	printf("id: %s\n", r.id);

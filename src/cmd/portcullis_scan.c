@@ -23,7 +23,7 @@
 
 #include "conf/conf.h"
 #include "config.h"
-#include "scan/engine.h"
+#include "scan/dbcache.h"
 #include "scan/scanner.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -414,7 +414,7 @@ main(int argc, char **argv)
 	free(workers);
 	free(cli.queue);
 	conf_free(&conf);
-	engine_set_cache_dir(NULL);
+	dbcache_set_dir(NULL);
 	if (cli.infected)
 		return 1;
 	return cli.errors || cli.unscanned ? 2 : 0;

@@ -20,8 +20,11 @@
 #include "mail/notify.h"
 #include "scan/mailwalk.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "util/strutil.h"
 #include "util/strbuf.h"
+#include "util/sys.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #define NOTIFY_LINE_MAX 998 /* RFC 5322 line length, without CRLF */
@@ -116,118 +119,13 @@ which_index(const char *which)
 	return -1;
 }
 
-/*
- * Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid
- * (overlong forms, surrogates and code points above U+10FFFF included);
- * *cp gets the code point.
- */
-static size_t
-utf8_seq(const unsigned char *s, size_t n, unsigned *cp)
-{
-	unsigned c = s[0], min;
-	size_t len;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
-/* True if the n bytes at s are valid UTF-8 without NUL. */
-static int
-utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned cp;
-		size_t l = utf8_seq(p + i, n - i, &cp);
-
-		if (l == 0 || cp == 0)
-			return 0;
-		i += l;
-	}
-	return 1;
-}
-
-void
-notify_sanitize(const char *in, char *out, size_t cap)
-{
-	const unsigned char *p = (const unsigned char *)(in ? in : "");
-	size_t n = strlen((const char *)p), i = 0, o = 0, mark = 0;
-	int cut = 0;
-
-	if (cap == 0)
-		return;
-	while (i < n) {
-		unsigned cp;
-		size_t l = utf8_seq(p + i, n - i, &cp);
-		char rep = 0;
-
-		if (l == 0) {
-			rep = '?';
-			l = 1;
-		} else if (cp == '\r' || cp == '\n' || cp == '\t') {
-			rep = ' ';
-		} else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
-			rep = '?';
-		}
-		if (o + (rep ? 1 : l) > cap - 1) {
-			cut = 1;
-			break;
-		}
-		/* Where "..." would still fit after this character. */
-		if (o + (rep ? 1 : l) + 3 <= cap - 1)
-			mark = o + (rep ? 1 : l);
-		if (rep) {
-			out[o++] = rep;
-		} else {
-			memcpy(out + o, p + i, l);
-			o += l;
-		}
-		i += l;
-	}
-	if (cut && cap >= 4) {
-		memcpy(out + mark, "...", 3);
-		o = mark + 3;
-	}
-	out[o] = '\0';
-}
-
 /* A sanitized copy of a value, at most NOTIFY_VALUE_MAX bytes; caller frees. */
 static char *
 clean_value(const char *in)
 {
 	char *out = xmalloc(NOTIFY_VALUE_MAX + 1);
 
-	notify_sanitize(in, out, NOTIFY_VALUE_MAX + 1);
+	sanitize(in, out, NOTIFY_VALUE_MAX + 1, SAN_VALUE);
 	return out;
 }
 
@@ -369,7 +267,7 @@ tpl_load(const char *dir, int idx, struct notify_tpl *tp, char **err)
 	char *path = xasprintf("%s/%s.txt", dir, defaults[idx].name), *buf = NULL;
 	const char *why = NULL;
 	struct stat st;
-	size_t got = 0;
+	ssize_t n;
 	int fd, r = -1;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -391,20 +289,11 @@ tpl_load(const char *dir, int idx, struct notify_tpl *tp, char **err)
 		goto out;
 	}
 	buf = xmalloc((size_t)st.st_size + 1);
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*err = xasprintf("%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
+	if ((n = pread_full(fd, buf, (size_t)st.st_size, 0)) < 0) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		goto out;
 	}
-	if (tpl_parse(buf, got, idx, tp, &why) < 0) {
+	if (tpl_parse(buf, (size_t)n, idx, tp, &why) < 0) {
 		*err = xasprintf("%s: %s", path, why);
 		goto out;
 	}
@@ -473,7 +362,7 @@ notify_render_subject(const struct notify_templates *t, const char *which,
 		return NULL;
 	s = expand(t ? t->t[i].subject : defaults[i].subject, v ? v : &none, 0);
 	out = xmalloc(NOTIFY_SUBJECT_MAX + 1);
-	notify_sanitize(s, out, NOTIFY_SUBJECT_MAX + 1);
+	sanitize(s, out, NOTIFY_SUBJECT_MAX + 1, SAN_VALUE);
 	free(s);
 	return out;
 }
@@ -585,8 +474,8 @@ add_subject(struct sbuf *b, const char *s)
 
 		/* Whole UTF-8 characters only: never start a word mid-character. */
 		while (i + take < n) {
-			unsigned cp;
-			size_t l = utf8_seq(p + i + take, n - i - take, &cp);
+			uint32_t cp;
+			size_t l = utf8_decode(p + i + take, n - i - take, &cp);
 
 			if (l == 0)
 				l = 1;
@@ -704,8 +593,8 @@ notify_message(const struct notify_templates *t, const char *which, const struct
 	if (!addr_ok(from_addr) || !addr_ok(to_addr)) {
 		char f[64], to[64];
 
-		notify_sanitize(from_addr, f, sizeof(f));
-		notify_sanitize(to_addr, to, sizeof(to));
+		sanitize(from_addr, f, sizeof(f), SAN_VALUE);
+		sanitize(to_addr, to, sizeof(to), SAN_VALUE);
 		log_warnx("notify template=%s refused from=<%s> to=<%s> reason=bad address", which,
 		          f, to);
 		return NULL;
@@ -776,19 +665,11 @@ notify_subject_of(int fd, uint64_t size, char *out, size_t cap)
 {
 	size_t want = size < NOTIFY_HEADER_READ_MAX ? (size_t)size : NOTIFY_HEADER_READ_MAX;
 	char *buf = xmalloc(want + 1), *raw, *dec;
-	size_t got = 0;
+	ssize_t n = pread_full(fd, buf, want, 0);
+	size_t got = n > 0 ? (size_t)n : 0;
 
 	if (cap > 0)
 		out[0] = '\0';
-	while (got < want) {
-		ssize_t n = pread(fd, buf + got, want - got, (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
 	/* NUL bytes would cut the value short; no header has them. */
 	for (size_t i = 0; i < got; i++)
 		if (buf[i] == '\0')
@@ -803,7 +684,7 @@ notify_subject_of(int fd, uint64_t size, char *out, size_t cap)
 	if (dec == NULL)
 		return -1;
 	if (cap > 0)
-		notify_sanitize(str_trim(dec), out, cap);
+		sanitize(str_trim(dec), out, cap, SAN_VALUE);
 	g_free(dec);
 	return 0;
 }

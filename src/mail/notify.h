@@ -12,10 +12,10 @@
  * is; an unknown %X% is left as is.
  *
  * Every value comes from the wire or may, so every value is sanitized
- * before it is put anywhere: invalid UTF-8 and control characters (CR, LF,
- * NUL, TAB, C1) become '?' or a space, and it is cut to NOTIFY_VALUE_MAX
- * bytes. Header fields built here never carry CR, LF or NUL from a value;
- * a non-ASCII Subject is RFC 2047-encoded. Sending is the caller's.
+ * before it is put anywhere (util/sanitize.h SAN_VALUE): invalid UTF-8 and
+ * control characters (CR, LF, NUL, TAB, C1) become '?' or a space, and it
+ * is cut to NOTIFY_VALUE_MAX bytes, "..." marking the cut. Header fields built here never carry CR,
+ * LF or NUL from a value; a non-ASCII Subject is RFC 2047-encoded. Sending is the caller's.
  */
 #ifndef PC_NOTIFY_H
 #define PC_NOTIFY_H
@@ -105,13 +105,5 @@ char *notify_message(const struct notify_templates *t, const char *which,
  * (out = "") if there is none or it cannot be read.
  */
 int notify_subject_of(int fd, uint64_t size, char *out, size_t cap);
-
-/*
- * Copies a value for display: invalid UTF-8, C0/C1 controls and DEL become
- * '?' (CR, LF and TAB a space), cut at a character boundary so that it fits
- * in cap bytes with its NUL ("..." marks a cut when cap allows). Used for
- * every variable; exported for rewrite and tests.
- */
-void notify_sanitize(const char *in, char *out, size_t cap);
 
 #endif

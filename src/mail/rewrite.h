@@ -63,10 +63,9 @@ struct rewrite_result {
 /*
  * The part id in a scanner hit path: hit_path is root + "//" + id, then
  * optionally "/" + declared name and "//" + deeper levels. root is the name
- * given to the scanner, compared as the walker shows it (sanitized, see
- * walk_name_sanitize). Stores the id in id (cap bytes). Returns 0, or -1
- * when the hit is on the root itself, is not below root, or the id does not
- * fit.
+ * given to the scanner, compared as the walker shows it (walk_root_name).
+ * Stores the id in id (cap bytes). Returns 0, or -1 when the hit is on the
+ * root itself, is not below root, or the id does not fit.
  */
 int rewrite_part_id(const char *root, const char *hit_path, char *id, size_t cap);
 

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "policy/policy.h"
-#include "scan/filetype.h"
+#include "util/words.h"
 #include "util/xalloc.h"
 
 int
@@ -22,7 +22,7 @@ policy_init(struct policy *p, const struct pc_config *c, char **err)
 		*err = xasprintf("policy.internal_networks: bad network \"%s\"", bad);
 		return -1;
 	}
-	type_list_parse(c->internal_domains, &p->internal_domains, &p->ninternal_domains);
+	words_split(c->internal_domains, &p->internal_domains, &p->ninternal_domains);
 	p->dir[DIR_INBOUND] = c->inbound;
 	p->dir[DIR_OUTBOUND] = c->outbound;
 	p->dir[DIR_INBOUND].notify_admin = xstrdup(c->inbound.notify_admin);
@@ -34,9 +34,7 @@ void
 policy_free(struct policy *p)
 {
 	cidr_list_free(&p->internal);
-	for (size_t i = 0; i < p->ninternal_domains; i++)
-		free(p->internal_domains[i]);
-	free(p->internal_domains);
+	words_free(p->internal_domains, p->ninternal_domains);
 	free(p->dir[0].notify_admin);
 	free(p->dir[1].notify_admin);
 	memset(p, 0, sizeof(*p));

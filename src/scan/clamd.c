@@ -40,6 +40,7 @@
 #include "scan/clamd.h"
 #include "scan/verdict.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
@@ -550,18 +551,17 @@ clamd_stream_feed(struct clamd_stream *s, const void *buf, size_t len)
 	return s->state == CS_STREAMING ? 0 : -1;
 }
 
-/* Copies at most CLAMD_SAMPLE bytes of s with non-printables as '?'. */
+/*
+ * Copies at most CLAMD_SAMPLE bytes of s, up to a NUL, with non-printables
+ * as '?'.
+ */
 static char *
 clamd_sample(const char *s, size_t len)
 {
-	char *out;
+	char *out = xmalloc(CLAMD_SAMPLE + 1);
 
-	if (len > CLAMD_SAMPLE)
-		len = CLAMD_SAMPLE;
-	out = xstrndup(s, len);
-	for (char *p = out; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-			*p = '?';
+	sanitize_mem(s, strnlen(s, len < CLAMD_SAMPLE ? len : CLAMD_SAMPLE), out, CLAMD_SAMPLE + 1,
+	             SAN_SAMPLE);
 	return out;
 }
 

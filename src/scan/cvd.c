@@ -1,7 +1,7 @@
 /*
- * cvd: .cvd/.cld container -> members fed to sigdb's text parser. Owns the
- * header format, the MD5 check and the archive walk; the formats of the
- * members are sigdb.c's.
+ * cvd: .cvd/.cld container -> members handed to a sink. Owns the header
+ * format, the MD5 check, the archive walk and its limits; the formats of
+ * the members are the sink's (sigdb.c).
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -101,13 +101,13 @@ cvd_check_md5(const char *name, const struct cvd_header *h, const uint8_t *body,
 }
 
 int
-cvd_load(struct sigdb *db, const char *name, const uint8_t *data, size_t len, int is_cld)
+cvd_load(const char *name, const uint8_t *data, size_t len, int is_cld, const struct cvd_sink *sink)
 {
 	struct cvd_header h;
 	struct archive *a;
 	struct archive_entry *ent;
 	uint64_t unpacked = 0;
-	size_t members = 0, before = sigdb_ndb_count(db) + sigdb_hash_count(db);
+	size_t members = 0, loaded = 0;
 	char *buf;
 	int r, rc = 0;
 
@@ -132,7 +132,7 @@ cvd_load(struct sigdb *db, const char *name, const uint8_t *data, size_t len, in
 	buf = xmalloc(CVD_READ_CHUNK);
 	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *path = archive_entry_pathname(ent), *base;
-		struct sigdb_text *t;
+		void *m;
 		char ext[16], *origin;
 		la_ssize_t n;
 
@@ -150,14 +150,14 @@ cvd_load(struct sigdb *db, const char *name, const uint8_t *data, size_t len, in
 			continue;
 		}
 		origin = xasprintf("%s/%s", name, base);
-		t = sigdb_text_begin(db, origin, member_ext(base, ext, sizeof(ext)), 1);
+		m = sink->begin(sink->arg, origin, member_ext(base, ext, sizeof(ext)));
 		while ((n = archive_read_data(a, buf, CVD_READ_CHUNK)) > 0) {
 			unpacked += (uint64_t)n;
 			if (unpacked > CVD_MAX_UNPACKED)
 				break;
-			sigdb_text_feed(t, buf, (size_t)n);
+			sink->feed(m, buf, (size_t)n);
 		}
-		sigdb_text_end(t);
+		loaded += sink->end(m);
 		free(origin);
 		if (unpacked > CVD_MAX_UNPACKED) {
 			log_warnx("cvd: %s: unpacks to more than %llu bytes, rest ignored", name,
@@ -178,13 +178,12 @@ cvd_load(struct sigdb *db, const char *name, const uint8_t *data, size_t len, in
 	free(buf);
 	archive_read_free(a);
 	log_info("cvd: %s version=%u sigs=%u flevel=%u built=\"%s\" members=%zu loaded=%zu%s", name,
-	         h.version, h.sigs, h.flevel, h.time, members,
-	         sigdb_ndb_count(db) + sigdb_hash_count(db) - before, rc ? " damaged" : "");
+	         h.version, h.sigs, h.flevel, h.time, members, loaded, rc ? " damaged" : "");
 	return rc;
 }
 
 int
-cvd_load_file(struct sigdb *db, const char *path)
+cvd_load_file(const char *path, const struct cvd_sink *sink)
 {
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct stat st;
@@ -206,7 +205,7 @@ cvd_load_file(struct sigdb *db, const char *path)
 		log_warn("cvd: %s: mmap", path);
 		return -1;
 	}
-	rc = cvd_load(db, base, map, (size_t)st.st_size, str_endswith_ci(path, ".cld"));
+	rc = cvd_load(base, map, (size_t)st.st_size, str_endswith_ci(path, ".cld"), sink);
 	munmap(map, (size_t)st.st_size);
 	return rc;
 }

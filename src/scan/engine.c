@@ -1,8 +1,8 @@
 /*
  * engine: compiled signatures and the streams that match them. Owns the
- * Hyperscan databases (and their cache on disk), the scratch and stream
- * pools, the hash computation and the checks done on matches; parsing is
- * sigdb.c's and ndb.c's.
+ * Hyperscan databases, the scratch and stream pools, the hash computation
+ * and the checks done on matches; parsing is sigdb.c's and ndb.c's, the
+ * cache of compiled databases on disk dbcache.c's.
  *
  * An engine is a list of layers: the base, then one per engine_extend().
  * A layer is immutable and shared (refcounted) by every engine built on it:
@@ -25,31 +25,23 @@
  * appends (layer, id) to a fixed array. Every expression is SINGLEMATCH, so
  * an id is reported at most once per database and stream.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <hs/hs.h>
 #include <openssl/evp.h>
 
+#include "scan/dbcache.h"
 #include "scan/engine.h"
 #include "scan/hashset.h"
+#include "scan/hscompile.h"
 #include "scan/ndb.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
-/* After this many rejected expressions, check all remaining ones singly. */
-#define ENGINE_PREVALIDATE_AFTER 4
 /* Largest piece handed to one hs_scan_stream() (its length is unsigned). */
 #define ENGINE_FEED_MAX ((size_t)1 << 30)
 
@@ -93,7 +85,7 @@ struct layer {
 	struct hashset *hs;
 	size_t nbody, nhash;
 	enum cache_state cache;
-	/* While building: what compile_set() rejected, for the cache. */
+	/* While building: what hsc_compile() rejected, for the cache. */
 	unsigned *rej_ids;
 	char **rej_why;
 	size_t nrej, rej_cap;
@@ -154,57 +146,6 @@ struct engine_stream {
 	size_t ring_len;
 };
 
-/* The compile inputs of one database, kept in step. */
-struct cset {
-	const char **expr;
-	unsigned *flags, *ids;
-	const hs_expr_ext_t **ext;
-	size_t n, cap;
-};
-
-/* Appends one expression; the strings and ext are borrowed, not copied. */
-static void
-cset_push(struct cset *cs, const char *expr, unsigned flags, unsigned id, const hs_expr_ext_t *ext)
-{
-	size_t cap = cs->cap;
-
-	cs->expr = xgrow(cs->expr, &cap, cs->n + 1, sizeof(*cs->expr));
-	cap = cs->cap;
-	cs->flags = xgrow(cs->flags, &cap, cs->n + 1, sizeof(*cs->flags));
-	cap = cs->cap;
-	cs->ids = xgrow(cs->ids, &cap, cs->n + 1, sizeof(*cs->ids));
-	cap = cs->cap;
-	cs->ext = xgrow(cs->ext, &cap, cs->n + 1, sizeof(*cs->ext));
-	cs->cap = cap;
-	cs->expr[cs->n] = expr;
-	cs->flags[cs->n] = flags;
-	cs->ids[cs->n] = id;
-	cs->ext[cs->n] = ext;
-	cs->n++;
-}
-
-/* Removes entry k (order does not matter: ids travel with the entries). */
-static void
-cset_remove(struct cset *cs, size_t k)
-{
-	cs->n--;
-	cs->expr[k] = cs->expr[cs->n];
-	cs->flags[k] = cs->flags[cs->n];
-	cs->ids[k] = cs->ids[cs->n];
-	cs->ext[k] = cs->ext[cs->n];
-}
-
-/* Frees the arrays of cs (not the borrowed expressions). */
-static void
-cset_free(struct cset *cs)
-{
-	free(cs->expr);
-	free(cs->flags);
-	free(cs->ids);
-	free(cs->ext);
-	memset(cs, 0, sizeof(*cs));
-}
-
 /* Marks layer signature id rejected, in the layer and in its sigdb (logged there). */
 static void
 layer_reject(struct layer *L, unsigned id, const char *why)
@@ -221,677 +162,89 @@ layer_reject(struct layer *L, unsigned id, const char *why)
 	L->rej_why[L->nrej++] = xstrdup(why);
 }
 
-/* Drops every expression Hyperscan's front end refuses on its own. */
-static void
-cset_prevalidate(struct layer *L, struct cset *cs)
-{
-	for (size_t k = 0; k < cs->n;) {
-		hs_expr_info_t *info = NULL;
-		hs_compile_error_t *ce = NULL;
-
-		if (hs_expression_ext_info(cs->expr[k], cs->flags[k], cs->ext[k], &info, &ce) !=
-		    HS_SUCCESS) {
-			layer_reject(L, cs->ids[k], ce ? ce->message : "hyperscan error");
-			hs_free_compile_error(ce);
-			cset_remove(cs, k);
-			continue;
-		}
-		free(info);
-		k++;
-	}
-}
-
-/* Appends a compiled database to a growing array. */
-static void
-push_db(hs_database_t ***v, size_t *n, size_t *cap, hs_database_t *db)
-{
-	*v = xgrow(*v, cap, *n + 1, sizeof(**v));
-	(*v)[(*n)++] = db;
-}
-
-/*
- * Compiles cs (mode HS_MODE_STREAM or HS_MODE_BLOCK) into one or more
- * databases appended to (*v, *n). An expression Hyperscan refuses is
- * rejected and the rest retried; a failure not tied to one expression
- * splits the set in two.
- */
-static void
-compile_set(struct layer *L, struct cset *cs, unsigned mode, hs_database_t ***v, size_t *n,
-            size_t *cap)
-{
-	size_t fails = 0;
-
-	while (cs->n > 0) {
-		hs_database_t *db = NULL;
-		hs_compile_error_t *ce = NULL;
-		struct cset a = {0}, b = {0};
-
-		if (hs_compile_ext_multi(cs->expr, cs->flags, cs->ids, cs->ext, (unsigned)cs->n,
-		                         mode, NULL, &db, &ce) == HS_SUCCESS) {
-			push_db(v, n, cap, db);
-			return;
-		}
-		if (ce != NULL && ce->expression >= 0 && (size_t)ce->expression < cs->n) {
-			layer_reject(L, cs->ids[ce->expression], ce->message);
-			cset_remove(cs, (size_t)ce->expression);
-			hs_free_compile_error(ce);
-			if (++fails == ENGINE_PREVALIDATE_AFTER)
-				cset_prevalidate(L, cs);
-			continue;
-		}
-		log_warnx("engine: compiling %zu expressions failed: %s%s", cs->n,
-		          ce ? ce->message : "?", cs->n > 1 ? "; splitting" : "");
-		if (cs->n == 1) {
-			layer_reject(L, cs->ids[0], ce ? ce->message : "hyperscan error");
-			hs_free_compile_error(ce);
-			return;
-		}
-		hs_free_compile_error(ce);
-		for (size_t k = 0; k < cs->n; k++)
-			cset_push(k < cs->n / 2 ? &a : &b, cs->expr[k], cs->flags[k], cs->ids[k],
-			          cs->ext[k]);
-		compile_set(L, &a, mode, v, n, cap);
-		compile_set(L, &b, mode, v, n, cap);
-		cset_free(&a);
-		cset_free(&b);
-		return;
-	}
-}
-
-/* Frees n databases and the array holding them. */
-static void
-free_dbs(hs_database_t **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		hs_free_database(v[i]);
-	free(v);
-}
-
 static void
 layer_unref(struct layer *L)
 {
 	if (L == NULL || atomic_fetch_sub(&L->refs, 1) != 1)
 		return;
-	free_dbs(L->sdb, L->nsdb);
-	free_dbs(L->efix, L->nefix);
-	free_dbs(L->evar, L->nevar);
+	hsc_free_dbs(L->sdb, L->nsdb);
+	hsc_free_dbs(L->efix, L->nefix);
+	hsc_free_dbs(L->evar, L->nevar);
 	free(L->sigs);
 	hashset_free(L->hs);
 	sigdb_free(L->db);
 	free(L);
 }
 
-/* ---- the compiled-database cache ---------------------------------------- */
-
-/*
- * Compiling is most of the start-up time and most of its peak memory, so a
- * base layer's compiled databases are kept in a file named by a SHA-256 key
- * over exactly what was handed to the compiler: every expression with its
- * flags, id and extended parameters, per database kind, after translation
- * (so any change in ndb.c changes the key), plus hs_version() and the host
- * platform. The file, "hs-<key>.db" in the cache directory:
- *
- *   header (CACHE_HDR bytes): CACHE_MAGIC, the key (32), the payload length
- *   and the meta length (u64 little-endian each), SHA-256 of the meta (32);
- *   meta: number of stream, EOF-fixed and EOF-variable databases (3 x u64),
- *   the serialized length of each (u64), the number of expressions the
- *   compiler rejected (u64) and for each its id and reason (u64, u64 length,
- *   bytes);
- *   then the serialized databases, in order.
- *
- * Hyperscan checks each database's own CRC when deserializing. Anything
- * that does not check out is logged, ignored and overwritten. Writes go to
- * a temporary file renamed into place, so readers never see half a file.
- */
-#define CACHE_MAGIC "PCHSDB01"
-#define CACHE_HDR (8 + 32 + 8 + 8 + 32)
-#define CACHE_MAX_DBS 65536    /* databases per kind in a file we read */
-#define CACHE_REASON_MAX 4096  /* bytes of a rejection reason we read */
-#define CACHE_KEEP 4           /* cache files kept: the one written and 3 used last */
-#define CACHE_TMP_AGE_S 3600   /* temporaries this old are a crashed writer's */
-#define CACHE_PRUNE_SCAN 10000 /* directory entries looked at per prune */
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *cache_dir; /* NULL: no cache */
-
-void
-engine_set_cache_dir(const char *dir)
-{
-	pthread_mutex_lock(&cache_lock);
-	free(cache_dir);
-	cache_dir = dir && *dir ? xstrdup(dir) : NULL;
-	pthread_mutex_unlock(&cache_lock);
-}
-
-/* A copy of the cache directory (caller frees), or NULL. */
-static char *
-cache_dir_get(void)
-{
-	char *d;
-
-	pthread_mutex_lock(&cache_lock);
-	d = cache_dir ? xstrdup(cache_dir) : NULL;
-	pthread_mutex_unlock(&cache_lock);
-	return d;
-}
-
+/* dbcache_sink: a database read from the cache joins layer arg. */
 static void
-put_u64(uint8_t *p, uint64_t v)
+layer_take_db(void *arg, unsigned k, hs_database_t *db)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	struct layer *L = arg;
+
+	if (k == 0)
+		hsc_push_db(&L->sdb, &L->nsdb, &L->sdb_cap, db);
+	else if (k == 1)
+		hsc_push_db(&L->efix, &L->nefix, &L->efix_cap, db);
+	else
+		hsc_push_db(&L->evar, &L->nevar, &L->evar_cap, db);
 }
 
-static uint64_t
-get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
+/* hsc_reject_fn and dbcache_sink: an expression the compiler rejected. */
 static void
-key_u64(EVP_MD_CTX *c, uint64_t v)
+layer_take_reject(void *arg, unsigned id, const char *why)
 {
-	uint8_t b[8];
-
-	put_u64(b, v);
-	EVP_DigestUpdate(c, b, sizeof(b));
+	layer_reject(arg, id, why);
 }
 
-/* Adds one compile set (in its order, which is the compiler's input order). */
-static void
-key_set(EVP_MD_CTX *c, const struct cset *cs, unsigned mode)
+/* The cache's view of one compile set. */
+static struct dbcache_set
+cache_view(const struct hsc_set *cs, unsigned mode)
 {
-	key_u64(c, mode);
-	key_u64(c, cs->n);
-	for (size_t k = 0; k < cs->n; k++) {
-		const hs_expr_ext_t *x = cs->ext[k];
-		size_t len = strlen(cs->expr[k]);
+	struct dbcache_set v = {cs->expr, cs->flags, cs->ids, cs->ext, cs->n, mode};
 
-		key_u64(c, cs->ids[k]);
-		key_u64(c, cs->flags[k]);
-		key_u64(c, x != NULL);
-		if (x != NULL) {
-			key_u64(c, x->flags);
-			key_u64(c, x->min_offset);
-			key_u64(c, x->max_offset);
-			key_u64(c, x->min_length);
-			key_u64(c, x->edit_distance);
-			key_u64(c, x->hamming_distance);
-		}
-		key_u64(c, len);
-		EVP_DigestUpdate(c, cs->expr[k], len);
-	}
-}
-
-/* The key of the three compile sets on this host, raw and as hex. */
-static void
-cache_key(const struct cset *scs, const struct cset *fcs, const struct cset *vcs, uint8_t key[32],
-          char hex[65])
-{
-	static const char tag[] = "portcullis engine cache " CACHE_MAGIC;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	hs_platform_info_t plat;
-	const char *ver = hs_version();
-	unsigned len = 32;
-
-	if (c == NULL)
-		fatalx("engine: out of memory");
-	memset(&plat, 0, sizeof(plat));
-	hs_populate_platform(&plat);
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	EVP_DigestUpdate(c, tag, sizeof(tag));
-	key_u64(c, strlen(ver));
-	EVP_DigestUpdate(c, ver, strlen(ver));
-	key_u64(c, plat.tune);
-	key_u64(c, plat.cpu_features);
-	key_set(c, scs, HS_MODE_STREAM);
-	key_set(c, fcs, HS_MODE_BLOCK);
-	key_set(c, vcs, HS_MODE_BLOCK);
-	EVP_DigestFinal_ex(c, key, &len);
-	EVP_MD_CTX_free(c);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", key[i]);
-}
-
-/* Owned by us or root, writable by no one else: safe to load code from. */
-static int
-cache_owner_ok(const struct stat *st)
-{
-	return (st->st_uid == geteuid() || st->st_uid == 0) && !(st->st_mode & 022);
-}
-
-/*
- * 0 if dir can hold the cache (created 0700 if missing, its parent must
- * exist); -1 with *why set (caller frees) otherwise.
- */
-static int
-cache_dir_ok(const char *dir, char **why)
-{
-	struct stat st;
-
-	if (stat(dir, &st) < 0 &&
-	    (errno != ENOENT || (mkdir(dir, 0700) < 0 && errno != EEXIST) || stat(dir, &st) < 0)) {
-		*why = xasprintf("%s", strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		*why = xstrdup("not a directory");
-		return -1;
-	}
-	if (!cache_owner_ok(&st)) {
-		*why = xstrdup("owned or writable by another user");
-		return -1;
-	}
-	return 0;
-}
-
-/* SHA-256 of n bytes. */
-static void
-sha256(const void *p, size_t n, uint8_t out[32])
-{
-	unsigned len = 32;
-
-	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1)
-		fatalx("engine: SHA-256 failed");
-}
-
-/* A bounds-checked reader over the meta section. */
-struct rd {
-	const uint8_t *p;
-	size_t left;
-	int bad;
-};
-
-static uint64_t
-rd_u64(struct rd *r)
-{
-	uint64_t v;
-
-	if (r->bad || r->left < 8) {
-		r->bad = 1;
-		return 0;
-	}
-	v = get_u64(r->p);
-	r->p += 8;
-	r->left -= 8;
 	return v;
 }
 
 /*
- * Checks a cache file image (p, size) for key and, if it holds together,
- * loads its databases and rejections into L. 0, or -1 with *why set.
- */
-static int
-cache_parse(struct layer *L, const uint8_t *p, size_t size, const uint8_t key[32], char **why)
-{
-	uint64_t plen, mlen, cnt[3], total = 0, nrej;
-	uint64_t *lens = NULL, *ids = NULL, *rlens = NULL;
-	const uint8_t **reasons = NULL, *blob;
-	hs_database_t **dbs = NULL;
-	size_t ndbs = 0, done = 0;
-	struct rd r;
-	uint8_t md[32];
-	hs_error_t herr;
-	int rc = -1;
-
-	if (size < CACHE_HDR || memcmp(p, CACHE_MAGIC, 8) != 0) {
-		*why = xstrdup("not a cache file");
-		return -1;
-	}
-	if (memcmp(p + 8, key, 32) != 0) {
-		*why = xstrdup("written for other signatures");
-		return -1;
-	}
-	plen = get_u64(p + 40);
-	mlen = get_u64(p + 48);
-	if (plen != size - CACHE_HDR || mlen > plen) {
-		*why = xasprintf("truncated or damaged (payload %llu bytes, file %zu)",
-		                 (unsigned long long)plen, size);
-		return -1;
-	}
-	sha256(p + CACHE_HDR, (size_t)mlen, md);
-	if (memcmp(md, p + 56, 32) != 0) {
-		*why = xstrdup("damaged (digest mismatch)");
-		return -1;
-	}
-	r.p = p + CACHE_HDR;
-	r.left = (size_t)mlen;
-	r.bad = 0;
-	for (int k = 0; k < 3; k++) {
-		cnt[k] = rd_u64(&r);
-		if (cnt[k] > CACHE_MAX_DBS)
-			r.bad = 1;
-		else
-			ndbs += (size_t)cnt[k];
-	}
-	if (!r.bad) {
-		lens = xcalloc(ndbs + 1, sizeof(*lens));
-		dbs = xcalloc(ndbs + 1, sizeof(*dbs));
-	}
-	for (size_t i = 0; i < ndbs && !r.bad; i++) {
-		lens[i] = rd_u64(&r);
-		if (lens[i] > plen - mlen - total)
-			r.bad = 1;
-		else
-			total += lens[i];
-	}
-	nrej = rd_u64(&r);
-	if (r.bad || total != plen - mlen || nrej > L->nsigs) {
-		*why = xstrdup("damaged (inconsistent layout)");
-		goto out;
-	}
-	ids = xcalloc(nrej + 1, sizeof(*ids));
-	rlens = xcalloc(nrej + 1, sizeof(*rlens));
-	reasons = xcalloc(nrej + 1, sizeof(*reasons));
-	for (uint64_t i = 0; i < nrej && !r.bad; i++) {
-		ids[i] = rd_u64(&r);
-		rlens[i] = rd_u64(&r);
-		if (r.bad || ids[i] >= L->nsigs || rlens[i] > CACHE_REASON_MAX ||
-		    rlens[i] > r.left) {
-			r.bad = 1;
-			break;
-		}
-		reasons[i] = r.p;
-		r.p += rlens[i];
-		r.left -= (size_t)rlens[i];
-	}
-	if (r.bad || r.left != 0) {
-		*why = xstrdup("damaged (inconsistent rejections)");
-		goto out;
-	}
-	blob = p + CACHE_HDR + mlen;
-	for (done = 0; done < ndbs; done++) {
-		herr = hs_deserialize_database((const char *)blob, (size_t)lens[done], &dbs[done]);
-		if (herr != HS_SUCCESS) {
-			*why = xasprintf("Hyperscan cannot read database %zu (error %d)", done,
-			                 (int)herr);
-			goto out;
-		}
-		blob += lens[done];
-	}
-	for (size_t i = 0; i < ndbs; i++) {
-		if (i < cnt[0])
-			push_db(&L->sdb, &L->nsdb, &L->sdb_cap, dbs[i]);
-		else if (i < cnt[0] + cnt[1])
-			push_db(&L->efix, &L->nefix, &L->efix_cap, dbs[i]);
-		else
-			push_db(&L->evar, &L->nevar, &L->evar_cap, dbs[i]);
-	}
-	done = 0;
-	for (uint64_t i = 0; i < nrej; i++) {
-		char *why1 = xstrndup((const char *)reasons[i], (size_t)rlens[i]);
-
-		layer_reject(L, (unsigned)ids[i], why1);
-		free(why1);
-	}
-	rc = 0;
-out:
-	for (size_t i = 0; i < done; i++)
-		hs_free_database(dbs[i]);
-	free(dbs);
-	free(lens);
-	free(ids);
-	free(rlens);
-	free(reasons);
-	return rc;
-}
-
-/*
- * Loads L's databases from the cache file at path. 0; or -1 with *why set
- * (caller frees) if the file is unusable, or *why NULL if there is none.
- */
-static int
-cache_load(struct layer *L, const char *path, const uint8_t key[32], char **why)
-{
-	struct stat st;
-	void *map;
-	int fd, rc;
-
-	*why = NULL;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		if (errno != ENOENT)
-			*why = xasprintf("open: %s", strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !cache_owner_ok(&st)) {
-		*why = xstrdup("not a regular file of ours");
-		close(fd);
-		return -1;
-	}
-	if (st.st_size < CACHE_HDR) {
-		*why = xasprintf("truncated (%lld bytes)", (long long)st.st_size);
-		close(fd);
-		return -1;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED) {
-		*why = xasprintf("mmap: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	rc = cache_parse(L, map, (size_t)st.st_size, key, why);
-	munmap(map, (size_t)st.st_size);
-	/* In use: keep it from being pruned as stale. */
-	if (rc == 0)
-		futimens(fd, NULL);
-	close(fd);
-	return rc;
-}
-
-/* A cache file found while pruning. */
-struct cache_old {
-	char name[3 + 64 + 3 + 1];
-	time_t mtime;
-};
-
-/* Newest first. */
-static int
-cache_old_cmp(const void *a, const void *b)
-{
-	const struct cache_old *x = a, *y = b;
-
-	return x->mtime < y->mtime ? 1 : x->mtime > y->mtime ? -1 : 0;
-}
-
-/*
- * Bounds the cache after `keep` was written: of the other cache files the
- * CACHE_KEEP - 1 used last stay (a hit refreshes a file's time), the rest
- * go, and so do temporaries older than CACHE_TMP_AGE_S (a crashed writer's).
+ * Compiles the three sets into L: from the cache (dbcache.h) when use_cache
+ * and a cache directory is set and holds them, else by compiling (and then
+ * writing the cache). The key is taken before compiling, which drops
+ * rejected entries.
  */
 static void
-cache_prune(const char *dir, const char *keep)
+layer_compile(struct layer *L, struct hsc_set *scs, struct hsc_set *fcs, struct hsc_set *vcs,
+              int use_cache)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	struct cache_old *old = NULL;
-	size_t nold = 0, cap = 0;
-	time_t now = time(NULL);
-	unsigned seen = 0;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL && seen++ < CACHE_PRUNE_SCAN) {
-		const char *n = de->d_name;
-		size_t len = strlen(n);
-		int tmp = strncmp(n, ".hs-", 4) == 0;
-		struct stat st;
-
-		if (strcmp(n, keep) == 0 ||
-		    !(tmp || (strncmp(n, "hs-", 3) == 0 && len == sizeof(old->name) - 1 &&
-		              strcmp(n + len - 3, ".db") == 0)))
-			continue;
-		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		if (tmp) {
-			if (now - st.st_mtime >= CACHE_TMP_AGE_S && unlinkat(dirfd(d), n, 0) == 0)
-				log_info("engine: cache: removed %s/%s (left over)", dir, n);
-			continue;
-		}
-		old = xgrow(old, &cap, nold + 1, sizeof(*old));
-		memcpy(old[nold].name, n, len + 1);
-		old[nold++].mtime = st.st_mtime;
-	}
-	if (nold > 1)
-		qsort(old, nold, sizeof(*old), cache_old_cmp);
-	for (size_t i = CACHE_KEEP - 1; i < nold; i++)
-		if (unlinkat(dirfd(d), old[i].name, 0) == 0)
-			log_info("engine: cache: removed %s/%s (%d newer)", dir, old[i].name,
-			         CACHE_KEEP);
-	closedir(d);
-	free(old);
-}
-
-/* Appends n bytes to a growing buffer. */
-static void
-buf_put(uint8_t **b, size_t *len, size_t *cap, const void *p, size_t n)
-{
-	if (n == 0)
-		return;
-	*b = xgrow(*b, cap, *len + n, 1);
-	memcpy(*b + *len, p, n);
-	*len += n;
-}
-
-static void
-buf_u64(uint8_t **b, size_t *len, size_t *cap, uint64_t v)
-{
-	uint8_t x[8];
-
-	put_u64(x, v);
-	buf_put(b, len, cap, x, sizeof(x));
-}
-
-/* Writes L's databases and rejections to path (in dir), atomically. */
-static void
-cache_store(const struct layer *L, const char *dir, const char *path, const uint8_t key[32],
-            const char *hex)
-{
-	size_t ndbs = L->nsdb + L->nefix + L->nevar, mlen = 0, mcap = 0, total;
-	hs_database_t **dbs = xcalloc(ndbs + 1, sizeof(*dbs));
-	char **blobs = xcalloc(ndbs + 1, sizeof(*blobs)), *tmp = NULL;
-	size_t *lens = xcalloc(ndbs + 1, sizeof(*lens));
-	uint8_t hdr[CACHE_HDR], *meta = NULL;
-	int fd = -1, created = 0, ok = 0;
-
-	for (size_t i = 0; i < L->nsdb; i++)
-		dbs[i] = L->sdb[i];
-	for (size_t i = 0; i < L->nefix; i++)
-		dbs[L->nsdb + i] = L->efix[i];
-	for (size_t i = 0; i < L->nevar; i++)
-		dbs[L->nsdb + L->nefix + i] = L->evar[i];
-	buf_u64(&meta, &mlen, &mcap, L->nsdb);
-	buf_u64(&meta, &mlen, &mcap, L->nefix);
-	buf_u64(&meta, &mlen, &mcap, L->nevar);
-	for (size_t i = 0; i < ndbs; i++) {
-		hs_error_t r = hs_serialize_database(dbs[i], &blobs[i], &lens[i]);
-
-		if (r != HS_SUCCESS) {
-			log_warnx("engine: cache: cannot serialize a database (error %d)", (int)r);
-			goto out;
-		}
-		buf_u64(&meta, &mlen, &mcap, lens[i]);
-	}
-	buf_u64(&meta, &mlen, &mcap, L->nrej);
-	for (size_t i = 0; i < L->nrej; i++) {
-		size_t rl = strlen(L->rej_why[i]);
-
-		rl = rl > CACHE_REASON_MAX ? CACHE_REASON_MAX : rl;
-		buf_u64(&meta, &mlen, &mcap, L->rej_ids[i]);
-		buf_u64(&meta, &mlen, &mcap, rl);
-		buf_put(&meta, &mlen, &mcap, L->rej_why[i], rl);
-	}
-	total = mlen;
-	for (size_t i = 0; i < ndbs; i++)
-		total += lens[i];
-	memcpy(hdr, CACHE_MAGIC, 8);
-	memcpy(hdr + 8, key, 32);
-	put_u64(hdr + 40, total);
-	put_u64(hdr + 48, mlen);
-	sha256(meta, mlen, hdr + 56);
-
-	tmp = xasprintf("%s/.hs-%s.XXXXXX", dir, hex);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		log_warn("engine: cache: cannot create a file in %s", dir);
-		goto out;
-	}
-	created = 1;
-	if (write_all(fd, hdr, sizeof(hdr)) < 0 || write_all(fd, meta, mlen) < 0)
-		goto fail;
-	for (size_t i = 0; i < ndbs; i++)
-		if (write_all(fd, blobs[i], lens[i]) < 0)
-			goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
-	ok = 1;
-	log_info("engine: cache: wrote %s (%zu bytes)", path, total + CACHE_HDR);
-	cache_prune(dir, strrchr(path, '/') + 1);
-	goto out;
-fail:
-	log_warn("engine: cache: cannot write %s", path);
-out:
-	if (fd >= 0)
-		close(fd);
-	if (created && !ok)
-		unlink(tmp);
-	for (size_t i = 0; i < ndbs; i++)
-		free(blobs[i]);
-	free(blobs);
-	free(lens);
-	free(dbs);
-	free(meta);
-	free(tmp);
-}
-
-/*
- * Compiles the three sets into L: from the cache when use_cache and a cache
- * directory is set and holds them, else by compiling (and then writing the
- * cache). The key is taken before compiling, which drops rejected entries.
- */
-static void
-layer_compile(struct layer *L, struct cset *scs, struct cset *fcs, struct cset *vcs, int use_cache)
-{
-	char *dir = NULL, *path = NULL, *why = NULL, hex[65];
-	uint8_t key[32];
+	const struct dbcache_set sets[DBCACHE_NSETS] = {cache_view(scs, HS_MODE_STREAM),
+	                                                cache_view(fcs, HS_MODE_BLOCK),
+	                                                cache_view(vcs, HS_MODE_BLOCK)};
+	const struct dbcache_sink sink = {layer_take_db, layer_take_reject, L};
+	struct dbcache *c = NULL;
 
 	if (use_cache && scs->n + fcs->n + vcs->n > 0)
-		dir = cache_dir_get();
-	if (dir != NULL && cache_dir_ok(dir, &why) != 0) {
-		log_warnx("engine: cache: %s: %s; compiling without it", dir, why);
-		free(why);
-		free(dir);
-		dir = NULL;
-	}
-	if (dir != NULL) {
-		cache_key(scs, fcs, vcs, key, hex);
-		path = xasprintf("%s/hs-%s.db", dir, hex);
-		if (cache_load(L, path, key, &why) == 0) {
+		c = dbcache_open(sets);
+	if (c != NULL) {
+		if (dbcache_load(c, L->nsigs, &sink) == 0) {
 			L->cache = CACHE_HIT;
-			free(path);
-			free(dir);
+			dbcache_close(c);
 			return;
-		}
-		if (why != NULL) {
-			log_warnx("engine: cache: %s: %s; ignored, compiling", path, why);
-			free(why);
 		}
 		L->cache = CACHE_MISS;
 	}
-	compile_set(L, scs, HS_MODE_STREAM, &L->sdb, &L->nsdb, &L->sdb_cap);
-	compile_set(L, fcs, HS_MODE_BLOCK, &L->efix, &L->nefix, &L->efix_cap);
-	compile_set(L, vcs, HS_MODE_BLOCK, &L->evar, &L->nevar, &L->evar_cap);
-	if (dir != NULL)
-		cache_store(L, dir, path, key, hex);
-	free(path);
-	free(dir);
+	hsc_compile(scs, HS_MODE_STREAM, layer_take_reject, L, &L->sdb, &L->nsdb, &L->sdb_cap);
+	hsc_compile(fcs, HS_MODE_BLOCK, layer_take_reject, L, &L->efix, &L->nefix, &L->efix_cap);
+	hsc_compile(vcs, HS_MODE_BLOCK, layer_take_reject, L, &L->evar, &L->nevar, &L->evar_cap);
+	if (c != NULL) {
+		const struct dbcache_image img = {{L->sdb, L->efix, L->evar},
+		                                  {L->nsdb, L->nefix, L->nevar},
+		                                  L->rej_ids,
+		                                  L->rej_why,
+		                                  L->nrej};
+
+		dbcache_store(c, &img);
+		dbcache_close(c);
+	}
 }
 
 /* The expression of an EOF-n signature matched forward, without the offset. */
@@ -920,7 +273,7 @@ layer_build(struct sigdb *db, int use_cache)
 	size_t n = sigdb_ndb_count(db);
 	struct ndb_expr *ex = xcalloc(n + 1, sizeof(*ex)), *fx = xcalloc(n + 1, sizeof(*fx));
 	hs_expr_ext_t *ext = xcalloc(n + 1, sizeof(*ext));
-	struct cset scs = {0}, fcs = {0}, vcs = {0};
+	struct hsc_set scs = {0}, fcs = {0}, vcs = {0};
 	char err[256];
 
 	atomic_init(&L->refs, 1);
@@ -961,20 +314,20 @@ layer_build(struct sigdb *db, int use_cache)
 		}
 		if (!e->eof) {
 			ls->kind = SIG_PLAIN;
-			cset_push(&scs, e->expr, e->hs_flags, id, xp);
+			hsc_push(&scs, e->expr, e->hs_flags, id, xp);
 		} else {
 			ls->eof_n = sig->off_min;
 			ls->eof_span = sig->off_span;
 			if (e->min_len == e->max_len) {
 				ls->kind = SIG_EOF_FIXED;
 				ls->len = e->min_len;
-				cset_push(&scs, fx[id].expr, fx[id].hs_flags, id, NULL);
-				cset_push(&fcs, e->expr, e->hs_flags, id, xp);
+				hsc_push(&scs, fx[id].expr, fx[id].hs_flags, id, NULL);
+				hsc_push(&fcs, e->expr, e->hs_flags, id, xp);
 				if (sig->off_min > L->win_fix)
 					L->win_fix = sig->off_min;
 			} else {
 				ls->kind = SIG_EOF_VAR;
-				cset_push(&vcs, e->expr, e->hs_flags, id, xp);
+				hsc_push(&vcs, e->expr, e->hs_flags, id, xp);
 				if (sig->off_min > L->win_var)
 					L->win_var = sig->off_min;
 			}
@@ -999,9 +352,9 @@ layer_build(struct sigdb *db, int use_cache)
 	free(ex);
 	free(fx);
 	free(ext);
-	cset_free(&scs);
-	cset_free(&fcs);
-	cset_free(&vcs);
+	hsc_free(&scs);
+	hsc_free(&fcs);
+	hsc_free(&vcs);
 	for (size_t i = 0; i < L->nrej; i++)
 		free(L->rej_why[i]);
 	free(L->rej_ids);

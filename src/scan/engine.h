@@ -12,7 +12,8 @@
  *
  * Compiling is slow (seconds, and tens of MB, for a large database), so
  * engine_build() keeps what it compiled in a cache directory and reuses it
- * while the signatures are the same (engine_set_cache_dir()).
+ * while the signatures are the same (scan/dbcache.h: the directory is set
+ * with dbcache_set_dir(); engine_extend() overlays are never cached).
  *
  * Hot additions: engine_extend() compiles only the new signatures into a
  * small overlay database scanned alongside the base (milliseconds even on a
@@ -41,24 +42,8 @@
  */
 #define ENGINE_EOF_WINDOW_MAX (1024 * 1024)
 
-/* Bit (1u << ClamAV target) for body signature target types. */
-#define TARGET_BIT(t) (1u << (t))
-
 struct engine;
 struct engine_stream;
-
-/*
- * Sets the directory where engine_build() keeps its compiled databases,
- * for the whole process (copied; NULL or "" turns the cache off, which is
- * the default). A missing directory is created (mode 0700; its parent must
- * exist); one owned or writable by another user (root aside) is not used.
- * A file is read only if its key (a SHA-256 over every compiled
- * expression, the Hyperscan version and the platform) matches and it
- * checks out; anything else is logged, ignored and rewritten. Writing one
- * removes all but the 3 other cache files used last. Set it before
- * building; engine_extend() overlays are never cached.
- */
-void engine_set_cache_dir(const char *dir);
 
 /*
  * Compiles db and takes ownership of it (also on failure). Signatures
@@ -68,7 +53,7 @@ void engine_set_cache_dir(const char *dir);
  * to log (sigdb_log_stats). Returns NULL with *err set (caller frees) only
  * if nothing usable could be built, which includes a db without a single
  * usable signature. The line ends with cache=off|miss|hit (see
- * engine_set_cache_dir()).
+ * scan/dbcache.h).
  */
 struct engine *engine_build(struct sigdb *db, char **err);
 /*

@@ -18,10 +18,11 @@
 
 #include <magic.h>
 
-#include "scan/engine.h"
 #include "scan/filetype.h"
+#include "scan/sig.h"
 #include "scan/uudecode.h"
 #include "util/log.h"
+#include "util/words.h"
 #include "util/xalloc.h"
 
 struct filetype {
@@ -872,38 +873,11 @@ filetype_is_compressed_stream(const struct file_type *t)
 }
 
 void
-type_list_parse(const char *s, char ***out, size_t *n)
-{
-	char **v = NULL;
-	size_t cap = 0, cnt = 0;
-	const char *p = s ? s : "";
-
-	while (*p) {
-		size_t l;
-
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		l = strcspn(p, " ,\t");
-		if (l == 0)
-			break;
-		v = xgrow(v, &cap, cnt + 1, sizeof(*v));
-		v[cnt++] = xstrndup(p, l);
-		p += l;
-	}
-	*out = v;
-	*n = cnt;
-}
-
-void
 type_lists_free(struct type_lists *tl)
 {
 	if (tl == NULL)
 		return;
-	for (size_t i = 0; i < tl->nsafe_mime; i++)
-		free(tl->safe_mime[i]);
-	for (size_t i = 0; i < tl->nsafe_ext; i++)
-		free(tl->safe_ext[i]);
-	free(tl->safe_mime);
-	free(tl->safe_ext);
+	words_free(tl->safe_mime, tl->nsafe_mime);
+	words_free(tl->safe_ext, tl->nsafe_ext);
 	memset(tl, 0, sizeof(*tl));
 }

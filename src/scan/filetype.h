@@ -29,7 +29,7 @@
  * mbox line or a .eml/.mbox name; CONT_UU for text/x-uuencode and for other
  * text holding a `begin NNN name` line in the bytes given.
  *
- * Target bits (engine.h TARGET_BIT): 1 PE, 2 OLE2, 3 HTML, 4 mail, 5 any
+ * Target bits (sig.h TARGET_BIT): 1 PE, 2 OLE2, 3 HTML, 4 mail, 5 any
  * image type, 6 ELF, 7 any text type (so HTML, and mail libmagic calls
  * text/plain, are text too), 9 Mach-O, 10 PDF, 11 Flash, 12 Java class.
  */
@@ -90,8 +90,7 @@ int filetype_may_be_safe(const struct type_lists *tl, const struct file_type *t,
 int filetype_is_safe(const struct type_lists *tl, const struct file_type *t, const char *name);
 /* True if t is a single compressed stream (gzip, bzip2, xz, lzma, zstd, ...). */
 int filetype_is_compressed_stream(const struct file_type *t);
-/* Parses a space/comma separated list into a freshly allocated array. */
-void type_list_parse(const char *s, char ***out, size_t *n);
+/* Frees both lists (filled in with util/words.h words_split()); tl may be NULL. */
 void type_lists_free(struct type_lists *tl);
 
 #endif

@@ -11,7 +11,6 @@
 struct hashset {
 	const struct hash_sig **slot; /* open addressing, linear probing */
 	size_t mask;                  /* table size - 1 (a power of two) */
-	size_t count;
 	unsigned types;
 	struct {
 		uint64_t *sizes; /* sorted, unique */
@@ -80,7 +79,6 @@ hashset_new(const struct hash_sig *sigs, size_t n)
 		while (hs->slot[j] != NULL)
 			j = (j + 1) & hs->mask;
 		hs->slot[j] = s;
-		hs->count++;
 		hs->types |= 1u << s->type;
 		if (s->size_any)
 			hs->bytype[s->type].any = 1;
@@ -116,12 +114,6 @@ hashset_free(struct hashset *hs)
 		free(hs->bytype[t].sizes);
 	free(hs->slot);
 	free(hs);
-}
-
-size_t
-hashset_count(const struct hashset *hs)
-{
-	return hs->count;
 }
 
 unsigned

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "scan/sigdb.h"
+#include "scan/sig.h"
 
 struct hashset;
 
@@ -22,7 +22,6 @@ struct hashset;
 struct hashset *hashset_new(const struct hash_sig *sigs, size_t n);
 void hashset_free(struct hashset *hs);
 
-size_t hashset_count(const struct hashset *hs);
 /* Bit (1u << type) for each hash type present in the set. */
 unsigned hashset_types(const struct hashset *hs);
 /*

@@ -16,8 +16,9 @@
 
 #include "scan/mailwalk.h"
 #include "scan/uudecode.h"
-#include "scan/walk.h"
 #include "util/log.h"
+#include "util/sanitize.h"
+#include "util/tmpfd.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
@@ -48,12 +49,11 @@ struct mw_uu {
 	struct mw *mw;
 	const char *prefix;
 	unsigned depth;
-	void *gobj;
 	int fd;
 	unsigned nblock;
 	uint64_t size;
 	int cut;
-	char name[WALK_NAME_MAX + 1];
+	char name[SAN_NAME_MAX + 1];
 };
 
 /* Runs once per process through pthread_once. */
@@ -145,10 +145,10 @@ uu_begin(void *arg, unsigned mode, const char *name)
 	struct mw_uu *u = arg;
 
 	(void)mode;
-	walk_name_sanitize(name, u->name, sizeof(u->name));
+	sanitize(name, u->name, sizeof(u->name), SAN_NAME);
 	u->size = 0;
 	u->cut = 0;
-	u->fd = walk_tmpfd(u->mw->tmpdir);
+	u->fd = tmpfd_open(u->mw->tmpdir);
 	if (u->fd < 0) {
 		verdict_note(u->mw->v, SCAN_ERROR, LIMIT_NONE, u->mw->path, "temporary file: %s",
 		             strerror(errno));
@@ -203,7 +203,6 @@ uu_end(void *arg, enum uudec_end how)
 		part.filename = u->name[0] ? u->name : NULL;
 		part.is_uu = 1;
 		part.depth = u->depth;
-		part.gmime_object = u->gobj;
 		part.headers_begin = part.body_begin = part.body_end = -1;
 		r = call_cb(mw, &part, u->fd, u->size);
 	}
@@ -217,7 +216,7 @@ static const struct uudec_ops uu_ops = {uu_begin, uu_data, uu_end};
 
 /* Hands on the uuencoded blocks in the text read from fd. */
 static void
-uu_scan(struct mw *mw, int fd, const char *prefix, unsigned depth, void *gobj)
+uu_scan(struct mw *mw, int fd, const char *prefix, unsigned depth)
 {
 	struct mw_uu u;
 	struct uudec *d;
@@ -226,7 +225,6 @@ uu_scan(struct mw *mw, int fd, const char *prefix, unsigned depth, void *gobj)
 	u.mw = mw;
 	u.prefix = prefix;
 	u.depth = depth;
-	u.gobj = gobj;
 	u.fd = -1;
 	d = uudec_new(&uu_ops, &u);
 	for (;;) {
@@ -341,7 +339,7 @@ walk_leaf(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth)
 	GMimeStream *raw = content ? g_mime_data_wrapper_get_stream(content) : NULL;
 	const char *fname = g_mime_part_get_filename(gp);
 	char *mime = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
-	char name[WALK_NAME_MAX + 1];
+	char name[SAN_NAME_MAX + 1];
 	struct mail_part part;
 	uint64_t size = 0;
 	int fd, cut = 0;
@@ -349,9 +347,9 @@ walk_leaf(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth)
 	if (take_part(mw, id) < 0)
 		goto out;
 	/* Decoded content is never larger than its encoded form. */
-	fd = walk_tmpfd_for(mw->tmpdir, raw && raw->bound_end > raw->bound_start
+	fd = tmpfd_open_for(mw->tmpdir, raw && raw->bound_end > raw->bound_start
 	                                    ? (uint64_t)(raw->bound_end - raw->bound_start)
-	                                    : WALK_SIZE_UNKNOWN);
+	                                    : TMPFD_SIZE_UNKNOWN);
 	if (fd < 0) {
 		verdict_note(mw->v, SCAN_ERROR, LIMIT_NONE, mw->path, "temporary file: %s",
 		             strerror(errno));
@@ -369,18 +367,17 @@ walk_leaf(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth)
 		note_limit(mw, LIMIT_FILE_SIZE, id, "part too large");
 	name[0] = '\0';
 	if (fname)
-		walk_name_sanitize(fname, name, sizeof(name));
+		sanitize(fname, name, sizeof(name), SAN_NAME);
 	memset(&part, 0, sizeof(part));
 	part.id = id;
 	part.content_type = mime ? mime : "text/plain";
 	part.filename = name[0] ? name : NULL;
 	part.depth = depth;
-	part.gmime_object = obj;
 	part_offsets(mw, obj, raw, &part);
 	if (call_cb(mw, &part, fd, size) == 0 && ct &&
 	    g_mime_content_type_is_type(ct, "text", "*")) {
 		if (lseek(fd, 0, SEEK_SET) == 0)
-			uu_scan(mw, fd, id, depth, obj);
+			uu_scan(mw, fd, id, depth);
 	}
 	close(fd);
 out:
@@ -485,7 +482,7 @@ mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const c
 		return -1;
 	}
 	mw_init(&mw, path, lim, tmpdir, cb, arg, v);
-	mbox = pread(fd, head, sizeof(head), start) == (ssize_t)sizeof(head) &&
+	mbox = pread_full(fd, head, sizeof(head), (uint64_t)start) == (ssize_t)sizeof(head) &&
 	       memcmp(head, "From ", 5) == 0;
 	st = g_mime_stream_fs_new(fd);
 	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(st), FALSE);
@@ -538,7 +535,7 @@ mailwalk_uu_fd(int fd, const char *path, const char *id_prefix, unsigned depth,
 
 	mailwalk_global_init();
 	mw_init(&mw, path, lim, tmpdir, cb, arg, v);
-	uu_scan(&mw, fd, id_prefix, depth, NULL);
+	uu_scan(&mw, fd, id_prefix, depth);
 	free(mw.buf);
 	return mw.stopped || mw.limited ? -1 : 0;
 }

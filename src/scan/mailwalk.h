@@ -35,8 +35,6 @@ struct mail_part {
 	const char *filename;     /* sanitized declared name, or NULL */
 	int is_uu;                /* a uuencoded block inside a text part */
 	unsigned depth;           /* message/rfc822 nesting depth, 0 = top */
-	void *gmime_object;       /* the GMimePart (for a uu block: the text part holding
-	                             it); valid during the callback only */
 	/*
 	 * Offsets in the stream read by mailwalk_fd, counted from where it
 	 * started reading; -1 when not known (always for uu blocks).

@@ -202,6 +202,22 @@ ndb_pair(struct ndb_parse *ps, const char *p, struct ndb_byte *out)
 	return NDB_OK;
 }
 
+/*
+ * Makes el the byte gap of lo to hi bytes (hi GAP_INF: no upper bound), for
+ * {n-m} and [n-m] alike; longer than NDB_MAX_REPEAT is unsupported.
+ */
+static int
+ndb_gap(struct ndb_parse *ps, struct ndb_el *el, uint64_t lo, uint64_t hi)
+{
+	if (lo > NDB_MAX_REPEAT || (hi != GAP_INF && hi > NDB_MAX_REPEAT))
+		return ndb_fail(ps->err, ps->errlen, NDB_UNSUPPORTED,
+		                "gap longer than 32767 bytes");
+	el->kind = EL_GAP;
+	el->gmin = lo;
+	el->gmax = hi;
+	return NDB_OK;
+}
+
 /* Parses "{n}", "{n-m}", "{-m}", "{n-}" at p ('{'); sets *len consumed. */
 static int
 ndb_brace(struct ndb_parse *ps, const char *p, struct ndb_el *el, size_t *len)
@@ -234,14 +250,8 @@ ndb_brace(struct ndb_parse *ps, const char *p, struct ndb_el *el, size_t *len)
 	if (have_lo && have_hi && lo > hi)
 		return ndb_fail(ps->err, ps->errlen, NDB_BAD, "gap {%llu-%llu} has min > max",
 		                (unsigned long long)lo, (unsigned long long)hi);
-	if (lo > NDB_MAX_REPEAT || (hi != GAP_INF && hi > NDB_MAX_REPEAT))
-		return ndb_fail(ps->err, ps->errlen, NDB_UNSUPPORTED,
-		                "gap longer than 32767 bytes");
-	el->kind = EL_GAP;
-	el->gmin = lo;
-	el->gmax = hi;
 	*len = (size_t)(q + 1 - p);
-	return NDB_OK;
+	return ndb_gap(ps, el, lo, hi);
 }
 
 /* Parses "[n-m]" at p ('['): the same byte gap as {n-m}. */
@@ -257,14 +267,8 @@ ndb_bracket(struct ndb_parse *ps, const char *p, struct ndb_el *el, size_t *len)
 	if (lo > hi)
 		return ndb_fail(ps->err, ps->errlen, NDB_BAD, "gap [%llu-%llu] has min > max",
 		                (unsigned long long)lo, (unsigned long long)hi);
-	if (hi > NDB_MAX_REPEAT)
-		return ndb_fail(ps->err, ps->errlen, NDB_UNSUPPORTED,
-		                "gap longer than 32767 bytes");
-	el->kind = EL_GAP;
-	el->gmin = lo;
-	el->gmax = hi;
 	*len = (size_t)(q + 1 - p);
-	return NDB_OK;
+	return ndb_gap(ps, el, lo, hi);
 }
 
 /*

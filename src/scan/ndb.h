@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "scan/sigdb.h"
+#include "scan/sig.h"
 
 enum ndb_result {
 	NDB_OK = 0,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "scan/clamd.h"
+#include "scan/dbcache.h"
 #include "scan/engine.h"
 #include "scan/filetype.h"
 #include "scan/mailwalk.h"
@@ -21,6 +22,7 @@
 #include "scan/sigdb.h"
 #include "scan/walk.h"
 #include "util/log.h"
+#include "util/words.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
@@ -242,8 +244,8 @@ scanner_new(const struct pc_config *c, char **err)
 	s->log_verdicts = c->log_verdicts;
 	s->fold_delay_ms = c->fold_delay_ms;
 	s->tmpdir = xstrdup(c->tmpdir);
-	type_list_parse(c->safe_types, &s->types.safe_mime, &s->types.nsafe_mime);
-	type_list_parse(c->safe_extensions, &s->types.safe_ext, &s->types.nsafe_ext);
+	words_split(c->safe_types, &s->types.safe_mime, &s->types.nsafe_mime);
+	words_split(c->safe_extensions, &s->types.safe_ext, &s->types.nsafe_ext);
 	s->wopt.limits.max_depth = c->max_depth;
 	s->wopt.limits.max_total_bytes = c->max_total_bytes;
 	s->wopt.limits.max_file_size = c->max_file_size;
@@ -259,7 +261,7 @@ scanner_new(const struct pc_config *c, char **err)
 		s->clamd =
 		    clamd_new(c->clamd_socket, c->clamd_connect_timeout_ms, c->clamd_timeout_ms);
 	if (s->backend != BACKEND_CLAMD) {
-		engine_set_cache_dir(c->cache_dir);
+		dbcache_set_dir(c->cache_dir);
 		if ((s->engine = scanner_build(s->database_dir, err)) == NULL) {
 			scanner_free(s);
 			return NULL;

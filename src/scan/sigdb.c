@@ -534,11 +534,47 @@ sigdb_load_buffer(struct sigdb *db, const char *origin, const char *ext, const c
 		lext[i] = (char)tolower((unsigned char)ext[i]);
 	lext[i] = '\0';
 	if (ext[i] != '\0' || classify(lext) == FT_CVD)
-		return -1; /* a .cvd is not text: cvd_load() */
+		return -1; /* a .cvd is not text: sigdb_load_cvd() */
 	if ((t = sigdb_text_begin(db, origin, lext, 0)) == NULL)
 		return -1;
 	sigdb_text_feed(t, buf, len);
 	return (int)sigdb_text_end(t);
+}
+
+/* cvd_sink: each member of a .cvd/.cld is a text file of its own. */
+static void *
+cvd_member_begin(void *db, const char *origin, const char *ext)
+{
+	return sigdb_text_begin(db, origin, ext, 1);
+}
+
+static void
+cvd_member_feed(void *t, const char *buf, size_t len)
+{
+	sigdb_text_feed(t, buf, len);
+}
+
+static size_t
+cvd_member_end(void *t)
+{
+	return sigdb_text_end(t);
+}
+
+/* The sink that loads the members of a .cvd/.cld into db. */
+static struct cvd_sink
+cvd_sink_for(struct sigdb *db)
+{
+	struct cvd_sink k = {cvd_member_begin, cvd_member_feed, cvd_member_end, db};
+
+	return k;
+}
+
+int
+sigdb_load_cvd(struct sigdb *db, const char *name, const uint8_t *data, size_t len, int is_cld)
+{
+	struct cvd_sink k = cvd_sink_for(db);
+
+	return cvd_load(name, data, len, is_cld, &k);
 }
 
 int
@@ -553,8 +589,11 @@ sigdb_load_file(struct sigdb *db, const char *path)
 
 	file_ext(path, ext, sizeof(ext));
 	switch (classify(ext)) {
-	case FT_CVD:
-		return cvd_load_file(db, path);
+	case FT_CVD: {
+		struct cvd_sink k = cvd_sink_for(db);
+
+		return cvd_load_file(path, &k);
+	}
 	case FT_UNKNOWN:
 		log_warnx("sigdb: %s: unknown signature file type", path);
 		return -1;

@@ -1,7 +1,7 @@
 /*
  * sigdb: parsed signatures, before compilation. Reads ClamAV's text formats
  * (.hdb .hsb .ndb), our own .sha256 list, and ClamAV's packed .cvd/.cld
- * databases (512-byte header + tar.gz, read with libarchive).
+ * databases (512-byte header + tar.gz; the container is cvd.c's).
  *
  * A bad line is logged as `file:line: message` and skipped, never fatal.
  * Signature types we do not support (.ldb, .mdb, .cbc, ...) are counted per
@@ -16,31 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum hash_type { HASH_MD5 = 0, HASH_SHA1, HASH_SHA256, HASH_NTYPES };
-
-/* Offset kinds of a body signature (ClamAV .ndb field 3). */
-enum ndb_offset_kind {
-	NDB_OFF_ANY = 0, /* "*" */
-	NDB_OFF_ABS,     /* "n" or "n,m": start in [n, n+m] */
-	NDB_OFF_EOF,     /* "EOF-n" or "EOF-n,m": start in [size-n, size-n+m] */
-};
-
-struct ndb_sig {
-	char *name;
-	unsigned target; /* ClamAV target type, 0 = any */
-	enum ndb_offset_kind off_kind;
-	uint64_t off_min, off_span; /* start in [off_min, off_min + off_span] */
-	char *hexsig;               /* the body signature as written */
-	char *origin;               /* "file:line", for messages */
-};
-
-struct hash_sig {
-	enum hash_type type;
-	uint8_t digest[32];
-	uint64_t size; /* exact size, unless size_any */
-	int size_any;  /* "*" in .hsb */
-	char *name;
-};
+#include "scan/sig.h"
 
 struct sigdb;
 
@@ -55,6 +31,13 @@ void sigdb_free(struct sigdb *db);
 int sigdb_load_dir(struct sigdb *db, const char *dir);
 /* Loads one file by its extension; 0 or -1 (unreadable or unknown type). */
 int sigdb_load_file(struct sigdb *db, const char *path);
+/*
+ * Loads a whole .cvd/.cld image held in memory (scan/cvd.h): name is the
+ * file's base name ("daily.cvd"), for messages and origins; is_cld skips
+ * the MD5 check. No I/O. Returns 0, or -1 (bad header, MD5 mismatch, broken
+ * archive: signatures read before the damage stay in db).
+ */
+int sigdb_load_cvd(struct sigdb *db, const char *name, const uint8_t *data, size_t len, int is_cld);
 /*
  * Parses signature text held in memory as if it were a file named `origin`
  * whose type is given by `ext` ("ndb", "hdb", "hsb", "sha256"). Used for hot
@@ -103,7 +86,7 @@ size_t sigdb_unsupported_reason(const struct sigdb *db, const char *reason);
 
 /*
  * Incremental parsing of one file's text, for readers that get it in
- * pieces (the .cvd reader). sigdb_text_begin() starts a file named origin
+ * pieces (the members of a .cvd). sigdb_text_begin() starts a file named origin
  * (for messages; lines are "origin:N") of type ext. A type we know but do
  * not support (ldb, mdb, ...) has its signature lines counted as
  * unsupported; an unknown type too if count_unknown, else NULL is returned.

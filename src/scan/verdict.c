@@ -55,8 +55,7 @@ verdict_vnote(struct scan_verdict *v, enum scan_status st, enum scan_limit limit
 	free(v->where);
 	free(v->reason);
 	v->where = xstrdup(where ? where : "");
-	if (vasprintf(&v->reason, fmt, ap) < 0)
-		v->reason = NULL;
+	v->reason = xvasprintf(fmt, ap);
 	/* Infected stays infected; it still remembers the other finding. */
 	if (v->status != SCAN_INFECTED)
 		v->status = st;

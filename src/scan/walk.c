@@ -7,25 +7,24 @@
  * archive.c, MIME in mailwalk.c, types in filetype.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "scan/archive.h"
 #include "scan/mailwalk.h"
 #include "scan/walk.h"
 #include "util/log.h"
+#include "util/sanitize.h"
+#include "util/tmpfd.h"
 #include "util/xalloc.h"
 #include "util/sys.h"
 
 #define WALK_SNIFF (64 * 1024) /* bytes given to filetype (ISO 9660 is told at 32 KiB) */
-#define WALK_ROOT_NAME_MAX 1024
 
 enum walk_halt {
 	WALK_RUN = 0,
@@ -74,108 +73,6 @@ struct walk_parts {
 
 static void walk_node(struct walk *w, struct src *s, const char *path, const char *name,
                       unsigned depth);
-
-int
-walk_tmpfd(const char *tmpdir)
-{
-	const char *dir = tmpdir && *tmpdir ? tmpdir : "/tmp";
-	char *p;
-	int fd;
-
-	fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	/* O_TMPFILE needs kernel and file system support. */
-	p = xasprintf("%s/portcullis-walk-XXXXXX", dir);
-	fd = mkostemp(p, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(p);
-	free(p);
-	return fd;
-}
-
-int
-walk_tmpfd_for(const char *tmpdir, uint64_t max_size)
-{
-	int fd;
-
-	if (max_size != WALK_SIZE_UNKNOWN && max_size <= WALK_MEM_TMP_MAX &&
-	    (fd = memfd_create("portcullis-part", MFD_CLOEXEC)) >= 0)
-		return fd;
-	return walk_tmpfd(tmpdir);
-}
-
-/*
- * Length of the UTF-8 sequence at s (n bytes left): 0 if it is malformed;
- * *bad is set for a well-formed one we do not show (overlong, surrogate,
- * beyond U+10FFFF, C1 control).
- */
-static size_t
-utf8_len(const unsigned char *s, size_t n, int *bad)
-{
-	size_t len;
-	uint32_t cp;
-
-	*bad = 0;
-	if (s[0] < 0x80) {
-		*bad = s[0] < 0x20 || s[0] == 0x7f;
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	*bad = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	       (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f);
-	return len;
-}
-
-void
-walk_name_sanitize(const char *in, char *out, size_t outsz)
-{
-	const unsigned char *s = (const unsigned char *)in;
-	size_t n = strlen(in), o = 0, i = 0;
-
-	if (outsz == 0)
-		return;
-	while (i < n && s[i] == '/')
-		i++;
-	while (i < n) {
-		static const unsigned char q = '?';
-		int bad;
-		size_t l = utf8_len(s + i, n - i, &bad);
-		const unsigned char *c = s + i;
-
-		/* One '?' per malformed byte, or per unwanted character. */
-		i += l ? l : 1;
-		if (l == 0 || bad) {
-			c = &q;
-			l = 1;
-		}
-		if (c[0] == '/' && o > 0 && out[o - 1] == '/')
-			continue;
-		if (o + l > outsz - 1)
-			break;
-		memcpy(out + o, c, l);
-		o += l;
-	}
-	out[o] = '\0';
-}
 
 /* The name of the one member of a compressed stream: the container's name
  * without its compression suffix ("a.exe.gz" -> "a.exe", "a.tgz" -> "a.tar"). */
@@ -394,10 +291,10 @@ walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, ui
 		if (m.raw) {
 			char *rn = raw_member_name(name);
 
-			walk_name_sanitize(rn, elem, sizeof(elem));
+			sanitize(rn, elem, sizeof(elem), SAN_NAME);
 			free(rn);
 		} else {
-			walk_name_sanitize(m.name ? m.name : "", elem, sizeof(elem));
+			sanitize(m.name, elem, sizeof(elem), SAN_NAME);
 		}
 		if (elem[0] == '\0')
 			snprintf(elem, sizeof(elem), "#%u", idx);
@@ -493,7 +390,7 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 		recurse = 0;
 	}
 	if (recurse && s->kind != SRC_FILE) {
-		spool = walk_tmpfd_for(w->o->tmpdir, s->size);
+		spool = tmpfd_open_for(w->o->tmpdir, s->size);
 		if (spool < 0) {
 			char *why = xasprintf("temporary file: %s", strerror(errno));
 
@@ -580,6 +477,20 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 		close(spool);
 }
 
+void
+walk_root_name(const char *name, char *out, size_t cap)
+{
+	/* A caller's absolute path keeps its leading '/'; members' names do not. */
+	if (name && name[0] == '/') {
+		out[0] = '/';
+		sanitize(name, out + 1, cap - 1, SAN_NAME);
+	} else {
+		sanitize(name, out, cap, SAN_NAME);
+	}
+	if (out[0] == '\0')
+		snprintf(out, cap, "-");
+}
+
 /* Sets up one walk and walks the root node from s. */
 static int
 walk_root(const struct walk_options *o, const struct walk_sink *sink, struct filetype *ft,
@@ -596,15 +507,7 @@ walk_root(const struct walk_options *o, const struct walk_sink *sink, struct fil
 	w.v = v;
 	w.t0_ms = monotonic_ms();
 	w.buf = xmalloc(WALK_CHUNK);
-	/* A caller's absolute path keeps its leading '/'; members' names do not. */
-	if (name && name[0] == '/') {
-		root[0] = '/';
-		walk_name_sanitize(name, root + 1, sizeof(root) - 1);
-	} else {
-		walk_name_sanitize(name ? name : "", root, sizeof(root));
-	}
-	if (root[0] == '\0')
-		snprintf(root, sizeof(root), "-");
+	walk_root_name(name, root, sizeof(root));
 	walk_node(&w, s, root, root, 0);
 	free(w.buf);
 	return w.error || w.halt == WALK_HALT_ERROR ? -1 : 0;

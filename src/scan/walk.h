@@ -19,8 +19,9 @@
  *   "mail.eml//1.uu1/clam.exe"      uuencoded block 1 in text part 1
  *   "notes.txt//uu1/clam.exe"       uuencoded block 1 in a plain text file
  *   "box.mbox//m2.1/a.zip"          part 1 of the second message of an mbox
- * Names from inside containers are sanitized (walk_name_sanitize) and are
- * only ever shown, never used as file names.
+ * Names from inside containers are sanitized (util/sanitize.h SAN_NAME,
+ * cut to WALK_NAME_MAX bytes) and are only ever shown, never used as file
+ * names.
  *
  * Depth: the root is depth 0, its members depth 1, and so on; parts of a
  * message nested k levels deep in a mail at depth d are at d + 1 + k. A
@@ -29,7 +30,7 @@
  * is opened, so a self-containing archive cannot exhaust the stack.
  *
  * Children that are containers themselves are spooled to an unlinked
- * temporary file (O_TMPFILE in tmpdir) so libarchive can seek, and MIME
+ * temporary file (util/tmpfd.h, in tmpdir) so libarchive can seek, and MIME
  * parts and uu blocks are decoded into such files (mailwalk); nothing else
  * is copied. Memory use is bounded by the chunk size, not the object size
  * (beyond what libarchive's decoders and GMime's parse tree need).
@@ -42,12 +43,14 @@
 
 #include "scan/filetype.h"
 #include "scan/verdict.h"
+#include "util/sanitize.h"
+#include "util/tmpfd.h"
 
-#define WALK_SIZE_UNKNOWN UINT64_MAX   /* size given to sink->open when not known */
-#define WALK_CHUNK (128 * 1024)        /* bytes per sink->feed call, at most */
-#define WALK_DEPTH_HARD 64             /* containers opened at most this deep */
-#define WALK_NAME_MAX 255              /* bytes kept of a member name */
-#define WALK_RATIO_FLOOR (1024 * 1024) /* max_ratio is checked above this size */
+#define WALK_SIZE_UNKNOWN TMPFD_SIZE_UNKNOWN /* size given to sink->open when not known */
+#define WALK_CHUNK (128 * 1024)              /* bytes per sink->feed call, at most */
+#define WALK_DEPTH_HARD 64                   /* containers opened at most this deep */
+#define WALK_NAME_MAX SAN_NAME_MAX           /* bytes kept of a member name */
+#define WALK_RATIO_FLOOR (1024 * 1024)       /* max_ratio is checked above this size */
 
 /*
  * Zero in any field means no limit. A limit hit is noted in the verdict as
@@ -103,25 +106,13 @@ int walk_mem(const struct walk_options *o, const struct walk_sink *sink, struct 
              const void *buf, size_t len, const char *name, struct scan_verdict *v);
 
 /*
- * Opens an unlinked temporary file in tmpdir (NULL = /tmp): O_TMPFILE, or
- * mkstemp + unlink where that is not supported. Returns the fd or -1.
+ * The root of every path for an object named name (NULL: none): name
+ * sanitized as a member name (util/sanitize.h SAN_NAME) but keeping one
+ * leading '/' of an absolute path, "-" if that leaves nothing; cut to fit
+ * cap (at least 2) bytes with the NUL (the walker uses WALK_ROOT_NAME_MAX).
+ * Exported so that rewrite finds a part from a hit path the same way.
  */
-int walk_tmpfd(const char *tmpdir);
-/*
- * The same for content of at most max_size bytes: up to WALK_MEM_TMP_MAX
- * it lives in memory (a memfd: no inode on disk per MIME part, which costs
- * more than scanning a small part); beyond, or when max_size is
- * WALK_SIZE_UNKNOWN, it is walk_tmpfd().
- */
-#define WALK_MEM_TMP_MAX (1024 * 1024)
-int walk_tmpfd_for(const char *tmpdir, uint64_t max_size);
-/*
- * Copies a name from the wire into out (outsz bytes, NUL-terminated) for
- * display: control characters, C1 controls and invalid UTF-8 become '?',
- * leading slashes are dropped and runs of slashes become one (so "//"
- * only ever separates levels), and it is cut at a character boundary to
- * outsz - 1 bytes. An empty result stays empty.
- */
-void walk_name_sanitize(const char *in, char *out, size_t outsz);
+#define WALK_ROOT_NAME_MAX 1024
+void walk_root_name(const char *name, char *out, size_t cap);
 
 #endif

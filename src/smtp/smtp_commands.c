@@ -11,10 +11,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mail/notify.h"
 #include "smtp/smtp_cmd.h"
 #include "smtp/smtp_session.h"
 #include "util/cidr.h"
+#include "util/sanitize.h"
 #include "util/xalloc.h"
 
 void
@@ -103,7 +103,7 @@ cmd_helo(struct session *s, const char *args, int esmtp)
 		reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
 		return;
 	}
-	notify_sanitize(args, name, sizeof(name));
+	sanitize(args, name, sizeof(name), SAN_VALUE);
 	snprintf(s->helo, sizeof(s->helo), "%s", name);
 	s->helo_seen = 1;
 	s->esmtp = esmtp;

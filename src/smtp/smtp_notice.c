@@ -19,6 +19,7 @@
 #include "smtp/smtp_session.h"
 #include "store/maildir.h"
 #include "util/cidr.h"
+#include "util/sanitize.h"
 #include "util/xalloc.h"
 
 void
@@ -43,7 +44,7 @@ add_notice(struct smtp_notices *n, const struct notify_templates *t, const char 
 	if (msg == NULL) {
 		char safe[128];
 
-		notify_sanitize(to, safe, sizeof(safe));
+		sanitize(to, safe, sizeof(safe), SAN_VALUE);
 		log_warnx("no %s notice to <%s>: not an address notices can go to", which, safe);
 		return;
 	}

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "smtp/smtp_reply.h"
+#include "util/sanitize.h"
 #include "util/xalloc.h"
 
 const char *
@@ -73,18 +74,13 @@ enh_len(const char *s, size_t len, char cls)
 	return i;
 }
 
-/* A copy of len bytes of s with control characters replaced by '?'. */
+/* A copy of len bytes of s with control characters but TAB replaced by '?'. */
 static char *
 clean_copy(const char *s, size_t len)
 {
 	char *t = xmalloc(len + 1);
 
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		t[i] = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c;
-	}
-	t[len] = '\0';
+	sanitize_mem(s, len, t, len + 1, SAN_REPLY);
 	return t;
 }
 

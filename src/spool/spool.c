@@ -1,15 +1,14 @@
 /*
  * spool: the one copy of a message or file in transit. Owns its memfd,
  * its unlinked file in dir, and a copy of dir; the transaction owns the
- * spool. Names of files are never derived from wire data: the file is
- * created unnamed (O_TMPFILE) or under a mkstemp() name removed at once.
+ * spool. Names of files are never derived from wire data: the file is an
+ * unlinked one from util/tmpfd.
  *
  * The memfd is created once and kept for the spool's life: after the move
  * to a file it is truncated to nothing (its pages go back), and
  * spool_reset() starts the next transaction in it again.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,8 @@
 #include <unistd.h>
 
 #include "spool/spool.h"
+#include "util/sys.h"
+#include "util/tmpfd.h"
 #include "util/xalloc.h"
 
 #define SPOOL_COPY_CHUNK (64 * 1024)
@@ -93,30 +94,6 @@ pwrite_all(int fd, const char *p, size_t len, uint64_t off)
 	return 0;
 }
 
-/* An unlinked file in sp->dir, readable and writable; fd or -1 with errno. */
-static int
-spool_open_file(const struct spool *sp)
-{
-	char *tmpl;
-	int fd, saved;
-
-	fd = open(sp->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	/* No O_TMPFILE on this file system: a random name, removed at once. */
-	tmpl = xasprintf("%s/portcullis-spool-XXXXXX", sp->dir);
-	fd = mkostemp(tmpl, O_CLOEXEC);
-	saved = errno;
-	if (fd >= 0 && unlink(tmpl) < 0) {
-		saved = errno;
-		close(fd);
-		fd = -1;
-	}
-	free(tmpl);
-	errno = saved;
-	return fd;
-}
-
 /* Moves the memory content to a new file; 0, or -1 with errno. */
 static int
 spool_to_disk(struct spool *sp)
@@ -125,16 +102,14 @@ spool_to_disk(struct spool *sp)
 	uint64_t off = 0;
 	int fd, saved = 0;
 
-	if ((fd = spool_open_file(sp)) < 0)
+	if ((fd = tmpfd_open(sp->dir)) < 0)
 		return -1;
 	buf = xmalloc(SPOOL_COPY_CHUNK);
 	while (off < sp->size) {
 		size_t want =
 		    sp->size - off < SPOOL_COPY_CHUNK ? (size_t)(sp->size - off) : SPOOL_COPY_CHUNK;
-		ssize_t n = pread(sp->memfd, buf, want, (off_t)off);
+		ssize_t n = pread_full(sp->memfd, buf, want, off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n <= 0) {
 			saved = n < 0 ? errno : EIO;
 			break;
@@ -233,8 +208,6 @@ spool_sync_size(struct spool *sp)
 ssize_t
 spool_pread(const struct spool *sp, void *buf, size_t len, uint64_t off)
 {
-	char *p = buf;
-	size_t got = 0;
 	int fd = spool_fd(sp);
 
 	if (fd < 0) {
@@ -245,18 +218,7 @@ spool_pread(const struct spool *sp, void *buf, size_t len, uint64_t off)
 		return 0;
 	if (len > sp->size - off)
 		len = (size_t)(sp->size - off);
-	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
+	return pread_full(fd, buf, len, off);
 }
 
 /*

@@ -25,6 +25,7 @@
 
 #include "store/quarantine.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "util/xalloc.h"
 
 /* Attempts at a fresh random ID when the name is taken. */
@@ -217,9 +218,7 @@ q_json_string(const char *s)
 	if (j != NULL)
 		return j;
 	copy = xstrdup(s);
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
+	sanitize(copy, copy, strlen(copy) + 1, SAN_JSON);
 	log_warnx("quarantine: recipient is not UTF-8, stored as %.100s", copy);
 	j = json_string(copy);
 	free(copy);

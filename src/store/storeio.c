@@ -15,8 +15,6 @@
 #include "util/strutil.h"
 #include "util/sys.h"
 
-#define STOREIO_CHUNK (64 * 1024)
-
 enum store_err
 storeio_class(int err)
 {
@@ -102,28 +100,9 @@ storeio_mkdirs_at(int dirfd, const char *rel, mode_t mode)
 int
 storeio_copy(int dst, int src, uint64_t size, const char *prepend)
 {
-	char buf[STOREIO_CHUNK];
-	uint64_t off = 0;
-
 	if (prepend != NULL && *prepend != '\0' && write_all(dst, prepend, strlen(prepend)) < 0)
 		return -1;
-	while (off < size) {
-		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
-		ssize_t n = pread(src, buf, want, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO; /* the spool is shorter than the caller said */
-			return -1;
-		}
-		if (write_all(dst, buf, (size_t)n) < 0)
-			return -1;
-		off += (uint64_t)n;
-	}
-	return 0;
+	return copy_fd_range(dst, src, 0, size);
 }
 
 int

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/sanitize.h"
 
 static const char *log_ident = "portcullis";
 static int log_syslog;
@@ -74,9 +75,7 @@ log_vemit(enum log_level lvl, int errnum, const char *fmt, va_list ap)
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
 	}
 	/* Never let control characters from the wire into a log line. */
-	for (char *p = msg; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	sanitize(msg, msg, sizeof(msg), SAN_LOG);
 	if (log_syslog) {
 		syslog(prio[lvl], "%s", msg);
 		return;

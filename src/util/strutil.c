@@ -76,54 +76,71 @@ parse_number(const char *s, uint64_t *num, const char **unit)
 	return 0;
 }
 
-int
-parse_size(const char *s, uint64_t *out)
+/* A unit after a number, and what it multiplies by. */
+struct unit {
+	const char *name;
+	uint64_t mul;
+};
+
+/*
+ * A number followed by one of the n units (names compared with cmp: case
+ * matters for durations, where "m" is minutes, not for sizes) -> number
+ * times its multiplier, refusing overflow. 0 or -1.
+ */
+static int
+parse_scaled(const char *s, const struct unit *units, size_t n,
+             int (*cmp)(const char *, const char *), uint64_t *out)
 {
-	uint64_t v, mul = 1;
+	uint64_t v;
 	const char *u;
 
 	if (parse_number(s, &v, &u) < 0)
 		return -1;
-	if (*u == '\0' || strcasecmp(u, "b") == 0)
-		mul = 1;
-	else if (strcasecmp(u, "k") == 0 || strcasecmp(u, "kb") == 0 || strcasecmp(u, "kib") == 0)
-		mul = 1024;
-	else if (strcasecmp(u, "m") == 0 || strcasecmp(u, "mb") == 0 || strcasecmp(u, "mib") == 0)
-		mul = 1024 * 1024;
-	else if (strcasecmp(u, "g") == 0 || strcasecmp(u, "gb") == 0 || strcasecmp(u, "gib") == 0)
-		mul = 1024ULL * 1024 * 1024;
-	else
-		return -1;
-	if (v > UINT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (cmp(u, units[i].name) != 0)
+			continue;
+		if (v > UINT64_MAX / units[i].mul)
+			return -1;
+		*out = v * units[i].mul;
+		return 0;
+	}
+	return -1;
+}
+
+int
+parse_size(const char *s, uint64_t *out)
+{
+	static const struct unit units[] = {
+	    {"", 1},
+	    {"b", 1},
+	    {"k", 1024},
+	    {"kb", 1024},
+	    {"kib", 1024},
+	    {"m", 1024 * 1024},
+	    {"mb", 1024 * 1024},
+	    {"mib", 1024 * 1024},
+	    {"g", 1024ULL * 1024 * 1024},
+	    {"gb", 1024ULL * 1024 * 1024},
+	    {"gib", 1024ULL * 1024 * 1024},
+	};
+
+	return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), strcasecmp, out);
 }
 
 int
 parse_duration_ms(const char *s, uint64_t *out)
 {
-	uint64_t v, mul;
-	const char *u;
+	static const struct unit units[] = {
+	    {"", 1000},
+	    {"s", 1000},
+	    {"ms", 1},
+	    {"m", 60 * 1000},
+	    {"min", 60 * 1000},
+	    {"h", 3600 * 1000},
+	    {"d", 86400ULL * 1000},
+	};
 
-	if (parse_number(s, &v, &u) < 0)
-		return -1;
-	if (*u == '\0' || strcmp(u, "s") == 0)
-		mul = 1000;
-	else if (strcmp(u, "ms") == 0)
-		mul = 1;
-	else if (strcmp(u, "m") == 0 || strcmp(u, "min") == 0)
-		mul = 60 * 1000;
-	else if (strcmp(u, "h") == 0)
-		mul = 3600 * 1000;
-	else if (strcmp(u, "d") == 0)
-		mul = 86400ULL * 1000;
-	else
-		return -1;
-	if (v > UINT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
+	return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), strcmp, out);
 }
 
 int

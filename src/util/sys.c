@@ -1,5 +1,5 @@
 /*
- * sys: monotonic clock, complete writes and reads. Owns no state.
+ * sys: monotonic clock, complete writes, reads and copies. Owns no state.
  */
 #include <errno.h>
 #include <time.h>
@@ -61,4 +61,27 @@ pread_full(int fd, void *buf, size_t len, uint64_t off)
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
+}
+
+int
+copy_fd_range(int dst, int src, uint64_t off, uint64_t len)
+{
+	char buf[SYS_COPY_CHUNK];
+
+	while (len > 0) {
+		size_t want = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		ssize_t n = pread_full(src, buf, want, off);
+
+		if (n < 0)
+			return -1;
+		if ((size_t)n < want) {
+			errno = EIO; /* the source is shorter than the caller said */
+			return -1;
+		}
+		if (write_all(dst, buf, want) < 0)
+			return -1;
+		off += want;
+		len -= want;
+	}
+	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * sys: thin, checked wrappers over system calls that several modules need:
- * a monotonic clock and a write that finishes or fails.
+ * a monotonic clock, a write that finishes or fails, a read that fills its
+ * buffer, and a copy between two fds.
  */
 #ifndef PC_SYS_H
 #define PC_SYS_H
@@ -21,5 +22,13 @@ int write_all(int fd, const void *buf, size_t len);
  * Returns the bytes read (< len only at the end), or -1 with errno.
  */
 ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off);
+/*
+ * Copies bytes [off, off + len) of src, read with pread_full (src's offset
+ * is untouched), to dst with write_all, in chunks of SYS_COPY_CHUNK (a
+ * buffer on the stack). A source shorter than that fails with errno EIO.
+ * Returns 0, or -1 with errno.
+ */
+#define SYS_COPY_CHUNK (64 * 1024)
+int copy_fd_range(int dst, int src, uint64_t off, uint64_t len);
 
 #endif

@@ -15,8 +15,8 @@
 #include "mail/notify.h"
 #include "mail/rewrite.h"
 #include "scan/mailwalk.h"
-#include "scan/walk.h"
 #include "util/log.h"
+#include "util/tmpfd.h"
 
 #define FZ_MAX_PARTS 16
 
@@ -82,14 +82,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		log_init("fuzz", 0, LOG_LVL_ERR);
 		tpl = notify_templates_load(NULL, &err);
 	}
-	ifd = walk_tmpfd(NULL);
+	ifd = tmpfd_open(NULL);
 	if (ifd < 0 || write(ifd, data, size) != (ssize_t)size)
 		abort();
 	fz_walk(ifd, &in);
 	for (unsigned i = 0; i < in.n && in.total <= 64; i++) {
 		struct rewrite_target t = {in.id[i], "Fuzz.Virus"};
 		struct rewrite_result res;
-		int ofd = walk_tmpfd(NULL);
+		int ofd = tmpfd_open(NULL);
 		off_t olen;
 		char *ob;
 

@@ -24,6 +24,8 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 
+#include "file_fixture.h"
+#include "scan/dbcache.h"
 #include "scan/engine.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -726,28 +728,15 @@ static struct engine *
 cache_build(const char *sigs, char **log, struct sigdb **dbp)
 {
 	struct sigdb *db = sigdb_new();
-	FILE *f = tmpfile();
 	struct engine *e;
 	char *err = NULL;
-	long len;
-	int saved;
 
-	assert_non_null(f);
 	assert_true(sigdb_load_buffer(db, "c.ndb", "ndb", sigs, strlen(sigs)) > 0);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	assert_true(saved >= 0 && dup2(fileno(f), STDERR_FILENO) >= 0);
+	capture_begin();
 	e = engine_build(db, &err);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
+	*log = capture_end();
 	if (e == NULL)
 		fail_msg("engine_build: %s", err);
-	len = ftell(f);
-	*log = xcalloc(1, (size_t)len + 1);
-	rewind(f);
-	assert_int_equal(fread(*log, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
 	*dbp = db;
 	return e;
 }
@@ -806,34 +795,6 @@ flip_byte(const char *path, long off)
 	fclose(f);
 }
 
-static void
-write_bytes(const char *path, const void *p, size_t n, const char *mode)
-{
-	FILE *f = fopen(path, mode);
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	fclose(f);
-}
-
-static uint8_t *
-slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *p;
-	long len;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	p = xmalloc((size_t)len + 1);
-	assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	*n = (size_t)len;
-	return p;
-}
-
 /*
  * Builds through the cache: a miss writes it, a hit gives the same engine
  * (same hits, same rejection), and each kind of damage is noticed, logged,
@@ -868,7 +829,7 @@ test_cache(void **state)
 	assert_non_null(mkdtemp(tmpl));
 	dir = xasprintf("%s/c", tmpl); /* missing: created */
 	log_set_level(LOG_LVL_INFO);
-	engine_set_cache_dir(dir);
+	dbcache_set_dir(dir);
 
 	/* Miss, then hit. */
 	e = cache_build(sigs, &log, &db);
@@ -994,14 +955,14 @@ test_cache(void **state)
 	cache_check(e, db, "unsafe dir");
 	engine_unref(e);
 	free(log);
-	engine_set_cache_dir("");
+	dbcache_set_dir("");
 	e = cache_build(sigs, &log, &db);
 	assert_non_null(strstr(log, "cache=off"));
 	assert_null(strstr(log, "engine: cache:"));
 	engine_unref(e);
 	free(log);
 
-	engine_set_cache_dir(NULL);
+	dbcache_set_dir(NULL);
 	log_set_level(getenv("PC_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN);
 	unlink(file);
 	rmdir(dir);

@@ -17,8 +17,9 @@
 
 #include <cmocka.h>
 
-#include "scan/engine.h"
 #include "scan/filetype.h"
+#include "scan/sig.h"
+#include "util/words.h"
 
 #define EICAR "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 #define GIF "GIF89a\x01\x00\x01\x00\x00\x00\x00;"
@@ -452,8 +453,8 @@ test_may_be_safe(void **state)
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, mp3, sizeof(mp3) - 1);
 	memset(&tl, 0, sizeof(tl));
-	type_list_parse("audio/mpeg image/gif", &tl.safe_mime, &tl.nsafe_mime);
-	type_list_parse("mp3 gif", &tl.safe_ext, &tl.nsafe_ext);
+	words_split("audio/mpeg image/gif", &tl.safe_mime, &tl.nsafe_mime);
+	words_split("mp3 gif", &tl.safe_ext, &tl.nsafe_ext);
 	/* The table does not name MP3: a guess, safe only after libmagic. */
 	filetype_detect(ft, buf, sizeof(buf), "a.mp3", &t);
 	assert_string_equal(t.mime, "application/octet-stream");
@@ -527,8 +528,8 @@ test_safe(void **state)
 	(void)state;
 
 	memset(&tl, 0, sizeof(tl));
-	type_list_parse(mimes, &tl.safe_mime, &tl.nsafe_mime);
-	type_list_parse(exts, &tl.safe_ext, &tl.nsafe_ext);
+	words_split(mimes, &tl.safe_mime, &tl.nsafe_mime);
+	words_split(exts, &tl.safe_ext, &tl.nsafe_ext);
 	assert_int_equal(tl.nsafe_mime, 3);
 	assert_string_equal(tl.safe_mime[1], "image/gif");
 	assert_int_equal(tl.nsafe_ext, 5);
@@ -552,42 +553,14 @@ test_safe(void **state)
 		filetype_detect(ft, GIF, sizeof(GIF) - 1, "a.gif", &t);
 		assert_int_equal(filetype_is_safe(NULL, &t, "a.gif"), 0);
 		type_lists_free(&tl);
-		type_list_parse("image/*", &tl.safe_mime, &tl.nsafe_mime);
-		type_list_parse("gif", &tl.safe_ext, &tl.nsafe_ext);
+		words_split("image/*", &tl.safe_mime, &tl.nsafe_mime);
+		words_split("gif", &tl.safe_ext, &tl.nsafe_ext);
 		assert_int_equal(filetype_is_safe(&tl, &t, "a.gif"), 1);
 		type_lists_free(&tl);
 		assert_int_equal(tl.nsafe_mime, 0);
 		assert_null(tl.safe_mime);
+		type_lists_free(NULL);
 	}
-}
-
-static void
-test_list_parse(void **state)
-{
-	static const struct {
-		const char *in;
-		size_t n;
-		const char *last;
-	} r[] = {
-	    {"", 0, NULL},        {" , ,", 0, NULL}, {"a", 1, "a"},
-	    {"a,b c\td", 4, "d"}, {",,x,,", 1, "x"},
-	};
-	(void)state;
-	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
-		char **v;
-		size_t n;
-		struct type_lists tl;
-
-		type_list_parse(r[i].in, &v, &n);
-		assert_int_equal(n, r[i].n);
-		if (n)
-			assert_string_equal(v[n - 1], r[i].last);
-		memset(&tl, 0, sizeof(tl));
-		tl.safe_mime = v;
-		tl.nsafe_mime = n;
-		type_lists_free(&tl);
-	}
-	type_lists_free(NULL);
 }
 
 static int
@@ -617,7 +590,6 @@ main(void)
 	    cmocka_unit_test(test_may_be_safe),
 	    cmocka_unit_test(test_compressed_stream),
 	    cmocka_unit_test(test_safe),
-	    cmocka_unit_test(test_list_parse),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,7 +18,7 @@
 #include <openssl/evp.h>
 
 #include "scan/mailwalk.h"
-#include "scan/walk.h"
+#include "util/tmpfd.h"
 
 #define CLAM_MD5 "aa15bcf478d165efd2065190eb473bcb"
 
@@ -81,7 +81,7 @@ rec_cb(void *arg, const struct mail_part *p, int fd, uint64_t size)
 static int
 msg_fd(const char *msg, size_t len)
 {
-	int fd = walk_tmpfd(NULL);
+	int fd = tmpfd_open(NULL);
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, msg, len), (ssize_t)len);

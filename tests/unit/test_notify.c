@@ -175,17 +175,6 @@ test_values(void **state)
 		free(s);
 	}
 	notify_templates_free(t);
-	/* notify_sanitize itself: small buffers. */
-	{
-		char out[8];
-
-		notify_sanitize("abcdefghij", out, sizeof(out));
-		assert_string_equal(out, "abcd...");
-		notify_sanitize("abc", out, 3);
-		assert_string_equal(out, "ab");
-		notify_sanitize("\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", out, sizeof(out));
-		assert_string_equal(out, "\xe2\x82\xac...");
-	}
 }
 
 /* templates/ and the defaults compiled in say the same. */

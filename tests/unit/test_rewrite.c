@@ -38,6 +38,7 @@
 #include "scan/filetype.h"
 #include "scan/mailwalk.h"
 #include "scan/walk.h"
+#include "util/tmpfd.h"
 
 #define CLAM_MD5 "aa15bcf478d165efd2065190eb473bcb"
 #define MARKER "PORTCULLIS-TEST-VIRUS"
@@ -197,7 +198,7 @@ to_crlf(const char *s)
 static int
 tmp_with(const char *buf, size_t len)
 {
-	int fd = walk_tmpfd(NULL);
+	int fd = tmpfd_open(NULL);
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, buf, len), (ssize_t)len);
@@ -640,7 +641,7 @@ run_case(const struct rcase *c, int crlf, enum rewrite_mode mode)
 	vars.hostname = "gw.example.com";
 	vars.date = "Mon, 1 Jan 2024 00:00:00 +0000";
 	ifd = tmp_with(in, inlen);
-	ofd = walk_tmpfd(NULL);
+	ofd = tmpfd_open(NULL);
 	assert_true(ofd >= 0);
 	assert_int_equal(rewrite_parts(ifd, inlen, t, nt, mode, tpl, &vars, add, ofd, &res), 0);
 	out = read_all(ofd, &outlen);
@@ -806,7 +807,7 @@ test_non_ascii_text(void **state)
 	struct parts p;
 	char *out;
 	size_t len;
-	int ifd = tmp_with(msg, strlen(msg)), ofd = walk_tmpfd(NULL);
+	int ifd = tmp_with(msg, strlen(msg)), ofd = tmpfd_open(NULL);
 	(void)state;
 
 	assert_int_equal(
@@ -939,7 +940,7 @@ test_add_headers(void **state)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		/* The 4th message holds a NUL: its length is written out. */
 		size_t ml = i == 3 ? 18 : strlen(rows[i].msg), len;
-		int ifd = tmp_with(rows[i].msg, ml), ofd = walk_tmpfd(NULL);
+		int ifd = tmp_with(rows[i].msg, ml), ofd = tmpfd_open(NULL);
 		int r = rewrite_add_headers(ifd, ml, rows[i].headers, ofd);
 		char *out = read_all(ofd, &len);
 
@@ -985,7 +986,7 @@ test_refused(void **state)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct rewrite_target t = {rows[i].id, "V"};
 		struct rewrite_result res;
-		int ifd = tmp_with(rows[i].msg, strlen(rows[i].msg)), ofd = walk_tmpfd(NULL);
+		int ifd = tmp_with(rows[i].msg, strlen(rows[i].msg)), ofd = tmpfd_open(NULL);
 		int r = rewrite_parts(ifd, strlen(rows[i].msg), &t, 1, REWRITE_STRIP, tpl, NULL,
 		                      rows[i].headers, ofd, &res);
 
@@ -998,7 +999,7 @@ test_refused(void **state)
 	}
 	/* No targets at all. */
 	{
-		int ifd = tmp_with(multi, strlen(multi)), ofd = walk_tmpfd(NULL);
+		int ifd = tmp_with(multi, strlen(multi)), ofd = tmpfd_open(NULL);
 
 		assert_int_equal(rewrite_parts(ifd, strlen(multi), NULL, 0, REWRITE_STRIP, tpl,
 		                               NULL, NULL, ofd, NULL),
@@ -1019,7 +1020,7 @@ test_merge(void **state)
 	struct parts p;
 	char *out;
 	size_t len;
-	int ifd = tmp_with(msg, strlen(msg)), ofd = walk_tmpfd(NULL);
+	int ifd = tmp_with(msg, strlen(msg)), ofd = tmpfd_open(NULL);
 	(void)state;
 
 	assert_int_equal(
@@ -1058,7 +1059,7 @@ test_hostile(void **state)
 	struct parts p;
 	char *dir = strdup("/tmp/pc_rewrite_XXXXXX"), path[256], *out, *err = NULL;
 	size_t len;
-	int fd, ifd = tmp_with(msg, strlen(msg)), ofd = walk_tmpfd(NULL);
+	int fd, ifd = tmp_with(msg, strlen(msg)), ofd = tmpfd_open(NULL);
 	(void)state;
 
 	/* A template that puts the name at the start of a line. */
@@ -1117,7 +1118,7 @@ test_odd_header_block(void **state)
 	struct parts before, after;
 	char *out;
 	size_t len;
-	int ifd = tmp_with(msg, strlen(msg)), ofd = walk_tmpfd(NULL);
+	int ifd = tmp_with(msg, strlen(msg)), ofd = tmpfd_open(NULL);
 	(void)state;
 
 	walk_parts(msg, strlen(msg), &before);

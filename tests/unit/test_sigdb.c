@@ -370,7 +370,7 @@ test_cvd_memory(void **state)
 	assert_int_equal(h.sigs, 9);
 	assert_int_equal(h.flevel, 90);
 	assert_string_equal(h.builder, "unit");
-	assert_int_equal(cvd_load(db, "test.cvd", cvd, len, 0), 0);
+	assert_int_equal(sigdb_load_cvd(db, "test.cvd", cvd, len, 0), 0);
 	check_cvd_counts(db, 1);
 	assert_int_equal(sigdb_ndb_count(db), 2);
 	assert_int_equal(sigdb_hash_count(db), 2);
@@ -384,21 +384,21 @@ test_cvd_memory(void **state)
 	/* A wrong MD5 refuses the whole file. */
 	db = sigdb_new();
 	cvd = make_cvd(1, 0, 1, &len);
-	assert_int_equal(cvd_load(db, "bad.cvd", cvd, len, 0), -1);
+	assert_int_equal(sigdb_load_cvd(db, "bad.cvd", cvd, len, 0), -1);
 	assert_int_equal(sigdb_ndb_count(db) + sigdb_hash_count(db), 0);
 	/* ... but a .cld is not checked (ClamAV updates it in place). */
-	assert_int_equal(cvd_load(db, "bad.cld", cvd, len, 1), 0);
+	assert_int_equal(sigdb_load_cvd(db, "bad.cld", cvd, len, 1), 0);
 	assert_int_equal(sigdb_ndb_count(db), 2);
 	free(cvd);
 
 	/* Plain tar (.cld), truncated data, bad header. */
 	cvd = make_cvd(2, 1, 0, &len);
-	assert_int_equal(cvd_load(db, "plain.cld", cvd, len, 1), 0);
+	assert_int_equal(sigdb_load_cvd(db, "plain.cld", cvd, len, 1), 0);
 	assert_int_equal(sigdb_ndb_count(db), 4);
-	assert_int_equal(cvd_load(db, "trunc.cld", cvd, len - 700, 1), -1);
-	assert_int_equal(cvd_load(db, "short.cvd", cvd, 100, 0), -1);
+	assert_int_equal(sigdb_load_cvd(db, "trunc.cld", cvd, len - 700, 1), -1);
+	assert_int_equal(sigdb_load_cvd(db, "short.cvd", cvd, 100, 0), -1);
 	memcpy(cvd, "ClamAV-VDX", 10);
-	assert_int_equal(cvd_load(db, "hdr.cvd", cvd, len, 1), -1);
+	assert_int_equal(sigdb_load_cvd(db, "hdr.cvd", cvd, len, 1), -1);
 	assert_int_not_equal(cvd_parse_header(cvd, len, &h), 0);
 	free(cvd);
 	sigdb_free(db);

@@ -27,8 +27,9 @@
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
-#include "scan/engine.h"
+#include "scan/sig.h"
 #include "scan/walk.h"
+#include "util/words.h"
 
 #define CLAM_MD5 "aa15bcf478d165efd2065190eb473bcb"
 #define MARKER "PCWALK-MARKER-7f3a"
@@ -1114,37 +1115,6 @@ test_hostile_names(void **state)
 	free(st);
 }
 
-static void
-test_sanitize(void **state)
-{
-	static const struct {
-		const char *in;
-		size_t outsz;
-		const char *want;
-	} r[] = {
-	    {"plain.exe", 64, "plain.exe"},
-	    {"///lead", 64, "lead"},
-	    {"a\tb\nc\rd", 64, "a?b?c?d"},
-	    {"x\xc2\x85y", 64, "x?y"}, /* C1 control NEL */
-	    {"\xed\xa0\x80", 64, "?"}, /* surrogate */
-	    {"\xe0\x80\xaf", 64, "?"}, /* overlong '/' */
-	    {"\xff\xfe", 64, "??"},
-	    {"\xe2\x82\xac\xe2\x82\xac", 5, "\xe2\x82\xac"}, /* cut at a boundary */
-	    {"abcdef", 4, "abc"},
-	    {"", 8, ""},
-	    {"/", 8, ""},
-	};
-	(void)state;
-
-	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
-		char out[64];
-
-		walk_name_sanitize(r[i].in, out, r[i].outsz);
-		if (strcmp(out, r[i].want) != 0)
-			fail_msg("sanitize row %zu: got \"%s\"", i, out);
-	}
-}
-
 /* ---- types and the sink ---- */
 
 static void
@@ -1166,8 +1136,8 @@ test_skip_safe(void **state)
 	                    {"eicar.txt", eicar, sizeof(eicar) - 1, 0}};
 	z = build("zip", NULL, NULL, NULL, e, 3, &len);
 	memset(&tl, 0, sizeof(tl));
-	type_list_parse("image/gif image/png", &tl.safe_mime, &tl.nsafe_mime);
-	type_list_parse("gif png txt", &tl.safe_ext, &tl.nsafe_ext);
+	words_split("image/gif image/png", &tl.safe_mime, &tl.nsafe_mime);
+	words_split("gif png txt", &tl.safe_ext, &tl.nsafe_ext);
 	opts_init(&o);
 	o.types = &tl;
 	o.skip_safe = 1;
@@ -1295,7 +1265,6 @@ main(void)
 	    cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_truncated_keeps_members),
 	    cmocka_unit_test(test_hostile_names),
-	    cmocka_unit_test(test_sanitize),
 	    cmocka_unit_test(test_skip_safe),
 	    cmocka_unit_test(test_sink_failure),
 	    cmocka_unit_test(test_sink_skips),
