@@ -275,7 +275,9 @@ conn_readline(struct conn *c, size_t max, char **line, size_t *len)
 
 		if (eol.pos < 0) {
 			n = evbuffer_get_length(in);
-			if (n <= max)
+			/* A line of max bytes may wait here with its CR, the
+			 * LF still on its way. */
+			if (n <= max + 1)
 				return 0;
 			/* No end in sight: drop what there is, say so once. */
 			evbuffer_drain(in, n);
