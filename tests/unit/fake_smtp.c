@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 
@@ -92,6 +93,14 @@ apply(struct fake_conn *fc, const struct fake_step *st)
 		if (strncmp(st->text, "354", 3) == 0)
 			fc->in_body = 1;
 		break;
+	case FA_RESET: {
+		struct linger lg = {1, 0};
+
+		setsockopt(bufferevent_getfd(fc->p->bev), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		tp_close(fc->p);
+		conn_closed(fc);
+		break;
+	}
 	case FA_CLOSE:
 		tp_close(fc->p);
 		conn_closed(fc);

@@ -30,6 +30,7 @@ enum fake_act {
 	FA_REPLY,       /* send text ("\n" separates lines; CR LF added) */
 	FA_REPLY_CLOSE, /* send text, close once it is out */
 	FA_CLOSE,       /* close without a word */
+	FA_RESET,       /* reset the connection (RST) */
 	FA_HANG,        /* say nothing, ever; keep the connection */
 	FA_RAW,         /* send text exactly as given */
 	FA_TLS,         /* send text (a 220), then TLS as the server */

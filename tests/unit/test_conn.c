@@ -1054,6 +1054,17 @@ test_listener(void **state)
 	tp_free(c2);
 	net_listener_free(l);
 	net_listener_free(NULL);
+
+	/* IPv6 (v6 only), where the machine has ::1. */
+	snprintf(addr, sizeof(addr), "[::1]:%u", tn_free_port());
+	l = net_listen(base, "v6", addr, accept_cb, &a, &err);
+	if (l == NULL) {
+		print_message("no IPv6 loopback: %s\n", err);
+		free(err);
+		return;
+	}
+	assert_string_equal(net_listener_addr(l), addr);
+	net_listener_free(l);
 }
 
 static void

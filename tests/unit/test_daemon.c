@@ -316,22 +316,72 @@ test_runtime_parts(void **state)
 static unsigned port;
 static char conf_path[128], log_path[128], maildir_new[128];
 
+/*
+ * The daemon's configuration file: a free port, a Maildir next hop and
+ * every directory in the temporary directory (as root, daemon.user =
+ * nobody). over: "section.key=value" lines that replace a key or add one.
+ */
+static void
+write_conf_over(const char *hostname, const char *const *over)
+{
+	struct passwd *pw = geteuid() == 0 ? getpwnam("nobody") : NULL;
+	struct sbuf b = {0};
+	char *lines[32], *text;
+	size_t n = 0;
+
+	lines[n++] = xasprintf("log.level=info");
+	lines[n++] = xasprintf("scan.database_dir=%s/sigs", src);
+	lines[n++] = xasprintf("scan.cache_dir=%s/cache", dir);
+	lines[n++] = xasprintf("daemon.user=%s", pw ? pw->pw_name : "");
+	lines[n++] = xasprintf("daemon.spool_dir=%s/spool", dir);
+	lines[n++] = xasprintf("daemon.workers=2");
+	lines[n++] = xasprintf("daemon.drain_timeout=3s");
+	lines[n++] = xasprintf("quarantine.dir=%s/q", dir);
+	lines[n++] = xasprintf("notify.template_dir=%s/templates", src);
+	lines[n++] = xasprintf("smtp.listen=127.0.0.1:%u", port);
+	lines[n++] = xasprintf("smtp.next_hop=maildir:%s/md", dir);
+	lines[n++] = xasprintf("smtp.hostname=%s", hostname);
+	for (size_t i = 0; over && over[i]; i++) {
+		size_t klen = strcspn(over[i], "=") + 1, k = 0;
+
+		while (k < n && strncmp(lines[k], over[i], klen) != 0)
+			k++;
+		if (k == n)
+			n++;
+		else
+			free(lines[k]);
+		lines[k] = xstrdup(over[i]);
+	}
+	/* one [section] each, in the order they first appear */
+	for (size_t i = 0; i < n; i++) {
+		size_t slen = strcspn(lines[i], ".") + 1, j;
+
+		for (j = 0; j < i && strncmp(lines[j], lines[i], slen) != 0; j++)
+			;
+		if (j < i)
+			continue;
+		tn_addf(&b, "[%.*s]\n", (int)slen - 1, lines[i]);
+		for (j = i; j < n; j++)
+			if (strncmp(lines[j], lines[i], slen) == 0) {
+				const char *key = lines[j] + slen;
+				size_t klen = strcspn(key, "=");
+
+				tn_addf(&b, "%.*s = %s\n", (int)klen, key, key + klen + 1);
+			}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	text = sb_take(&b);
+	write_file(conf_path, text);
+	free(text);
+}
+
 static void
 write_conf(const char *hostname, int broken)
 {
-	char text[4096];
-	struct passwd *pw = geteuid() == 0 ? getpwnam("nobody") : NULL;
+	static const char *const bad[] = {"smtp.no_such_key=1", NULL};
 
-	snprintf(text, sizeof(text),
-	         "[log]\nlevel = info\n"
-	         "[scan]\ndatabase_dir = %s/sigs\ncache_dir = %s/cache\nthreads = 1\n"
-	         "[daemon]\nuser = %s\nspool_dir = %s/spool\nworkers = 2\ndrain_timeout = 3s\n"
-	         "[quarantine]\ndir = %s/q\n"
-	         "[notify]\ntemplate_dir = %s/templates\n"
-	         "[smtp]\nlisten = 127.0.0.1:%u\nnext_hop = maildir:%s/md\nhostname = %s\n%s",
-	         src, dir, pw ? pw->pw_name : "", dir, dir, src, port, dir, hostname,
-	         broken ? "no_such_key = 1\n" : "");
-	write_file(conf_path, text);
+	write_conf_over(hostname, broken ? bad : NULL);
 }
 
 /* The child: portcullisd's main() in short, logging to log_path. */
@@ -586,29 +636,110 @@ test_daemon_run(void **state)
 	}
 }
 
-/* SIGTERMs all through the shutdown, loop and cleanup alike: still 0. */
-static void
-test_daemon_term_burst(void **state)
+/* Starts the daemon on a fresh port and log; returns its pid once it is ready. */
+static pid_t
+start_ready(const char *log_name, const char *const *over, int *fd)
 {
 	pid_t pid;
-	int fd, st;
 	char *r;
-	(void)state;
 
 	chmod(dir, 0755);
 	port = tn_free_port();
 	snprintf(conf_path, sizeof(conf_path), "%s/portcullis.conf", dir);
-	snprintf(log_path, sizeof(log_path), "%s/daemon2.log", dir);
-	write_conf("one.test", 0);
+	snprintf(log_path, sizeof(log_path), "%s/%s", dir, log_name);
+	write_conf_over("one.test", over);
 	pid = start_daemon();
-	r = connect_banner(&fd, WAIT_MS);
-	assert_string_equal(r, "220 one.test ESMTP Portcullis\r\n");
+	r = connect_banner(fd, WAIT_MS);
+	if (strcmp(r, "220 one.test ESMTP Portcullis\r\n") != 0) {
+		char *log = read_file(log_path);
+		int st;
+
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		fail_msg("banner \"%s\"; the daemon's log:\n%s", r, log);
+	}
 	free(r);
+	return pid;
+}
+
+/*
+ * SIGTERMs all through the shutdown with a session open: the second one
+ * stops the drain, the later ones land in the cleanup or after it. Still 0.
+ */
+static void
+test_daemon_term_burst(void **state)
+{
+	int fd;
+	pid_t pid = start_ready("burst.log", NULL, &fd);
+	(void)state;
+
+	kill(pid, SIGTERM);
+	assert_true(wait_log("stopping: no new sessions, draining 1", WAIT_MS));
+	check_exit(wait_exit(pid, WAIT_MS, 1), "a burst of SIGTERMs");
+	assert_true(log_has("second signal: stopping now"));
 	close(fd);
+}
+
+/* A session that does not leave is closed after drain_timeout; still 0. */
+static void
+test_daemon_drain_timeout(void **state)
+{
+	static const char *const over[] = {"daemon.drain_timeout=300ms", NULL};
+	int fd;
+	pid_t pid = start_ready("drain.log", over, &fd);
+	(void)state;
+
 	kill(pid, SIGTERM);
-	kill(pid, SIGTERM);
-	st = wait_exit(pid, WAIT_MS, 1);
-	check_exit(st, "a burst of SIGTERMs");
+	check_exit(wait_exit(pid, WAIT_MS, 0), "drain timeout");
+	assert_true(log_has("drain timeout: closing 1 sessions"));
+	close(fd);
+}
+
+/* What cannot start says why and fails. */
+static void
+test_daemon_startup_fails(void **state)
+{
+	static const struct {
+		const char *over[3];
+		const char *log;
+		int root_only;
+	} v[] = {
+	    {{"smtp.listen=@busy"}, "cannot listen on 127.0.0.1:", 0},
+	    {{"daemon.spool_dir=/dev/null/spool"}, "cannot create /dev/null/spool", 0},
+	    {{"smtp.next_hop=maildir:/dev/null/md"}, "cannot create /dev/null/md", 0},
+	    {{"scan.database_dir=/nonexistent/sigs"}, "cannot start: ", 0},
+	    {{"daemon.user=no-such-user-pc"}, "daemon.user no-such-user-pc does not exist", 1},
+	};
+	(void)state;
+
+	chmod(dir, 0755);
+	snprintf(conf_path, sizeof(conf_path), "%s/portcullis.conf", dir);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		const char *over[3] = {v[i].over[0], v[i].over[1], NULL};
+		char busy[64];
+		int lfd = -1, st;
+		char *log;
+
+		if (v[i].root_only && geteuid() != 0)
+			continue;
+		snprintf(log_path, sizeof(log_path), "%s/fail%zu.log", dir, i);
+		port = tn_free_port();
+		if (strcmp(v[i].over[0], "smtp.listen=@busy") == 0) {
+			lfd = tn_listen(&port);
+			snprintf(busy, sizeof(busy), "smtp.listen=127.0.0.1:%u", port);
+			over[0] = busy;
+		}
+		write_conf_over("one.test", over);
+		st = wait_exit(start_daemon(), WAIT_MS, 0);
+		log = read_file(log_path);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) == 0)
+			fail_msg("row %zu: the daemon did not fail; its log:\n%s", i, log);
+		if (strstr(log, v[i].log) == NULL)
+			fail_msg("row %zu: no \"%s\" in its log:\n%s", i, v[i].log, log);
+		free(log);
+		if (lfd >= 0)
+			close(lfd);
+	}
 }
 
 /* ---------------------------------------------------------------- fixture */
@@ -633,9 +764,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_load_config), cmocka_unit_test(test_log_to_syslog),
-	    cmocka_unit_test(test_runtime),     cmocka_unit_test(test_runtime_parts),
-	    cmocka_unit_test(test_daemon_run),  cmocka_unit_test(test_daemon_term_burst),
+	    cmocka_unit_test(test_load_config),
+	    cmocka_unit_test(test_log_to_syslog),
+	    cmocka_unit_test(test_runtime),
+	    cmocka_unit_test(test_runtime_parts),
+	    cmocka_unit_test(test_daemon_run),
+	    cmocka_unit_test(test_daemon_term_burst),
+	    cmocka_unit_test(test_daemon_drain_timeout),
+	    cmocka_unit_test(test_daemon_startup_fails),
 	};
 
 	log_init("test_daemon", 0, getenv("PC_TEST_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_ERR);

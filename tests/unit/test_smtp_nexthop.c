@@ -36,6 +36,7 @@
 #include "conf/conf.h"
 #include "fake_smtp.h"
 #include "net/tls.h"
+#include "smtp/smtp_client.h"
 #include "smtp/smtp_nexthop.h"
 #include "spool/spool.h"
 #include "testnet.h"
@@ -53,7 +54,11 @@ static char long_line[5200];   /* "250 xxxx...", over 4096 bytes */
 static char many_lines[4000];  /* 300 lines "250-x" */
 static char out_of_turn[6000]; /* a 250, then 5000 bytes nobody asked for */
 
-/* The requests: MAIL_P with parameters, _XF with an XFORWARD client, 6: IPv6. */
+/*
+ * The requests: MAIL_P with parameters, _XF with an XFORWARD client, 6:
+ * IPv6, DATA_BIG a body of megabytes, DATA_BAD a spool that cannot be
+ * read; IDLE is no request, a pause in which the server may speak.
+ */
 enum op {
 	END = 0,
 	CONNECT,
@@ -67,12 +72,15 @@ enum op {
 	RSET,
 	DATA,
 	DATA_BIG,
+	DATA_BAD,
+	IDLE,
 	QUIT
 };
 static const char *op_names[] = {
     [CONNECT] = "connect", [HELLO] = "hello",  [HELLO6] = "hello",  [MAIL] = "mail",
     [MAIL_P] = "mail",     [MAIL_XF] = "mail", [MAIL_XF6] = "mail", [RCPT] = "rcpt",
-    [RSET] = "rset",       [DATA] = "data",    [DATA_BIG] = "data", [QUIT] = "quit",
+    [RSET] = "rset",       [DATA] = "data",    [DATA_BIG] = "data", [DATA_BAD] = "data",
+    [IDLE] = "idle",       [QUIT] = "quit",
 };
 
 #define MAX_STEPS 16
@@ -89,6 +97,7 @@ struct scenario {
 	int failed;       /* nexthop_failed() at the end */
 	int tls;          /* nexthop_tls() at the end */
 	int no_server;    /* connect to a closed port */
+	int no_tls_ctx;   /* no client context for STARTTLS */
 };
 
 /* One step of the fake next hop's script. */
@@ -211,6 +220,16 @@ static const struct scenario scenarios[] = {
                {"EHLO", FA_RAW, "250 fake.test\r\n421 4.3.2 shutting down\r\n"},
                {"MAIL", FA_HANG, NULL}},
      .want = "connect=220 hello=ok mail=421"},
+    {.name = "out of turn while idle: failed before the next command",
+     .ops = {CONNECT, HELLO, IDLE, MAIL},
+     .steps = {BANNER, {"EHLO", FA_RAW, out_of_turn}},
+     .want = "connect=220 hello=ok idle mail=protocol",
+     .failed = 1},
+    {.name = "reset by the server",
+     .ops = {CONNECT, HELLO, MAIL},
+     .steps = {BANNER, EHLO_OK, {"MAIL", FA_RESET, NULL}},
+     .want = "connect=220 hello=ok mail=closed",
+     .failed = 1},
     /* ---- STARTTLS */
     {.name = "tls may: offered, done",
      .tls_mode = TLS_MAY,
@@ -239,6 +258,13 @@ static const struct scenario scenarios[] = {
      .ops = {CONNECT, HELLO, MAIL},
      .steps = {BANNER, EHLO_TLS, {"STARTTLS", FA_TLS_GARBAGE, "220 2.0.0 go ahead"}},
      .want = "connect=220 hello=unavailable mail=tls",
+     .failed = 1},
+    {.name = "tls may: no client context",
+     .tls_mode = TLS_MAY,
+     .no_tls_ctx = 1,
+     .ops = {CONNECT, HELLO},
+     .steps = {BANNER, EHLO_TLS, {"STARTTLS", FA_REPLY, "220 go"}},
+     .want = "connect=220 hello=unavailable",
      .failed = 1},
     {.name = "tls may: STARTTLS closed",
      .tls_mode = TLS_MAY,
@@ -448,6 +474,11 @@ static const struct scenario scenarios[] = {
      .ops = {CONNECT, HELLO, MAIL, RCPT, DATA_BIG},
      .steps = {BANNER, EHLO_OK, MAIL_OK, RCPT_OK, DATA_OK, DOT_OK},
      .want = "connect=220 hello=ok mail=250+tx rcpt=250+tx data=250"},
+    {.name = "the spool cannot be read",
+     .ops = {CONNECT, HELLO, MAIL, RCPT, DATA_BAD},
+     .steps = {BANNER, EHLO_OK, MAIL_OK, RCPT_OK, DATA_OK},
+     .want = "connect=220 hello=ok mail=250+tx rcpt=250+tx data=local",
+     .failed = 1},
     {.name = "close after the body",
      .ops = {CONNECT, HELLO, MAIL, RCPT, DATA},
      .steps = {BANNER, EHLO_OK, MAIL_OK, RCPT_OK, DATA_OK, {".", FA_CLOSE, NULL}},
@@ -555,7 +586,7 @@ run(const struct scenario *sc, const struct fake_step *steps, char **wire, char 
 	struct nexthop_opts o = {
 	    .hostname = "gw.test",
 	    .tls_mode = sc->tls_mode,
-	    .tls_ctx = cli_ctx,
+	    .tls_ctx = sc->no_tls_ctx ? NULL : cli_ctx,
 	    .forward_client = sc->fwd,
 	    .timeout_ms = sc->timeout_ms ? sc->timeout_ms : WAIT_MS,
 	};
@@ -611,13 +642,26 @@ run(const struct scenario *sc, const struct fake_step *steps, char **wire, char 
 			sp = make_spool(op == DATA_BIG);
 			nexthop_data(d.nh, op == DATA ? "X-Test: yes\r\n" : NULL, sp, nh_cb, &d);
 			break;
+		case DATA_BAD:
+			/* a spool that failed: nothing to read */
+			spool_free(sp);
+			sp = spool_new("/nonexistent", 0);
+			assert_int_equal(spool_write(sp, msg, sizeof(msg) - 1), -1);
+			nexthop_data(d.nh, NULL, sp, nh_cb, &d);
+			break;
 		case QUIT:
 			nexthop_quit(d.nh);
 			break;
+		case IDLE:
 		case END:
 			break;
 		}
 		d.in_call = 0;
+		if (op == IDLE) {
+			tn_settle(base, 50);
+			tn_addf(&d.trace, " idle");
+			continue;
+		}
 		/* While a request is out only an RCPT is inside a transaction
 		 * (a failed next hop stays failed whatever the request). */
 		if (op != QUIT && !nexthop_failed(d.nh) && nexthop_in_tx(d.nh) != (op == RCPT))
@@ -888,6 +932,87 @@ test_caps(void **state)
 	}
 }
 
+/* ------------------------------------------------- smtp_client directly */
+
+struct client_rec {
+	struct smtp_client *c;
+	struct sbuf trace;
+	int n;
+	int free_it; /* free the client from the callback */
+	int in_call;
+};
+
+static void
+client_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
+{
+	struct client_rec *rec = arg;
+
+	if (rec->in_call)
+		fail_msg("smtp_client callback inside the request");
+	tn_addf(&rec->trace, "%s%s", rec->n++ ? " " : "",
+	        st == SMTP_REPLY ? (r->code == 250 ? "250" : "reply") : smtp_status_name(st));
+	if (rec->free_it)
+		smtp_client_free(rec->c);
+}
+
+/*
+ * What the next hop's state machine never does: a body or commands after
+ * a failure (each fails the same way, from the loop), the peer's name,
+ * and a callback that frees the client.
+ */
+static void
+test_client_direct(void **state)
+{
+	static const struct fake_step steps[] = {{NULL, FA_REPLY, "220 fake.test"},
+	                                         {"NOOP", FA_REPLY, "250 ok"},
+	                                         {"NOOP", FA_CLOSE, NULL},
+	                                         {NULL, FA_REPLY, NULL}};
+	struct fake_smtp *f = fake_new(base, steps, 0, 1, NULL);
+	struct sockaddr_storage ss;
+	socklen_t len = tn_sockaddr(f->port, &ss);
+	struct client_rec rec = {0};
+	struct spool *sp = make_spool(0);
+	char peer[64];
+	enum { REQ_NOOP, REQ_BODY } reqs[] = {REQ_NOOP, REQ_NOOP, REQ_BODY, REQ_NOOP};
+	(void)state;
+
+	rec.c = smtp_client_connect(base, (struct sockaddr *)&ss, len, "direct", WAIT_MS, client_cb,
+	                            &rec);
+	for (int i = 0; i < 5; i++) {
+		int before = rec.n;
+
+		if (i > 0) {
+			rec.in_call = 1;
+			if (reqs[i - 1] == REQ_BODY)
+				smtp_client_body(rec.c, "X-A: b\r\n", sp, client_cb, &rec);
+			else
+				smtp_client_command(rec.c, "NOOP", client_cb, &rec);
+			rec.in_call = 0;
+		}
+		for (uint64_t end = tn_now_ms() + WAIT_MS; rec.n == before && tn_now_ms() < end;)
+			tn_settle(base, 2);
+		assert_int_equal(rec.n, before + 1);
+		if (i == 0) {
+			snprintf(peer, sizeof(peer), "127.0.0.1:%u", f->port);
+			assert_string_equal(smtp_client_peer(rec.c), peer);
+			assert_int_equal(smtp_client_tls(rec.c), 0);
+			assert_string_equal(smtp_client_error(rec.c), "");
+		}
+	}
+	assert_string_equal(rec.trace.s, "reply 250 closed closed closed");
+	assert_true(smtp_client_failed(rec.c));
+	assert_non_null(strstr(smtp_client_error(rec.c), "connection closed"));
+	/* The callback frees the client: the last thing it does with it. */
+	rec.free_it = 1;
+	smtp_client_command(rec.c, "NOOP", client_cb, &rec);
+	tn_settle(base, 20);
+	assert_int_equal(rec.n, 6);
+	smtp_client_free(NULL);
+	spool_free(sp);
+	free(sb_take(&rec.trace));
+	fake_free(f);
+}
+
 /* ---------------------------------------------------------------- fixture */
 
 static int
@@ -944,6 +1069,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_scenarios, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_at_every_step, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_direct, setup, teardown),
 	};
 
 	/* As the daemon: a peer that left is an EPIPE, not a signal. */

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,8 +95,9 @@ struct sscenario {
 	const char *wire; /* the commands the next hop got (QUIT left out), or NULL */
 	int wire_prefix;  /* wire is only how they begin */
 	const char *body_has, *body_lacks;
-	int msgs;        /* messages the next hop got (Maildir: files in new/) */
-	int quarantined; /* messages in the quarantine */
+	int msgs;         /* messages the next hop got (Maildir: files in new/) */
+	int quarantined;  /* messages in the quarantine */
+	const char *full; /* on a full disk: "q" the quarantine, "md" the Maildir, "spool" */
 };
 
 #define BANNER                                                                                     \
@@ -417,6 +419,63 @@ static const struct sscenario scenarios[] = {
      .client =
          {BANNER, EHLO, ENVELOPE, DATA, {"@CLEAN", "451 4.3.0 local error in processing"}, QUIT},
      .wire = EHLO_WIRE TX_WIRE "RSET\n"},
+    {.name = "next hop TLS required, not offered",
+     .conf = {"smtp.next_hop_tls=require"},
+     .client = {BANNER, {"EHLO client.test", "421 4.7.0 gw.test next hop offers no TLS"}, GONE}},
+    {.name = "next hop TLS required, refused",
+     .conf = {"smtp.next_hop_tls=require"},
+     .nh = {{"EHLO", FA_REPLY, "250-fake.test\n250 STARTTLS"},
+            {"STARTTLS", FA_REPLY, "454 4.7.0 not now"}},
+     .client = {BANNER, {"EHLO client.test", "421 4.7.0 gw.test next hop refused TLS"}, GONE}},
+    {.name = "EICAR: notices to the recipient, the sender and the admin",
+     .conf = {"inbound.notify_sender=yes", "inbound.notify_admin=admin@example.org",
+              "notify.from=av@example.org"},
+     .client =
+         {BANNER, EHLO, ENVELOPE, DATA, {"@EICAR", "250 2.0.0 message quarantined as "}, QUIT},
+     .body_has = "From: Portcullis <av@example.org>",
+     .msgs = 3,
+     .quarantined = 1},
+    {.name = "EICAR: no notice to an address notices cannot go to",
+     .client = {BANNER,
+                EHLO,
+                ENVELOPE,
+                {"RCPT TO:<\xff@example.org>", "250"},
+                DATA,
+                {"@EICAR", "250 2.0.0 message quarantined as "},
+                QUIT},
+     .msgs = 1,
+     .quarantined = 1},
+    {.name = "EICAR: the quarantine is full",
+     .full = "q",
+     .client = {BANNER,
+                EHLO,
+                ENVELOPE,
+                DATA,
+                {"@FILL", NULL},
+                {"@EICAR", "452 4.3.1 insufficient system storage"},
+                QUIT},
+     .wire = EHLO_WIRE TX_WIRE "RSET\n"},
+    {.name = "the spool is full",
+     .full = "spool",
+     .conf = {"smtp.memory_spool=0"},
+     .client = {BANNER,
+                EHLO,
+                ENVELOPE,
+                DATA,
+                {"@FILL", NULL},
+                {"@BIG", "452 4.3.1 insufficient system storage"},
+                QUIT},
+     .wire = EHLO_WIRE TX_WIRE "RSET\n"},
+    {.name = "Maildir: full",
+     .full = "md",
+     .maildir = 1,
+     .client = {BANNER,
+                EHLO,
+                ENVELOPE,
+                DATA,
+                {"@FILL", NULL},
+                {"@CLEAN", "452 4.3.1 insufficient system storage"},
+                QUIT}},
     /* the Maildir next hop */
     {.name = "Maildir: clean delivered",
      .maildir = 1,
@@ -466,7 +525,8 @@ static const struct sscenario scenarios[] = {
 
 struct harness {
 	char dir[64];
-	char qdir[128], mdir[128];
+	char qdir[128], mdir[128], spool[128];
+	char full[128]; /* a tiny tmpfs, "" if none */
 	struct fake_smtp *f;
 	struct proxy *px;
 	unsigned port;
@@ -539,13 +599,14 @@ make_runtime(struct harness *h, const struct sscenario *sc, const char *hostname
 	conf_defaults(&c);
 	snprintf(path, sizeof(path), "%s/sigs", src);
 	set(&c, "scan", "database_dir", path);
-	set(&c, "scan", "cache_dir", "");
+	/* one compile for the whole run: the scenarios share the cache */
+	snprintf(path, sizeof(path), "%s/cache", certdir);
+	set(&c, "scan", "cache_dir", path);
 	set(&c, "scan", "threads", "1");
 	set(&c, "log", "verdicts", "no");
 	snprintf(path, sizeof(path), "%s/templates", src);
 	set(&c, "notify", "template_dir", path);
-	snprintf(path, sizeof(path), "%s/spool", h->dir);
-	set(&c, "daemon", "spool_dir", path);
+	set(&c, "daemon", "spool_dir", h->spool);
 	set(&c, "quarantine", "dir", h->qdir);
 	snprintf(path, sizeof(path), "127.0.0.1:%u", h->port);
 	set(&c, "smtp", "listen", path);
@@ -572,18 +633,33 @@ make_runtime(struct harness *h, const struct sscenario *sc, const char *hostname
 	return rt;
 }
 
-static void
+/* 0, or -1 if the scenario needs a tmpfs that cannot be mounted. */
+static int
 h_start(struct harness *h, const struct sscenario *sc)
 {
-	char path[256], *err = NULL;
+	char *err = NULL;
 	struct runtime *rt;
 
 	memset(h, 0, sizeof(*h));
 	tn_tmpdir(h->dir, sizeof(h->dir), "pc-session");
-	snprintf(path, sizeof(path), "%s/spool", h->dir);
-	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(h->qdir, sizeof(h->qdir), "%s/q", h->dir);
 	snprintf(h->mdir, sizeof(h->mdir), "%s/md", h->dir);
+	snprintf(h->spool, sizeof(h->spool), "%s/spool", h->dir);
+	if (sc->full) {
+		/* the store in question lives on a tiny tmpfs, filled later */
+		char *which = strcmp(sc->full, "q") == 0    ? h->qdir
+		              : strcmp(sc->full, "md") == 0 ? h->mdir
+		                                            : h->spool;
+
+		snprintf(h->full, sizeof(h->full), "%s/full", h->dir);
+		assert_int_equal(mkdir(h->full, 0700), 0);
+		if (mount("tmpfs", h->full, "tmpfs", 0, "size=256k") < 0) {
+			h->full[0] = '\0';
+			return -1;
+		}
+		snprintf(which, 128, "%s/full/%s", h->dir, sc->full);
+	}
+	assert_int_equal(mkdir(h->spool, 0700), 0);
 	if (!sc->maildir && !sc->nexthop_down)
 		h->f = fake_new(base, sc->nh, 0, 0, NULL);
 	h->port = tn_free_port();
@@ -593,6 +669,7 @@ h_start(struct harness *h, const struct sscenario *sc)
 	if (proxy_listen(h->px, &rt->conf.listeners[0], &err) < 0)
 		fail_msg("proxy_listen: %s", err);
 	runtime_unref(rt);
+	return 0;
 }
 
 static int
@@ -611,6 +688,8 @@ h_stop(struct harness *h)
 	proxy_free(h->px);
 	fake_free(h->f);
 	gate(0);
+	if (h->full[0])
+		assert_int_equal(umount2(h->full, MNT_DETACH), 0);
 	tn_rmrf(h->dir);
 }
 
@@ -690,6 +769,17 @@ send_token(struct harness *h, const char *send)
 
 		assert_non_null(f);
 		fclose(f);
+	} else if (strcmp(send, "@FILL") == 0) {
+		/* fill the tmpfs */
+		char path[256], *junk = xcalloc(1, 4096);
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/fill", h->full);
+		assert_non_null(f = fopen(path, "w"));
+		while (fwrite(junk, 1, 4096, f) == 4096 && fflush(f) == 0)
+			;
+		fclose(f);
+		free(junk);
 	} else if (strcmp(send, "@SETTLE") == 0)
 		tn_settle(base, 100);
 	else
@@ -805,7 +895,11 @@ test_scenarios(void **state)
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
 		struct harness h;
 
-		h_start(&h, &scenarios[i]);
+		if (h_start(&h, &scenarios[i]) < 0) {
+			print_message("skipping \"%s\": cannot mount a tmpfs\n", scenarios[i].name);
+			tn_rmrf(h.dir);
+			continue;
+		}
 		run_client(&h, &scenarios[i]);
 		check(&h, &scenarios[i]);
 		h_stop(&h);
@@ -862,7 +956,7 @@ test_nexthop_closes(void **state)
 			sc.client[k++] =
 			    (struct cstep){NULL, "421 4.4.1 gw.test next hop unavailable"};
 		sc.client[k] = (struct cstep){NULL, "@EOF"};
-		h_start(&h, &sc);
+		assert_int_equal(h_start(&h, &sc), 0);
 		run_client(&h, &sc);
 		check(&h, &sc);
 		h_stop(&h);
@@ -937,7 +1031,7 @@ test_client_leaves(void **state)
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		struct harness h;
 
-		h_start(&h, &v[i]);
+		assert_int_equal(h_start(&h, &v[i]), 0);
 		run_client(&h, &v[i]);
 		check(&h, &v[i]);
 		/* the next-hop leg went with the session */
@@ -966,7 +1060,7 @@ test_max_sessions_and_drain(void **state)
 	char *r, *desc, buf[64];
 	(void)state;
 
-	h_start(&h, &sc);
+	assert_int_equal(h_start(&h, &sc), 0);
 	desc = proxy_listeners_describe(h.px);
 	snprintf(buf, sizeof(buf), "smtp@127.0.0.1:%u", h.port);
 	assert_string_equal(desc, buf);
@@ -1008,7 +1102,7 @@ test_max_sessions_and_drain(void **state)
 	h_stop(&h);
 
 	/* With nothing to wait for: at once, from the loop. */
-	h_start(&h, &sc);
+	assert_int_equal(h_start(&h, &sc), 0);
 	drained = 0;
 	proxy_drain(h.px, on_drained, NULL);
 	assert_int_equal(drained, 0);
@@ -1035,7 +1129,7 @@ test_notice_in_flight(void **state)
 	struct harness h;
 	(void)state;
 
-	h_start(&h, &sc);
+	assert_int_equal(h_start(&h, &sc), 0);
 	run_client(&h, &sc);
 	assert_true(fake_wait_closed(h.f, 0) == 0);
 	tn_settle(base, 100);
@@ -1064,7 +1158,7 @@ test_new_runtime(void **state)
 	char *r;
 	(void)state;
 
-	h_start(&h, &sc);
+	assert_int_equal(h_start(&h, &sc), 0);
 	old = tp_connect(base, h.port);
 	assert_non_null(r = tp_reply(old, WAIT_MS));
 	assert_string_equal(r, "220 gw.test ESMTP Portcullis");
