@@ -16,6 +16,7 @@
  *   output_low, the peer's address (vectors);
  * - goodbye: output drains then GOODBYE_DONE, nothing to send, a peer that
  *   never reads (TIMEOUT), a peer that leaves (vectors);
+ * - TLS contexts: a certificate or key that cannot be loaded;
  * - STARTTLS on both sides with a certificate made at test time,
  *   commands pipelined in clear text after STARTTLS dropped, a handshake
  *   answered with garbage on either side, a handshake that times out,
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -983,6 +985,52 @@ test_tls_failures(void **state)
 	}
 }
 
+/* The contexts: what a bad certificate or key says; the description of a session. */
+static void
+test_tls_ctx(void **state)
+{
+	static const struct {
+		const char *cert, *key; /* under certdir */
+		const char *err;        /* NULL: loads */
+	} v[] = {
+	    {"cert.pem", "key.pem", NULL},
+	    {"nonexistent.pem", "key.pem", "cannot load certificate "},
+	    {"cert.pem", "nonexistent.pem", "cannot load key "},
+	    /* another certificate's key: OpenSSL refuses it while loading */
+	    {"cert.pem", "other/key.pem", "cannot load key "},
+	    {"key.pem", "key.pem", "cannot load certificate "},
+	};
+	char other[128], buf[128];
+	SSL *ssl;
+	(void)state;
+
+	snprintf(other, sizeof(other), "%s/other", certdir);
+	mkdir(other, 0700);
+	tn_make_cert(other);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char cert[256], key[256], *err = NULL;
+		SSL_CTX *ctx;
+
+		snprintf(cert, sizeof(cert), "%s/%s", certdir, v[i].cert);
+		snprintf(key, sizeof(key), "%s/%s", certdir, v[i].key);
+		ctx = tls_server_ctx(cert, key, &err);
+		if (v[i].err == NULL) {
+			assert_non_null(ctx);
+			SSL_CTX_free(ctx);
+			continue;
+		}
+		assert_null(ctx);
+		if (err == NULL || strncmp(err, v[i].err, strlen(v[i].err)) != 0)
+			fail_msg("row %zu: \"%s\", want \"%s...\"", i, err ? err : "", v[i].err);
+		free(err);
+	}
+	ssl = SSL_new(cli_ctx);
+	assert_non_null(ssl);
+	assert_ptr_equal(tls_describe(ssl, buf, sizeof(buf)), buf);
+	assert_non_null(strchr(buf, ':'));
+	SSL_free(ssl);
+}
+
 /* --------------------------------------------------------------- listener */
 
 struct accepted {
@@ -1112,6 +1160,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_timeout_then_goodbye, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_starttls_both_sides, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_failures, setup, teardown),
+	    cmocka_unit_test(test_tls_ctx),
 	    cmocka_unit_test_setup_teardown(test_listener, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_errors, setup, teardown),
 	};
