@@ -308,6 +308,16 @@ fake_next_hop(const struct fake_smtp *f, char *buf, size_t cap)
 	return buf;
 }
 
+void
+fake_release(struct fake_smtp *f, const char *text)
+{
+	for (struct fake_conn *fc = f->conns; fc; fc = fc->next)
+		if (fc->hung && !fc->closed) {
+			fc->hung = 0;
+			send_text(fc, text);
+		}
+}
+
 static int
 all_closed(void *arg)
 {

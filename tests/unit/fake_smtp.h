@@ -72,6 +72,8 @@ const char *fake_log(const struct fake_smtp *f);
 const char *fake_bodies(const struct fake_smtp *f);
 /* "smtp:127.0.0.1:PORT" into buf. */
 const char *fake_next_hop(const struct fake_smtp *f, char *buf, size_t cap);
+/* Sends text (as FA_REPLY) on every connection that hangs, which then goes on. */
+void fake_release(struct fake_smtp *f, const char *text);
 /* Runs the loop until every accepted connection is closed, at most ms. */
 int fake_wait_closed(struct fake_smtp *f, unsigned ms);
 

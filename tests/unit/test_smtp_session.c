@@ -20,7 +20,9 @@
  * unscanned (tempfail and reject), a quarantine that fails, the Maildir
  * next hop, the next hop closing at each step (451/421 and the end), the
  * client leaving in each state (nothing delivered), the command timeout,
- * too many sessions, drain, and a new runtime for new sessions.
+ * too many sessions, drain, a notice in flight at stop, a new runtime for
+ * new sessions, and a client that pipelines past the read mark while the
+ * next hop takes its time (no busy loop; every command answered).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1041,6 +1044,70 @@ test_client_leaves(void **state)
 	}
 }
 
+/* ------------------------------------------------- past the read mark */
+
+static uint64_t
+cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
+/*
+ * A client pipelines more than the read mark while its MAIL is with a
+ * next hop that takes its time: the loop must not spin meanwhile (it did,
+ * at 100% CPU, with libevent 2.1.12), and once the next hop answers every
+ * command is answered, in order.
+ */
+static void
+test_pipelining_past_the_mark(void **state)
+{
+	static const struct sscenario sc = {
+	    .name = "past the mark", .nh = {{"MAIL", FA_HANG, NULL}}, .client = {BANNER, EHLO}};
+	enum { NCMDS = 1500, ARGLEN = 500 }; /* 750 KB, past READ_HIGH_MARK */
+	struct harness h;
+	char *line = xmalloc(ARGLEN + 8), *r;
+	uint64_t cpu0;
+	int n250 = 0;
+	(void)state;
+
+	assert_int_equal(h_start(&h, &sc), 0);
+	run_client(&h, &sc);
+	tp_printf(h.c, "MAIL FROM:<a@example.org>\r\n");
+	memcpy(line, "NOOP ", 5);
+	memset(line + 5, 'x', ARGLEN);
+	memcpy(line + 5 + ARGLEN, "\r\n", 3);
+	for (int i = 0; i < NCMDS; i++)
+		tp_write(h.c, line, ARGLEN + 7);
+	tn_settle(base, 200);
+	cpu0 = cpu_ms();
+	tn_settle(base, 300);
+	if (cpu_ms() - cpu0 > 150)
+		fail_msg("the loop spun: %llu ms of CPU in 300 ms",
+		         (unsigned long long)(cpu_ms() - cpu0));
+	fake_release(h.f, "250 2.1.0 ok, at last");
+	assert_non_null(r = tp_reply(h.c, WAIT_MS));
+	assert_string_equal(r, "250 2.1.0 ok, at last");
+	free(r);
+	for (int i = 0; i < NCMDS; i++) {
+		r = tp_reply(h.c, WAIT_MS);
+		if (r == NULL)
+			fail_msg("no reply to NOOP %d", i);
+		n250 += strcmp(r, "250 2.0.0 Ok") == 0;
+		free(r);
+	}
+	assert_int_equal(n250, NCMDS);
+	tp_printf(h.c, "QUIT\r\n");
+	assert_non_null(r = tp_reply(h.c, WAIT_MS));
+	assert_string_equal(r, "221 2.0.0 gw.test closing connection");
+	free(r);
+	free(line);
+	h_stop(&h);
+}
+
 /* ------------------------------------------------ sessions, drain, reload */
 
 static int drained;
@@ -1275,6 +1342,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_scenarios, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nexthop_closes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_leaves, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pipelining_past_the_mark, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_max_sessions_and_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_notice_in_flight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_new_runtime, setup, teardown),
