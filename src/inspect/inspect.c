@@ -188,10 +188,18 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
             const struct inspect_object *obj, struct inspect_outcome *out)
 {
 	const struct dir_policy *dp;
+	off_t pos;
 
 	memset(out, 0, sizeof(*out));
 	verdict_init(&out->verdict);
+	/* The scanner reads from the fd's position: the object starts at 0
+	 * whatever the caller's offset, which is put back. */
+	pos = lseek(obj->fd, 0, SEEK_CUR);
+	if (pos > 0)
+		lseek(obj->fd, 0, SEEK_SET);
 	scanner_scan_fd(env->scanner, obj->fd, obj->name, &out->verdict);
+	if (pos >= 0)
+		lseek(obj->fd, pos, SEEK_SET);
 	out->names = verdict_names(&out->verdict);
 	out->dir = policy_direction(env->policy, ctx->listener_dir, ctx->dest, ctx->client,
 	                            ctx->rcpts, ctx->nrcpts);

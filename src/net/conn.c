@@ -54,6 +54,7 @@ struct conn {
 	int has_rto, has_wto;
 	size_t read_high, output_low;
 	int skip_line;   /* dropping the rest of an over-long line */
+	int input_full;  /* reading stopped at read_high until the owner takes input */
 	int early_input; /* input came before the connect or handshake was reported */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
@@ -66,6 +67,7 @@ struct conn {
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_input_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg);
 
 static void
 conn_enter_state(struct conn *c, enum conn_state st)
@@ -118,6 +120,8 @@ conn_apply(struct conn *c)
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->output_low, 0);
 	bufferevent_set_max_single_read(c->bev, MAX_SINGLE_READ);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	c->input_full = 0;
+	evbuffer_add_cb(bufferevent_get_input(c->bev), conn_input_cb, c);
 }
 
 static struct conn *
@@ -216,6 +220,11 @@ conn_set_read_high(struct conn *c, size_t high)
 {
 	c->read_high = high;
 	bufferevent_setwatermark(c->bev, EV_READ, 0, high);
+	if (c->input_full && (high == 0 || evbuffer_get_length(conn_input(c)) < high)) {
+		c->input_full = 0;
+		if (c->state == C_OPEN)
+			bufferevent_enable(c->bev, EV_READ);
+	}
 }
 
 void
@@ -230,10 +239,14 @@ conn_read_enable(struct conn *c, int on)
 {
 	if (c->state != C_OPEN)
 		return;
-	if (on)
-		bufferevent_enable(c->bev, EV_READ);
-	else
+	if (on) {
+		/* At the mark, reading resumes once the owner takes input. */
+		if (!c->input_full)
+			bufferevent_enable(c->bev, EV_READ);
+	} else {
+		c->input_full = 0;
 		bufferevent_disable(c->bev, EV_READ);
+	}
 }
 
 struct evbuffer *
@@ -276,7 +289,9 @@ conn_readline(struct conn *c, size_t max, char **line, size_t *len)
 
 		if (eol.pos < 0) {
 			n = evbuffer_get_length(in);
-			if (n <= max)
+			/* A line of max bytes may wait here with its CR, the
+			 * LF still on its way. */
+			if (n <= max + 1)
 				return 0;
 			/* No end in sight: drop what there is, say so once. */
 			evbuffer_drain(in, n);
@@ -410,6 +425,34 @@ conn_goodbye(struct conn *c, uint64_t linger_ms)
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
+/*
+ * The input at read_high: libevent (2.1.11 and later) would call the read
+ * callback again and again while the owner leaves the input there (a
+ * session waiting for its next hop), a busy loop. Reading stops until the
+ * owner takes some input; conn_input_cb() resumes it.
+ */
+static void
+conn_check_full(struct conn *c)
+{
+	if (c->read_high && c->state == C_OPEN &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) >= c->read_high) {
+		c->input_full = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+static void
+conn_input_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->input_full && info->n_deleted && evbuffer_get_length(in) < c->read_high) {
+		c->input_full = 0;
+		if (c->state == C_OPEN)
+			bufferevent_enable(c->bev, EV_READ);
+	}
+}
+
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -422,6 +465,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		c->early_input = 1;
 		return;
 	}
+	/* Before the owner's callback, which may free c. */
+	conn_check_full(c);
 	if (c->state == C_OPEN && c->cbs.read)
 		c->cbs.read(c->arg);
 }

@@ -128,13 +128,21 @@ client_fail(struct smtp_client *c, enum smtp_status st, const char *fmt, ...)
 	client_defer(c);
 }
 
-/* Delivers the stored failure to the pending callback (from the loop). */
+static void client_read(void *arg);
+
+/*
+ * From the loop: delivers the stored failure to the pending callback, or
+ * reads the reply that was already waiting when the command went out.
+ */
 static void
 client_deferred(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_client *c = arg;
 
-	client_deliver(c, c->fail, NULL);
+	if (c->state == CS_FAILED)
+		client_deliver(c, c->fail, NULL);
+	else
+		client_read(c);
 }
 
 static void
@@ -160,6 +168,10 @@ smtp_client_command(struct smtp_client *c, const char *line, smtp_client_cb cb, 
 	client_enter_state(c, CS_WAIT_REPLY);
 	client_timeouts(c, 1);
 	conn_read_enable(c->conn, 1);
+	/* What the server said out of turn (a 421 before it goes) is the
+	 * start of this reply; no new bytes may come to have it read. */
+	if (evbuffer_get_length(conn_input(c->conn)) > 0)
+		client_defer(c);
 }
 
 void
