@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "net/conn.h"
+#include "net/tls.h"
 #include "util/cidr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -404,6 +405,18 @@ int
 conn_tls(const struct conn *c)
 {
 	return c->tls;
+}
+
+const char *
+conn_tls_describe(const struct conn *c, char *buf, size_t cap)
+{
+	SSL *ssl = c->tls && c->bev ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+
+	if (ssl == NULL) {
+		snprintf(buf, cap, "none");
+		return buf;
+	}
+	return tls_describe(ssl, buf, cap);
 }
 
 void

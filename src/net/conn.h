@@ -84,6 +84,8 @@ int conn_readline(struct conn *c, size_t max, char **line, size_t *len);
  */
 int conn_starttls(struct conn *c, SSL_CTX *ctx, int server);
 int conn_tls(const struct conn *c);
+/* "TLSv1.3:TLS_AES_256_GCM_SHA384" once TLS is up, else "none"; buf returned. */
+const char *conn_tls_describe(const struct conn *c, char *buf, size_t cap);
 
 /*
  * Stops reading and lets the output drain: CONN_GOODBYE_DONE when it is

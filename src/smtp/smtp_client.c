@@ -370,6 +370,12 @@ smtp_client_tls(const struct smtp_client *c)
 	return conn_tls(c->conn);
 }
 
+const char *
+smtp_client_tls_describe(const struct smtp_client *c, char *buf, size_t cap)
+{
+	return conn_tls_describe(c->conn, buf, cap);
+}
+
 int
 smtp_client_failed(const struct smtp_client *c)
 {

@@ -54,6 +54,8 @@ void smtp_client_body(struct smtp_client *c, const char *prepend, const struct s
                       smtp_client_cb cb, void *arg);
 /* 1 once TLS is up. */
 int smtp_client_tls(const struct smtp_client *c);
+/* "TLSv1.3:TLS_AES_256_GCM_SHA384", or "none"; buf returned. */
+const char *smtp_client_tls_describe(const struct smtp_client *c, char *buf, size_t cap);
 /* 1 after a failure: every command will fail. */
 int smtp_client_failed(const struct smtp_client *c);
 /* "next hop 127.0.0.1:10026: connection closed" after a failure, else "". */

@@ -50,6 +50,7 @@ struct nexthop {
 	char *mail_line;                /* MAIL, sent after XFORWARD */
 	char *prepend;                  /* DATA: header lines for the body */
 	const struct spool *sp;         /* DATA: borrowed */
+	struct smtp_reply refusal;      /* DATA: its refusal, reported after RSET */
 	struct nexthop_client hello_ci; /* borrowed strings copied below */
 	char ci_addr[64], ci_helo[256];
 	char ci_proto[16];
@@ -129,6 +130,7 @@ nexthop_connect(struct event_base *base, const struct sockaddr *sa, socklen_t sa
 	nh->cb = cb;
 	nh->arg = arg;
 	nh->state = NH_CONNECTING;
+	smtp_reply_init(&nh->refusal);
 	nh->c = smtp_client_connect(base, sa, salen, log_id, o->timeout_ms, banner_cb, nh);
 	return nh;
 }
@@ -194,7 +196,10 @@ starttls_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
 	struct nexthop *nh = arg;
 
 	if (st == SMTP_REPLY && r->code == 220 && smtp_client_tls(nh->c)) {
-		log_info("%s: next hop TLS established", nh->log);
+		char desc[128];
+
+		log_info("%s: next hop TLS established tls=%s", nh->log,
+		         smtp_client_tls_describe(nh->c, desc, sizeof(desc)));
 		send_ehlo(nh);
 		return;
 	}
@@ -369,22 +374,48 @@ nexthop_rset(struct nexthop *nh, nexthop_cb cb, void *arg)
 	smtp_client_command(nh->c, "RSET", ready_cb, nh);
 }
 
+/* After DATA was refused: the RSET is done, the refusal is reported. */
+static void
+data_rset_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
+{
+	struct nexthop *nh = arg;
+	struct smtp_reply refusal = nh->refusal; /* ours now */
+	nexthop_cb cb = nh->cb;
+	void *cbarg = nh->arg;
+
+	smtp_reply_init(&nh->refusal);
+	nh_enter_state(nh, st == SMTP_REPLY ? NH_READY : NH_FAILED);
+	nh->cb = NULL;
+	nh->arg = NULL;
+	cb(cbarg, SMTP_REPLY, &refusal);
+	smtp_reply_clear(&refusal);
+}
+
 static void
 data_cb(void *arg, enum smtp_status st, const struct smtp_reply *r)
 {
 	struct nexthop *nh = arg;
 	char *prepend = nh->prepend;
 
-	if (st != SMTP_REPLY || r->code != 354) {
+	nh->prepend = NULL;
+	if (st == SMTP_REPLY && r->code != 354) {
+		/* A refused DATA leaves the transaction open at the next hop
+		 * (RFC 5321 4.1.1.4): end it, so that the next MAIL is not
+		 * refused as nested. */
 		free(prepend);
-		nh->prepend = NULL;
-		nh_finish(nh, NH_READY, st, r);
+		smtp_reply_copy(&nh->refusal, r);
+		nh_enter_state(nh, NH_RSET);
+		smtp_client_command(nh->c, "RSET", data_rset_cb, nh);
+		return;
+	}
+	if (st != SMTP_REPLY) {
+		free(prepend);
+		nh_finish(nh, NH_FAILED, st, r);
 		return;
 	}
 	nh_enter_state(nh, NH_BODY);
 	smtp_client_body(nh->c, prepend, nh->sp, ready_cb, nh);
 	free(prepend);
-	nh->prepend = NULL;
 }
 
 void
@@ -446,5 +477,6 @@ nexthop_free(struct nexthop *nh)
 	smtp_client_free(nh->c);
 	free(nh->mail_line);
 	free(nh->prepend);
+	smtp_reply_clear(&nh->refusal);
 	free(nh);
 }

@@ -5,6 +5,7 @@
  *   connecting --banner--> greeted --hello--> ehlo [-> starttls -> ehlo]
  *       [-> xclient -> ehlo] -> ready --mail--> [xforward ->] mail -> tx
  *   tx --rcpt--> rcpt -> tx      tx --data--> data -> body -> ready
+ *                                   (DATA refused: data -> rset -> ready)
  *   tx|ready --rset--> rset -> ready        any --quit--> quit
  *   any failure -> failed (every later request fails the same way)
  *
@@ -82,7 +83,9 @@ void nexthop_rcpt(struct nexthop *nh, const char *to, const char *params, nextho
 void nexthop_rset(struct nexthop *nh, nexthop_cb cb, void *arg);
 /*
  * DATA, then on 354 prepend (may be NULL) and the spool's bytes; cb gets
- * the final reply, or DATA's refusal. The spool is borrowed until cb runs.
+ * the final reply, or DATA's refusal (after an RSET that ends the
+ * transaction the next hop still holds). The spool is borrowed until cb
+ * runs.
  */
 void nexthop_data(struct nexthop *nh, const char *prepend, const struct spool *sp, nexthop_cb cb,
                   void *arg);

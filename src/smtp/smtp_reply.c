@@ -169,6 +169,17 @@ smtp_reply_add_line(struct smtp_reply *r, const char *text)
 	reply_push(r, text, strlen(text));
 }
 
+void
+smtp_reply_copy(struct smtp_reply *dst, const struct smtp_reply *src)
+{
+	smtp_reply_init(dst);
+	dst->code = src->code;
+	memcpy(dst->enh, src->enh, sizeof(dst->enh));
+	for (size_t i = 0; i < src->nlines; i++)
+		smtp_reply_add_line(dst, src->lines[i]);
+	dst->complete = src->complete;
+}
+
 char *
 smtp_reply_format(const struct smtp_reply *r)
 {

@@ -53,6 +53,8 @@ int smtp_reply_has(const struct smtp_reply *r, const char *kw, const char **arg)
  * for building a reply by hand: set r->code (and r->enh), add the lines.
  */
 void smtp_reply_add_line(struct smtp_reply *r, const char *text);
+/* Makes dst (uninitialized or cleared) a copy of src that owns its lines. */
+void smtp_reply_copy(struct smtp_reply *dst, const struct smtp_reply *src);
 /*
  * Formats r as wire text ("451-4.4.1 a\r\n451 4.4.1 b\r\n"), with the
  * enhanced code repeated on each line when it had one. Caller frees.

@@ -246,8 +246,13 @@ session_event(void *arg, enum conn_event ev)
 	struct session *s = arg;
 
 	switch (ev) {
-	case CONN_TLS_UP:
-		return; /* the handshake with the client is done */
+	case CONN_TLS_UP: {
+		char desc[128];
+
+		slog_info(s, "tls established tls=%s",
+		          conn_tls_describe(s->conn, desc, sizeof(desc)));
+		return;
+	}
 	case CONN_GOODBYE_DONE:
 		session_close(s, s->close_reason ? s->close_reason : "done");
 		return;

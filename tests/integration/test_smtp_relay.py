@@ -225,10 +225,13 @@ def test_starttls_session_closes_after_quit(sink, proxy_factory, certs):
     d = proxy_factory(sink=sink, smtp={"tls_cert": certs.cert, "tls_key": certs.key})
     t, f = _tls_session(d, certs)
     with t:
+        negotiated = "%s:%s" % (t.version(), t.cipher()[0])
         t.sendall(b"QUIT\r\n")
         assert f.readline().startswith(b"221 2.0.0")
         t.settimeout(2)
         assert t.recv(100) == b"", "connection still open 2s after 221"
+    # The admin sees what was negotiated, as the client saw it.
+    d.wait_log(r"smtp\[1\]: tls established tls=%s$" % re.escape(negotiated), timeout=2)
     d.wait_log(r"smtp\[1\]: disconnect", timeout=2)
 
 
@@ -277,7 +280,7 @@ def test_starttls_to_next_hop(sink_factory, proxy_factory, certs):
     (m,) = sink.wait_messages(1)
     assert m.tls, "the next hop offered STARTTLS and next_hop_tls = may"
     assert_delivered_clean(m, CLEAN, "sender@example.net", ["rcpt@example.org"])
-    d.wait_log(r"next hop TLS established")
+    d.wait_log(r"smtp\[1\]: next hop TLS established tls=TLSv1\.[23]:\S+$")
 
 
 def test_next_hop_tls_none_stays_plain(sink_factory, proxy_factory, certs):
