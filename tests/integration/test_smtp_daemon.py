@@ -178,7 +178,7 @@ def test_sigterm_finishes_inflight_session(sink, proxy_factory):
     assert d.proc.returncode == 0
     (m,) = sink.wait_messages(1)
     assert_delivered_clean(m, msg, "sender@example.net", ["rcpt@example.org"])
-    assert "stopped" in d.log()
+    d.wait_log(r"stopped")      # read by a thread: maybe not yet when the process is gone
 
 
 def test_sigterm_drain_timeout_bounded(sink, proxy_factory):
@@ -289,6 +289,7 @@ def test_concurrent_sessions(sink, proxy_factory):
     assert len(delivered) + len(quarantined) + len(told["reject"]) == total
     assert not sink.notices()
 
+    d.wait_message_log(total, timeout=30)      # the log comes through a reader thread
     logs = d.message_logs()
     assert len(logs) == total
     acts = {}
