@@ -62,7 +62,7 @@ export ASAN_OPTIONS=detect_leaks=1
 export LSAN_OPTIONS=suppressions=$root/tests/unit/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 set +e
-/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"
+/usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/integration "$@"
 rc=$?
 set -e
 if [ $rc -eq 5 ]; then

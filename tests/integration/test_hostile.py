@@ -43,11 +43,6 @@ def check_rss(res):
     assert kb < RSS_LIMIT_KB, "peak RSS %d KiB exceeds %d KiB" % (kb, RSS_LIMIT_KB)
 
 
-def test_time_tool_present():
-    if TIME is None:
-        pytest.skip("/usr/bin/time not installed (apt-get install time): RSS bounds unchecked")
-
-
 # ------------------------------------------------------------------ bombs
 
 @pytest.fixture(scope="module")

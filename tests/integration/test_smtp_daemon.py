@@ -40,11 +40,21 @@ def test_privilege_drop(sink, proxy_factory):
         nobody = pwd.getpwnam("nobody")
     except KeyError:
         pytest.skip("no user nobody")
-    # pytest's tmp dirs are 0700 root: the daemon's dirs go under a 0755 one.
-    base = Path(tempfile.mkdtemp(prefix="portcullis-priv-"))
+    # After the drop the daemon reads the signatures and templates (and its
+    # compiled-database cache) as nobody. Neither the checkout (a clone in
+    # /root is 0700) nor pytest's tmp dirs (0700 root) are readable then:
+    # it gets copies under a 0755 dir in /tmp, with their own modes set.
+    base = Path(tempfile.mkdtemp(prefix="portcullis-priv-", dir="/tmp"))
     try:
         base.chmod(0o755)
+        for name in ("sigs", "templates"):
+            shutil.copytree(REPO / name, base / name)
+            (base / name).chmod(0o755)
+            for f in (base / name).iterdir():
+                f.chmod(0o644)
         d = proxy_factory(sink=sink, tmp=base / "d", daemon={"user": "nobody"},
+                          scan={"database_dir": base / "sigs", "cache_dir": base / "cache"},
+                          notify={"template_dir": base / "templates"},
                           inbound={"infected": "quarantine"})
         d.wait_log(r"privileges dropped to user nobody")
         ready = d.mark()
@@ -54,7 +64,7 @@ def test_privilege_drop(sink, proxy_factory):
         assert gid == [nobody.pw_gid] * 4, "Gid: %r" % gid
         assert groups in ([], [str(nobody.pw_gid)]), "supplementary groups kept: %r" % groups
         # the directories it created are its own and usable
-        for p in (d.spool_dir, d.qdir):
+        for p in (d.spool_dir, d.qdir, base / "cache"):
             assert p.stat().st_uid == nobody.pw_uid, "%s owned by uid %d" % (p, p.stat().st_uid)
         with Client(d.port) as c:
             c.banner()
@@ -195,7 +205,7 @@ def test_sigterm_finishes_inflight_session(sink, proxy_factory):
     assert d.proc.returncode == 0
     (m,) = sink.wait_messages(1)
     assert_delivered_clean(m, msg, "sender@example.net", ["rcpt@example.org"])
-    assert "stopped" in d.log()
+    d.wait_log(r"stopped")      # read by a thread: maybe not yet when the process is gone
 
 
 def test_sigterm_drain_timeout_bounded(sink, proxy_factory):
@@ -306,6 +316,7 @@ def test_concurrent_sessions(sink, proxy_factory):
     assert len(delivered) + len(quarantined) + len(told["reject"]) == total
     assert not sink.notices()
 
+    d.wait_message_log(total, timeout=30)      # the log comes through a reader thread
     logs = d.message_logs()
     assert len(logs) == total
     acts = {}

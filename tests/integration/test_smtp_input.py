@@ -159,6 +159,9 @@ def test_smuggling_does_not_end_data(proxy, sink, sep):
     assert not re.search(rb"(?<!\r)\n", m.data)
     mails = [l for l in sink.lines() if l.startswith("MAIL")]
     assert mails == ["MAIL FROM:<sender@example.net>"], mails
+    # The daemon's log reaches us through a reader thread, maybe after the
+    # reply: its disconnect line comes after every message line.
+    proxy.wait_log(r"smtp\[1\]: disconnect")
     assert len(proxy.message_logs()) == 1
 
 

@@ -477,6 +477,7 @@ def test_xforward_from_authorized_client(sink, proxy_factory):
                            "PROTO": "ESMTP", "HELO": "orig.example"}
     assert m2.xforward["ADDR"] == "127.0.0.1" and m2.xforward["PORT"] == str(port)
     assert m2.xforward["HELO"] == "postfix.example"
+    d.wait_log(r"smtp\[1\]: disconnect")     # after every message line of the session
     logs = d.message_logs()
     assert [r["direction"] for r in logs] == ["inbound", "outbound", "inbound", "outbound"]
 
