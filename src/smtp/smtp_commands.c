@@ -251,10 +251,6 @@ cmd_rcpt(struct session *s, const char *args)
 		reply(s, "501 5.5.4 RCPT syntax: %s", err);
 		return;
 	}
-	if (p.addr[0] == '\0') {
-		reply(s, "501 5.1.3 empty recipient");
-		return;
-	}
 	params[0] = '\0';
 	for (size_t i = 0; i < p.nparams; i++) {
 		const struct smtp_param *pr = &p.params[i];
