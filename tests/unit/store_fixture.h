@@ -17,6 +17,8 @@
 
 #define UNUSED_OK __attribute__((unused))
 
+#include "dir_count.h"
+
 static char base[64];
 
 /* Creates base from the template prefix ("/tmp/pc-x-XXXXXX"). */
@@ -49,23 +51,6 @@ msg_fd(const char *s, size_t len)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, s, len), (ssize_t)len);
 	return fd;
-}
-
-/* Number of entries in dir (without . and ..); -1 if it cannot be read. */
-static UNUSED_OK int
-count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 #endif

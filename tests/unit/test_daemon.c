@@ -37,6 +37,7 @@
 #include "conf/conf.h"
 #include "daemon/daemon.h"
 #include "daemon/runtime.h"
+#include "dir_count.h"
 #include "testnet.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -600,7 +601,7 @@ test_daemon_run(void **state)
 	say(fd, "Subject: hi\r\n\r\nhello\r\n.\r\n", "250 2.0.0 Ok: delivered as ");
 	say(fd, "QUIT\r\n", "221");
 	close(fd);
-	assert_int_equal(tn_count_entries(maildir_new), 1);
+	assert_int_equal(count_entries(maildir_new), 1);
 	msg = tn_read_first_file(maildir_new);
 	assert_non_null(msg);
 	assert_non_null(strstr(msg, "X-Virus-Status: clean\r\nSubject: hi\r\n"));

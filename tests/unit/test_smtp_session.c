@@ -50,6 +50,7 @@
 #include "fake_smtp.h"
 #include "net/tls.h"
 #include "smtp/smtp_proxy.h"
+#include "dir_count.h"
 #include "testnet.h"
 #include "util/log.h"
 #include "util/workq.h"
@@ -873,10 +874,9 @@ check(struct harness *h, const struct sscenario *sc)
 		got = xstrdup(fake_bodies(h->f));
 	} else if (sc->maildir) {
 		snprintf(path, sizeof(path), "%s/new", h->mdir);
-		if (tn_count_entries(path) != sc->msgs &&
-		    !(sc->msgs == 0 && tn_count_entries(path) < 0))
+		if (count_entries(path) != sc->msgs && !(sc->msgs == 0 && count_entries(path) < 0))
 			fail_msg("%s: %d messages in the Maildir, want %d", sc->name,
-			         tn_count_entries(path), sc->msgs);
+			         count_entries(path), sc->msgs);
 		got = sc->msgs ? tn_read_first_file(path) : NULL;
 	}
 	if (sc->body_has && (got == NULL || strstr(got, sc->body_has) == NULL))

@@ -226,22 +226,6 @@ tn_server_ctx(const char *dir)
 	return ctx;
 }
 
-int
-tn_count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 char *
 tn_read_first_file(const char *dir)
 {

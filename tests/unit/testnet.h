@@ -55,8 +55,6 @@ void tn_rmrf(const char *path);
 void tn_make_cert(const char *dir);
 /* Server context from dir/cert.pem (the project's tls_server_ctx). */
 SSL_CTX *tn_server_ctx(const char *dir);
-/* Number of entries in dir, -1 if unreadable. */
-int tn_count_entries(const char *dir);
 /* The first regular file in dir, read whole (caller frees), or NULL. */
 char *tn_read_first_file(const char *dir);
 
