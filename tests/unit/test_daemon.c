@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -46,6 +47,7 @@
 
 static char dir[64];
 static const char *src;
+static char ro[128]; /* the daemon's signatures and templates, readable by nobody */
 
 static void
 write_file(const char *path, const char *text)
@@ -56,6 +58,41 @@ write_file(const char *path, const char *text)
 	fputs(text, f);
 	fclose(f);
 	chmod(path, 0644);
+}
+
+/*
+ * Copies the regular files of from into to (made 0755, files 0644): the
+ * daemon, dropped to nobody, must not depend on the checkout being
+ * readable by others (a clone in /root is not).
+ */
+static void
+copy_dir(const char *from, const char *to)
+{
+	DIR *d = opendir(from);
+	struct dirent *e;
+
+	assert_non_null(d);
+	assert_int_equal(mkdir(to, 0755), 0);
+	chmod(to, 0755);
+	while ((e = readdir(d)) != NULL) {
+		char a[512], b[512], buf[8192];
+		int in, out;
+		ssize_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(a, sizeof(a), "%s/%s", from, e->d_name);
+		snprintf(b, sizeof(b), "%s/%s", to, e->d_name);
+		if ((in = open(a, O_RDONLY)) < 0)
+			continue;
+		out = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_true(out >= 0);
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			assert_int_equal(write(out, buf, (size_t)n), n);
+		close(in);
+		close(out);
+	}
+	closedir(d);
 }
 
 static char *
@@ -331,14 +368,14 @@ write_conf_over(const char *hostname, const char *const *over)
 	size_t n = 0;
 
 	lines[n++] = xasprintf("log.level=info");
-	lines[n++] = xasprintf("scan.database_dir=%s/sigs", src);
+	lines[n++] = xasprintf("scan.database_dir=%s/sigs", ro);
 	lines[n++] = xasprintf("scan.cache_dir=%s/cache", dir);
 	lines[n++] = xasprintf("daemon.user=%s", pw ? pw->pw_name : "");
 	lines[n++] = xasprintf("daemon.spool_dir=%s/spool", dir);
 	lines[n++] = xasprintf("daemon.workers=2");
 	lines[n++] = xasprintf("daemon.drain_timeout=3s");
 	lines[n++] = xasprintf("quarantine.dir=%s/q", dir);
-	lines[n++] = xasprintf("notify.template_dir=%s/templates", src);
+	lines[n++] = xasprintf("notify.template_dir=%s/templates", ro);
 	lines[n++] = xasprintf("smtp.listen=127.0.0.1:%u", port);
 	lines[n++] = xasprintf("smtp.next_hop=maildir:%s/md", dir);
 	lines[n++] = xasprintf("smtp.hostname=%s", hostname);
@@ -748,9 +785,20 @@ test_daemon_startup_fails(void **state)
 static int
 group_setup(void **state)
 {
+	char from[512], to[512];
+
 	src = getenv("PC_SRCDIR");
 	assert_non_null(src);
 	tn_tmpdir(dir, sizeof(dir), "pc-daemon");
+	snprintf(ro, sizeof(ro), "%s/ro", dir);
+	assert_int_equal(mkdir(ro, 0755), 0);
+	chmod(dir, 0755);
+	snprintf(from, sizeof(from), "%s/sigs", src);
+	snprintf(to, sizeof(to), "%s/sigs", ro);
+	copy_dir(from, to);
+	snprintf(from, sizeof(from), "%s/templates", src);
+	snprintf(to, sizeof(to), "%s/templates", ro);
+	copy_dir(from, to);
 	return 0;
 }
 
