@@ -19,6 +19,7 @@
 #include <hs/hs.h>
 
 #include "file_fixture.h"
+#include "hs_match.h"
 #include "scan/dbcache.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -160,17 +161,6 @@ load_inputs(struct inputs *in, struct got *g, char **log)
 	dbcache_close(c);
 	*log = capture_end();
 	return r;
-}
-
-static int
-on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
-         void *arg)
-{
-	(void)from;
-	(void)to;
-	(void)flags;
-	*(unsigned *)arg |= 1u << id;
-	return 0;
 }
 
 /* The ids a block database matches in text. */

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <hs/hs.h>
 
+#include "hs_match.h"
 #include "scan/hscompile.h"
 #include "util/log.h"
 
@@ -24,17 +25,6 @@ on_reject(void *arg, unsigned id, const char *why)
 	assert_non_null(why);
 	assert_true(id < 32);
 	*(unsigned *)arg |= 1u << id;
-}
-
-static int
-on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
-         void *arg)
-{
-	(void)from;
-	(void)to;
-	(void)flags;
-	*(unsigned *)arg |= 1u << id;
-	return 0;
 }
 
 static void
