@@ -38,12 +38,15 @@
 
 #include <stddef.h>
 
+#include "scan/extract.h"
+
 enum container_kind {
 	CONT_NONE = 0,
 	CONT_ARCHIVE, /* libarchive can list it: zip, 7z, tar, gzip, bzip2, xz, cab, rar, cpio, iso,
 	                 ar */
 	CONT_MAIL,    /* an RFC 5322 message or mbox: walked with GMime */
 	CONT_UU,      /* text holding uuencoded blocks */
+	CONT_EXTRACT, /* a format of extract.h: see file_type.extract */
 };
 
 struct file_type {
@@ -51,6 +54,7 @@ struct file_type {
 	unsigned target_mask; /* TARGET_BIT() of the ClamAV target types it is */
 	enum container_kind container;
 	int exact; /* mime from a magic number or libmagic; 0: text or unknown binary */
+	enum extract_format extract; /* the extractor when container is CONT_EXTRACT */
 };
 
 struct type_lists {

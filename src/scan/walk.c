@@ -7,6 +7,7 @@
  * archive.c, MIME in mailwalk.c, types in filetype.c.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "scan/archive.h"
+#include "scan/extract.h"
 #include "scan/mailwalk.h"
 #include "scan/walk.h"
 #include "util/log.h"
@@ -257,6 +259,104 @@ walk_part_cb(void *arg, const struct mail_part *part, int fd, uint64_t size)
 	return w->halt ? -1 : 0;
 }
 
+/* The walker's side of one container opened by an extractor (extract.h). */
+struct extract_ctx {
+	struct walk *w;
+	const char *path;
+	unsigned depth;
+	unsigned idx; /* children handed so far */
+};
+
+/* Walks one child of an extracted container read from s. */
+static int
+extract_child(struct extract_ctx *x, const char *name, struct src *s)
+{
+	struct walk *w = x->w;
+	char elem[WALK_NAME_MAX + 1];
+	char *child;
+
+	if (w->halt || time_up(w, x->path))
+		return -1;
+	x->idx++;
+	sanitize(name, elem, sizeof(elem), SAN_NAME);
+	if (elem[0] == '\0')
+		snprintf(elem, sizeof(elem), "#%u", x->idx);
+	child = xasprintf("%s//%s", x->path, elem);
+	walk_node(w, s, child, elem, x->depth + 1);
+	free(child);
+	return w->halt ? -1 : 0;
+}
+
+int
+extract_child_fd(struct extract_ctx *x, const char *name, int fd, uint64_t off, uint64_t size)
+{
+	struct src s;
+
+	memset(&s, 0, sizeof(s));
+	s.kind = SRC_FILE;
+	s.fd = fd;
+	s.off = off;
+	s.size = size;
+	return extract_child(x, name, &s);
+}
+
+int
+extract_child_mem(struct extract_ctx *x, const char *name, const void *buf, size_t len)
+{
+	struct src s;
+
+	memset(&s, 0, sizeof(s));
+	s.kind = SRC_MEM;
+	s.fd = -1;
+	s.mem = buf;
+	s.size = len;
+	return extract_child(x, name, &s);
+}
+
+void
+extract_note(struct extract_ctx *x, enum scan_status st, enum scan_limit l, const char *name,
+             const char *fmt, ...)
+{
+	char elem[WALK_NAME_MAX + 1];
+	char *what, *where = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	what = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (name) {
+		sanitize(name, elem, sizeof(elem), SAN_NAME);
+		where = xasprintf("%s//%s", x->path, elem[0] ? elem : "-");
+	}
+	note(x->w, st, l, where ? where : x->path, what);
+	free(where);
+	free(what);
+}
+
+uint64_t
+extract_max_child(const struct extract_ctx *x)
+{
+	return x->w->o->limits.max_file_size;
+}
+
+unsigned
+extract_max_ratio(const struct extract_ctx *x)
+{
+	return x->w->o->limits.max_ratio;
+}
+
+const char *
+extract_tmpdir(const struct extract_ctx *x)
+{
+	return x->w->o->tmpdir;
+}
+
+int
+extract_stopped(struct extract_ctx *x)
+{
+	return x->w->halt != WALK_RUN || time_up(x->w, x->path);
+}
+
 /* Walks every regular member of the archive in [off, off + size) of fd. */
 static void
 walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, uint64_t size,
@@ -326,6 +426,14 @@ walk_container(struct walk *w, const struct file_type *t, int fd, uint64_t off, 
 
 	if (t->container == CONT_ARCHIVE) {
 		walk_archive(w, t, fd, off, size, path, name, depth);
+		return;
+	}
+	if (t->container == CONT_EXTRACT) {
+		struct extract_ctx x = {w, path, depth, 0};
+		extract_fn fn = extract_for(t->extract);
+
+		if (fn)
+			fn(&x, fd, off, size);
 		return;
 	}
 	if (lseek(fd, (off_t)off, SEEK_SET) < 0) {

@@ -1,0 +1,34 @@
+/*
+ * extract: the table of extractors (see extract.h). The walker side of
+ * the interface (extract_child_fd and the rest) is in walk.c, which owns
+ * the walk's state.
+ */
+#include <stddef.h>
+
+#include "scan/extract.h"
+
+static const struct {
+	enum extract_format f;
+	const char *name;
+	extract_fn fn;
+} table[] = {
+    {EXF_NONE, "none", NULL},
+};
+
+extract_fn
+extract_for(enum extract_format f)
+{
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (table[i].f == f)
+			return table[i].fn;
+	return NULL;
+}
+
+const char *
+extract_format_name(enum extract_format f)
+{
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (table[i].f == f)
+			return table[i].name;
+	return "?";
+}
