@@ -16,6 +16,7 @@ two list the same files.
 """
 
 import binascii
+import difflib
 import email.mime.message
 import email.mime.multipart
 import email.mime.text
@@ -286,10 +287,61 @@ def test_table_names_corpus_files():
     assert set(KNOWN_DIFFERENCES) <= set(CORPUS), set(KNOWN_DIFFERENCES) - set(CORPUS)
 
 
+DETECTION_HEADING = "## Detection: the files of clamav-testfiles"
+
+
+def _doc_differences_part():
+    """The doc up to the detection table (whose rows are not differences)."""
+    return DOC.read_text().split(DETECTION_HEADING)[0]
+
+
+def _mark(found):
+    return "found" if found else "missed"
+
+
+def test_detection_table(corpus, clamd, clamd_verdicts, run_scan):
+    """The detection table in the doc is what built-in, chain and clamd find
+    today, file by file, and its summary line counts it right."""
+    names = _testfile_names()
+    rows, counts = [], [0, 0, 0]
+    for name in names:
+        path = corpus[name]
+        builtin = bool(run_scan(path).names_under(path))
+        chain = bool(run_scan("--clamd", clamd.tcp_addr, path).names_under(path))
+        cl = bool(clamd_verdicts[name])
+        for i, f in enumerate((builtin, chain, cl)):
+            counts[i] += f
+        rows.append(f"| {name} | {_mark(builtin)} | {_mark(chain)} | {_mark(cl)} |")
+    n = len(names)
+    want = "\n".join(
+        [
+            DETECTION_HEADING,
+            "",
+            f"Built-in: {counts[0]} of {n}; chain: {counts[1]} of {n}; clamd: {counts[2]} of {n}.",
+            "",
+            "| File | Built-in | Chain | clamd |",
+            "|------|----------|-------|-------|",
+        ]
+        + rows
+    )
+    text = DOC.read_text()
+    assert DETECTION_HEADING in text, f"no detection table in {DOC}; it should read:\n{want}"
+    got = text.split(DETECTION_HEADING, 1)[1]
+    got = DETECTION_HEADING + got.split("\n## ", 1)[0]
+    diff = "".join(
+        difflib.unified_diff(
+            got.strip().splitlines(True), want.strip().splitlines(True), "doc", "found today"
+        )
+    )
+    assert got.strip() == want.strip(), f"the detection table in {DOC} is not what is found today:\n{diff}"
+    # Chain is the union: it never finds less than either engine alone.
+    assert counts[1] >= max(counts[0], counts[2])
+
+
 def test_doc_matches_table():
     """docs/known-differences.md lists the same files with the same kinds."""
     rows = {}
-    for line in DOC.read_text().splitlines():
+    for line in _doc_differences_part().splitlines():
         m = re.match(r"^\|\s*`([^`]+)`\s*\|\s*([a-z-]+)\s*\|", line)
         if m:
             rows[m.group(1)] = m.group(2)
