@@ -46,6 +46,21 @@ int scanner_scan_mem(struct scanner *s, const void *buf, size_t len, const char 
                      struct scan_verdict *v);
 
 /*
+ * Locates whole-object hits: walks the object open on fd again (from its
+ * position to EOF, under the same name) and sends each node directly below
+ * the root (each MIME leaf part, uuencoded block, archive member: a path
+ * root "//" id without a further "//") to clamd as its own INSTREAM; what
+ * clamd finds there is added to v as hits at those nodes' paths, so a
+ * rewrite can tell which part carries a hit clamd reported on the whole
+ * message. Deeper nodes are not sent (clamd unpacks by itself). Nothing is
+ * done without a clamd backend. Costs one clamd connection per part: call
+ * it only for a verdict whose hits are not located yet. Returns 0, or -1
+ * when clamd (or the walk) failed; the failure is then noted in v as
+ * SCAN_ERROR with its reason (the status stays INFECTED) and logged.
+ */
+int scanner_locate_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v);
+
+/*
  * Rebuilds the engine from scan.database_dir and swaps it in. Blocks the
  * caller (not the scans) while compiling. 0, or -1 keeping the old engine.
  */
