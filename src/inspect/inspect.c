@@ -101,8 +101,16 @@ rewrite(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	struct tm tm;
 	size_t n = 0;
 	int rc = -1;
+	char *unlocated;
 
-	if (!obj->message || rewrite_targets_from_verdict(&out->verdict, obj->name, &t, &n) < 0)
+	if (!obj->message)
+		return -1;
+	if ((unlocated = rewrite_unlocated(&out->verdict, obj->name)) != NULL) {
+		log_warnx("rewrite: hit %s not located in any part: quarantining", unlocated);
+		free(unlocated);
+		return -1;
+	}
+	if (rewrite_targets_from_verdict(&out->verdict, obj->name, &t, &n) < 0)
 		return -1;
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
 	memset(&v, 0, sizeof(v));
@@ -134,6 +142,60 @@ rewrite(const struct inspect_env *env, const struct inspect_ctx *ctx,
 		out->copy = NULL;
 	}
 	return rc;
+}
+
+/*
+ * Before a strip or replace: asks the scanner where the hits that no part
+ * carries are (clamd's hit on the whole message). 0, or -1 when the scanner
+ * failed doing so (noted in out->verdict).
+ */
+static int
+locate(const struct inspect_env *env, const struct inspect_object *obj, struct inspect_outcome *out)
+{
+	char *unlocated;
+	off_t pos;
+	int rc;
+
+	if (!obj->message || (unlocated = rewrite_unlocated(&out->verdict, obj->name)) == NULL)
+		return 0;
+	free(unlocated);
+	/* From the object's start, as the scan; the caller's offset is put back. */
+	pos = lseek(obj->fd, 0, SEEK_CUR);
+	if (pos > 0)
+		lseek(obj->fd, 0, SEEK_SET);
+	rc = scanner_locate_fd(env->scanner, obj->fd, obj->name, &out->verdict);
+	if (pos >= 0)
+		lseek(obj->fd, pos, SEEK_SET);
+	free(out->names);
+	out->names = verdict_names(&out->verdict);
+	return rc;
+}
+
+/*
+ * Locating failed: the message gets what the policy says for a scanner
+ * error, except that an infected message never passes.
+ */
+static void
+locate_failed(const struct inspect_env *env, const struct inspect_object *obj,
+              struct inspect_outcome *out)
+{
+	struct scan_verdict failed;
+
+	verdict_init(&failed);
+	verdict_note(&failed, SCAN_ERROR, LIMIT_NONE, out->verdict.where, "%s",
+	             out->verdict.reason ? out->verdict.reason : "");
+	policy_decide(env->policy, out->dir, &failed, &out->dec);
+	verdict_clear(&failed);
+	if (out->dec.action == ACT_PASS) {
+		log_warnx("rewrite: locating %s failed, and an infected message never passes: "
+		          "quarantining",
+		          obj->name);
+		out->dec.action = ACT_QUARANTINE;
+	} else
+		log_warnx("rewrite: locating %s failed: %s", obj->name,
+		          out->dec.action == ACT_TEMPFAIL ? "temporary failure"
+		          : out->dec.action == ACT_REJECT ? "rejected"
+		                                          : "quarantining");
 }
 
 static void refuse(struct inspect_outcome *out, int permanent, enum inspect_why why,
@@ -204,6 +266,9 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	out->dir = policy_direction(env->policy, ctx->listener_dir, ctx->dest, ctx->client,
 	                            ctx->rcpts, ctx->nrcpts);
 	policy_decide(env->policy, out->dir, &out->verdict, &out->dec);
+	if ((out->dec.action == ACT_STRIP || out->dec.action == ACT_REPLACE) &&
+	    locate(env, obj, out) < 0)
+		locate_failed(env, obj, out);
 	dp = &env->policy->dir[out->dir];
 
 	switch (out->dec.action) {

@@ -83,6 +83,13 @@ int rewrite_part_id(const char *root, const char *hit_path, char *id, size_t cap
 int rewrite_targets_from_verdict(const struct scan_verdict *v, const char *root,
                                  struct rewrite_target **out, size_t *n);
 void rewrite_targets_free(struct rewrite_target *t, size_t n);
+/*
+ * The hits of v (scanned under root) that no part carries: the names of
+ * hits on the root itself whose signature hit no part, comma-separated
+ * (caller frees), or NULL when every hit is located. A whole-message clamd
+ * hit stays here until scanner_locate_fd() finds it in a part.
+ */
+char *rewrite_unlocated(const struct scan_verdict *v, const char *root);
 
 /*
  * Writes headers, then the message unchanged. headers are complete header

@@ -161,46 +161,58 @@ rewrite_targets_free(struct rewrite_target *t, size_t n)
 	free(t);
 }
 
+char *
+rewrite_unlocated(const struct scan_verdict *v, const char *root)
+{
+	char *rootnames = NULL, *out = NULL;
+	char id[REWRITE_ID_MAX];
+
+	if (v == NULL)
+		return NULL;
+	for (size_t i = 0; i < v->nhits; i++)
+		if (rewrite_part_id(root, v->hits[i].path, id, sizeof(id)) < 0)
+			rw_names_merge(&rootnames, v->hits[i].name);
+	/* A root hit is located if the same signature hit inside a part. */
+	for (const char *p = rootnames; p && *p;) {
+		size_t l = strcspn(p, ",");
+		char *one = xstrndup(p, l);
+		int covered = 0;
+
+		for (size_t i = 0; i < v->nhits && !covered; i++)
+			covered = strcmp(v->hits[i].name, one) == 0 &&
+			          rewrite_part_id(root, v->hits[i].path, id, sizeof(id)) == 0;
+		if (!covered)
+			rw_names_merge(&out, one);
+		free(one);
+		p += l;
+		if (*p == ',')
+			p++;
+	}
+	free(rootnames);
+	return out;
+}
+
 int
 rewrite_targets_from_verdict(const struct scan_verdict *v, const char *root,
                              struct rewrite_target **out, size_t *n)
 {
 	struct rewrite_target *t = NULL;
-	size_t nt = 0, cap = 0, k;
-	char *rootnames = NULL;
+	size_t nt = 0, cap = 0;
+	char *unlocated;
 	char id[REWRITE_ID_MAX];
 
 	*out = NULL;
 	*n = 0;
 	if (v == NULL || v->nhits == 0)
 		return -1;
-	for (size_t i = 0; i < v->nhits; i++) {
-		const struct scan_hit *h = &v->hits[i];
-
-		if (rewrite_part_id(root, h->path, id, sizeof(id)) < 0)
-			rw_names_merge(&rootnames, h->name);
-		else
-			rw_target_add(&t, &nt, &cap, id, h->name);
-	}
 	/* A root hit is harmless only if the same signature hit inside a part. */
-	for (const char *p = rootnames; p && *p;) {
-		size_t l = strcspn(p, ",");
-		char *one = xstrndup(p, l);
-		int covered = 0;
-
-		for (k = 0; k < nt && !covered; k++)
-			covered = names_have(t[k].names, one);
-		free(one);
-		if (!covered) {
-			free(rootnames);
-			rewrite_targets_free(t, nt);
-			return -1;
-		}
-		p += l;
-		if (*p == ',')
-			p++;
+	if ((unlocated = rewrite_unlocated(v, root)) != NULL) {
+		free(unlocated);
+		return -1;
 	}
-	free(rootnames);
+	for (size_t i = 0; i < v->nhits; i++)
+		if (rewrite_part_id(root, v->hits[i].path, id, sizeof(id)) == 0)
+			rw_target_add(&t, &nt, &cap, id, v->hits[i].name);
 	rw_targets_fold_uu(t, &nt);
 	if (nt == 0) {
 		rewrite_targets_free(t, nt);
