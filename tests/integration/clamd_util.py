@@ -31,6 +31,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -266,6 +267,114 @@ class ClamdProcess:
         if "\0" in path or "\n" in path:
             raise ValueError(path)
         return parse_scan_reply(self.command(b"ALLMATCHSCAN " + path.encode()))
+
+
+class ClamdCounter:
+    """A TCP proxy between a client and clamd that counts the commands.
+
+    Each connection's first NUL-terminated word ("zINSTREAM", "zPING") is
+    recorded in commands, then the bytes go both ways unchanged. With
+    fail_after=N, connections after the N-th are accepted and closed at once
+    without a byte forwarded: clamd "dies" for everything after them.
+    The address to give the client is addr ("127.0.0.1:PORT").
+
+        with ClamdCounter(clamd.tcp_addr) as counter:
+            ...
+            assert counter.count(b"zINSTREAM") == 1
+    """
+
+    def __init__(self, target, fail_after=None):
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.fail_after = fail_after
+        self.commands = []
+        self.refused = 0
+        self._lock = threading.Lock()
+        self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._srv.bind(("127.0.0.1", 0))
+        self._srv.listen(64)
+        self.addr = "127.0.0.1:%d" % self._srv.getsockname()[1]
+        self._conns = 0
+        self._closing = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def close(self):
+        self._closing = True
+        with contextlib.suppress(OSError):
+            self._srv.shutdown(socket.SHUT_RDWR)
+        self._srv.close()
+        self._thread.join(5)
+
+    def count(self, cmd=b"zINSTREAM"):
+        with self._lock:
+            return sum(1 for c in self.commands if c == cmd)
+
+    def reset(self):
+        with self._lock:
+            self.commands.clear()
+            self.refused = 0
+
+    def _accept(self):
+        while not self._closing:
+            try:
+                c, _ = self._srv.accept()
+            except OSError:
+                return
+            self._conns += 1
+            if self.fail_after is not None and self._conns > self.fail_after:
+                with self._lock:
+                    self.refused += 1
+                c.close()
+                continue
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            u = socket.create_connection(self.target, timeout=IO_TIMEOUT)
+        except OSError:
+            c.close()
+            return
+        first = b""
+        c.settimeout(IO_TIMEOUT)
+        try:
+            while b"\0" not in first and len(first) < 64:
+                b = c.recv(64 - len(first))
+                if not b:
+                    break
+                first += b
+            with self._lock:
+                self.commands.append(first.split(b"\0", 1)[0])
+            u.sendall(first)
+            t = threading.Thread(target=self._pump, args=(u, c), daemon=True)
+            t.start()
+            self._pump(c, u)
+            t.join(IO_TIMEOUT)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            u.close()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    break
+                dst.sendall(b)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
 
 
 def _print_on_failure(request, failed_before, text):
