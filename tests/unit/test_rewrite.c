@@ -916,6 +916,49 @@ test_targets(void **state)
 	}
 }
 
+/* Hits that no part carries: what inspect locates, or quarantines for. */
+static void
+test_unlocated(void **state)
+{
+	static const struct {
+		const char *hits; /* "name@path;..." */
+		const char *want; /* names, or NULL when every hit is located */
+	} rows[] = {
+	    {"A@msg.eml//2/a.zip//x.exe", NULL},
+	    {"A@msg.eml;A@msg.eml//2/a.zip//x.exe", NULL},
+	    {"Clamd.X@msg.eml;Builtin.X@msg.eml//2/x.exe", "Clamd.X"},
+	    {"A@msg.eml;B@msg.eml;B@msg.eml//1;C@msg.eml", "A,C"},
+	    {"A@msg.eml;A@msg.eml", "A"},
+	    {"A@elsewhere//1", "A"},
+	    {"", NULL},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct scan_verdict v;
+		char *hits = strdup(rows[i].hits), *save = NULL, *got;
+
+		verdict_init(&v);
+		for (char *h = strtok_r(hits, ";", &save); h; h = strtok_r(NULL, ";", &save)) {
+			char *at = strchr(h, '@');
+
+			*at = '\0';
+			verdict_add_hit(&v, h, at + 1);
+		}
+		got = rewrite_unlocated(&v, ROOT);
+		if (rows[i].want == NULL) {
+			if (got)
+				fail_msg("%s: got %s, want none", rows[i].hits, got);
+		} else {
+			assert_non_null(got);
+			assert_string_equal(got, rows[i].want);
+		}
+		free(got);
+		verdict_clear(&v);
+		free(hits);
+	}
+	assert_null(rewrite_unlocated(NULL, ROOT));
+}
+
 /* Headers added in the message's line ends, the rest byte for byte. */
 static void
 test_add_headers(void **state)
@@ -1183,15 +1226,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table),
-	    cmocka_unit_test(test_non_ascii_text),
-	    cmocka_unit_test(test_part_id),
-	    cmocka_unit_test(test_targets),
-	    cmocka_unit_test(test_add_headers),
-	    cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_merge),
-	    cmocka_unit_test(test_hostile),
-	    cmocka_unit_test(test_odd_header_block),
+	    cmocka_unit_test(test_table),     cmocka_unit_test(test_non_ascii_text),
+	    cmocka_unit_test(test_part_id),   cmocka_unit_test(test_targets),
+	    cmocka_unit_test(test_unlocated), cmocka_unit_test(test_add_headers),
+	    cmocka_unit_test(test_refused),   cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_hostile),   cmocka_unit_test(test_odd_header_block),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,15 +1,20 @@
 /*
  * Unit tests for scanner: the composed path (walker + engine), reload, hot
- * additions, fold, and scans racing a reload on other threads.
+ * additions, fold, scans racing a reload on other threads, and locating a
+ * whole-message clamd hit in a part against a fake clamd.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -258,6 +263,244 @@ test_scans_race_reloads(void **state)
 	scanner_free(r.s);
 }
 
+/*
+ * A fake clamd on a unix socket: answers each INSTREAM with "Fake.Two FOUND"
+ * when the stream holds MALWARE-TWO, else OK; connections after die_after
+ * (0: never) are closed at once, as if clamd had gone away.
+ */
+struct fake_clamd {
+	char path[96];
+	int lfd;
+	int die_after;
+	int conns, streams; /* accepted; answered */
+	int stop;
+	pthread_t t;
+};
+
+static int
+fake_read_n(int fd, void *buf, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static void
+fake_clamd_serve(struct fake_clamd *f, int fd)
+{
+	static const char found[] = "stream: Fake.Two FOUND", ok[] = "stream: OK";
+	char cmd[10], *data = NULL;
+	size_t len = 0;
+	unsigned char hdr[4];
+	struct timeval tv = {5, 0};
+	int hit;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (fake_read_n(fd, cmd, sizeof(cmd)) < 0 || memcmp(cmd, "zINSTREAM", 10) != 0)
+		return;
+	for (;;) {
+		uint32_t n;
+
+		if (fake_read_n(fd, hdr, 4) < 0)
+			goto out;
+		n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
+		    hdr[3];
+		if (n == 0 || n > (1u << 20))
+			break;
+		data = realloc(data, len + n);
+		if (data == NULL || fake_read_n(fd, data + len, n) < 0)
+			goto out;
+		len += n;
+	}
+	hit = data && memmem(data, len, "MALWARE-TWO", 11) != NULL;
+	/* Counted before the answer, which the client may act on at once. */
+	__atomic_add_fetch(&f->streams, 1, __ATOMIC_SEQ_CST);
+	if (write(fd, hit ? found : ok, hit ? sizeof(found) : sizeof(ok)) < 0)
+		goto out;
+out:
+	free(data);
+}
+
+static void *
+fake_clamd_main(void *arg)
+{
+	struct fake_clamd *f = arg;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd p = {f->lfd, POLLIN, 0};
+		int fd, n;
+
+		if (poll(&p, 1, 20) <= 0 || (fd = accept(f->lfd, NULL, NULL)) < 0)
+			continue;
+		n = __atomic_add_fetch(&f->conns, 1, __ATOMIC_SEQ_CST);
+		if (f->die_after == 0 || n <= f->die_after)
+			fake_clamd_serve(f, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void
+fake_clamd_start(struct fake_clamd *f, const char *dir, int die_after)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->path, sizeof(f->path), "%s/clamd.sock", dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+	f->die_after = die_after;
+	assert_true((f->lfd = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->lfd, 16), 0);
+	assert_int_equal(pthread_create(&f->t, NULL, fake_clamd_main, f), 0);
+}
+
+static void
+fake_clamd_stop(struct fake_clamd *f)
+{
+	__atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(f->t, NULL);
+	close(f->lfd);
+	unlink(f->path);
+}
+
+/* Three parts; MALWARE-TWO (clamd's alone) in the second, unencoded. */
+static const char two_msg[] =
+    "From: a@example.net\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n"
+    "--b0\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+    "--b0\r\nContent-Type: application/octet-stream\r\n"
+    "Content-Disposition: attachment; filename=\"two.bin\"\r\n\r\nxx MALWARE-TWO yy\r\n"
+    "--b0\r\nContent-Type: text/plain\r\n\r\nbye\r\n--b0--\r\n";
+
+/* Writes two_msg to an unlinked file in dir; returns its fd at offset 0. */
+static int
+two_msg_fd(const char *dir)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/msg.eml", dir);
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, two_msg, sizeof(two_msg) - 1), (ssize_t)(sizeof(two_msg) - 1));
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+/* Hit paths of v as "name@path;...". */
+static void
+hits_str(const struct scan_verdict *v, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < v->nhits && o < cap; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%s%s@%s", i ? ";" : "", v->hits[i].name,
+		                      v->hits[i].path);
+}
+
+/* The whole-message hit gets the path of the part that carries it. */
+static void
+test_locate(void **state)
+{
+	static const char *const backends[] = {"chain", "clamd"};
+	struct fixture *fx = *state;
+
+	for (size_t b = 0; b < 2; b++) {
+		struct fake_clamd f;
+		struct scan_verdict v;
+		struct scanner *s;
+		char *err = NULL, got[512];
+		int fd;
+
+		fake_clamd_start(&f, fx->dir, 0);
+		conf_set(&fx->conf, "scan", "backend", backends[b], stderr);
+		conf_set(&fx->conf, "scan", "clamd_socket", f.path, stderr);
+		assert_non_null(s = scanner_new(&fx->conf, &err));
+		fd = two_msg_fd(fx->dir);
+		verdict_init(&v);
+		assert_int_equal(scanner_scan_fd(s, fd, "msg.eml", &v), 0);
+		hits_str(&v, got, sizeof(got));
+		assert_string_equal(got, "Fake.Two@msg.eml");
+		assert_int_equal(__atomic_load_n(&f.streams, __ATOMIC_SEQ_CST), 1);
+
+		lseek(fd, 0, SEEK_SET);
+		assert_int_equal(scanner_locate_fd(s, fd, "msg.eml", &v), 0);
+		hits_str(&v, got, sizeof(got));
+		assert_string_equal(got, "Fake.Two@msg.eml;Fake.Two@msg.eml//2/two.bin");
+		assert_int_equal(v.status, SCAN_INFECTED);
+		assert_int_equal(v.other, SCAN_CLEAN);
+		/* the message, then each of its 3 parts */
+		assert_int_equal(__atomic_load_n(&f.streams, __ATOMIC_SEQ_CST), 4);
+		verdict_clear(&v);
+		close(fd);
+		scanner_free(s);
+		fake_clamd_stop(&f);
+	}
+}
+
+/* clamd gone after the first stream: -1, the failure noted, still infected. */
+static void
+test_locate_clamd_dies(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_clamd f;
+	struct scan_verdict v;
+	struct scanner *s;
+	char *err = NULL;
+	int fd;
+
+	fake_clamd_start(&f, fx->dir, 1);
+	conf_set(&fx->conf, "scan", "backend", "chain", stderr);
+	conf_set(&fx->conf, "scan", "clamd_socket", f.path, stderr);
+	assert_non_null(s = scanner_new(&fx->conf, &err));
+	fd = two_msg_fd(fx->dir);
+	verdict_init(&v);
+	assert_int_equal(scanner_scan_fd(s, fd, "msg.eml", &v), 0);
+	assert_int_equal(v.status, SCAN_INFECTED);
+	lseek(fd, 0, SEEK_SET);
+	assert_int_equal(scanner_locate_fd(s, fd, "msg.eml", &v), -1);
+	assert_int_equal(v.status, SCAN_INFECTED);
+	assert_int_equal(v.other, SCAN_ERROR);
+	assert_int_equal(v.nhits, 1);
+	assert_non_null(v.where);
+	assert_string_equal(v.where, "msg.eml//1");
+	/* it stops at the first failure */
+	assert_int_equal(__atomic_load_n(&f.conns, __ATOMIC_SEQ_CST), 2);
+	verdict_clear(&v);
+	close(fd);
+	scanner_free(s);
+	fake_clamd_stop(&f);
+}
+
+/* Without clamd there is nothing to locate with: v is left alone. */
+static void
+test_locate_builtin(void **state)
+{
+	struct fixture *fx = *state;
+	struct scan_verdict v;
+	struct scanner *s;
+	char *err = NULL;
+	int fd;
+
+	assert_non_null(s = scanner_new(&fx->conf, &err));
+	fd = two_msg_fd(fx->dir);
+	verdict_init(&v);
+	verdict_add_hit(&v, "Other.Sig", "msg.eml");
+	assert_int_equal(scanner_locate_fd(s, fd, "msg.eml", &v), 0);
+	assert_int_equal(v.nhits, 1);
+	assert_int_equal(v.other, SCAN_CLEAN);
+	verdict_clear(&v);
+	close(fd);
+	scanner_free(s);
+}
+
 int
 main(void)
 {
@@ -267,6 +510,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_reload_async, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hot_addition_and_fold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scans_race_reloads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_locate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_locate_clamd_dies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_locate_builtin, setup, teardown),
 	};
 	log_init("test_scanner", 0, LOG_LVL_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
