@@ -366,89 +366,6 @@ scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *
 	return rc;
 }
 
-/* One locate walk: which nodes go to clamd, and where their hits go. */
-struct locate_job {
-	struct scanner *s;
-	const char *root; /* the walker's root name */
-	size_t rootlen;
-	unsigned sent; /* nodes sent to clamd */
-};
-
-/* sink.open of a locate walk: a clamd stream for nodes right below the root. */
-static void *
-locate_open(void *arg, const char *path, const struct file_type *t, uint64_t size)
-{
-	struct locate_job *lj = arg;
-	const char *rest = path + lj->rootlen;
-
-	(void)t;
-	(void)size;
-	/* Names in paths are sanitized (SAN_PATH): "//" only joins levels. */
-	if (strncmp(path, lj->root, lj->rootlen) != 0 || strncmp(rest, "//", 2) != 0 ||
-	    strstr(rest + 2, "//") != NULL)
-		return NULL;
-	lj->sent++;
-	return clamd_stream_open(lj->s->clamd);
-}
-
-static int
-locate_feed(void *node, const void *buf, size_t len)
-{
-	/* A failure (or clamd's early answer) is reported at close. */
-	(void)clamd_stream_feed(node, buf, len);
-	return 0;
-}
-
-static int
-locate_close(void *node, struct scan_verdict *v, const char *path)
-{
-	return clamd_stream_close(node, v, path);
-}
-
-int
-scanner_locate_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v)
-{
-	char root[WALK_ROOT_NAME_MAX];
-	struct locate_job lj = {.s = s, .root = root};
-	struct walk_sink sink = {locate_open, locate_feed, locate_close, &lj};
-	struct walk_options o = s->wopt;
-	struct scan_verdict lv;
-	struct filetype *ft;
-	int rc;
-
-	if (s->clamd == NULL)
-		return 0;
-	walk_root_name(name, root, sizeof(root));
-	lj.rootlen = strlen(root);
-	if ((ft = scanner_filetype_get(s)) == NULL) {
-		verdict_note(v, SCAN_ERROR, LIMIT_NONE, root, "cannot load libmagic database");
-		log_warnx("locate name=%s status=error reason=\"cannot load libmagic database\"",
-		          root);
-		return -1;
-	}
-	/* clamd must see every part, the ones a safe type would skip too. */
-	o.skip_safe = 0;
-	verdict_init(&lv);
-	rc = walk_fd(&o, &sink, ft, fd, name, &lv);
-	scanner_filetype_put(s, ft);
-	/* Only the hits and a failure count: the scan noted the rest already. */
-	for (size_t i = 0; i < lv.nhits; i++)
-		verdict_add_hit(v, lv.hits[i].name, lv.hits[i].path);
-	if (rc < 0 || lv.other == SCAN_ERROR) {
-		verdict_note(v, SCAN_ERROR, LIMIT_NONE, lv.where ? lv.where : root, "%s",
-		             lv.reason ? lv.reason : "locating failed");
-		log_warnx("locate name=%s parts=%u status=error where=%s reason=\"%s\"", root,
-		          lj.sent, lv.where ? lv.where : root,
-		          lv.reason ? lv.reason : "locating failed");
-		rc = -1;
-	} else {
-		log_info("locate name=%s parts=%u hits=%zu", root, lj.sent, lv.nhits);
-		rc = 0;
-	}
-	verdict_clear(&lv);
-	return rc;
-}
-
 /* Writes s into buf as a quoted log value; returns buf. */
 static const char *
 log_quote(const char *s, char *buf, size_t cap)
@@ -502,6 +419,92 @@ scanner_scan_mem(struct scanner *s, const void *buf, size_t len, const char *nam
 
 	if (s->log_verdicts)
 		scanner_log_verdict(name, v, monotonic_ms() - t0);
+	return rc;
+}
+
+/* One locate walk: which nodes go to clamd, and where their hits go. */
+struct locate_job {
+	struct scanner *s;
+	const char *root; /* the walker's root name */
+	size_t rootlen;
+	unsigned sent; /* nodes sent to clamd */
+};
+
+/* sink.open of a locate walk: a clamd stream for nodes right below the root. */
+static void *
+locate_open(void *arg, const char *path, const struct file_type *t, uint64_t size)
+{
+	struct locate_job *lj = arg;
+	const char *rest = path + lj->rootlen;
+
+	(void)t;
+	(void)size;
+	/* Names in paths are sanitized (SAN_PATH): "//" only joins levels. */
+	if (strncmp(path, lj->root, lj->rootlen) != 0 || strncmp(rest, "//", 2) != 0 ||
+	    strstr(rest + 2, "//") != NULL)
+		return NULL;
+	lj->sent++;
+	return clamd_stream_open(lj->s->clamd);
+}
+
+static int
+locate_feed(void *node, const void *buf, size_t len)
+{
+	/* A failure (or clamd's early answer) is reported at close. */
+	(void)clamd_stream_feed(node, buf, len);
+	return 0;
+}
+
+static int
+locate_close(void *node, struct scan_verdict *v, const char *path)
+{
+	return clamd_stream_close(node, v, path);
+}
+
+int
+scanner_locate_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v)
+{
+	char root[WALK_ROOT_NAME_MAX], qname[512], qwhere[512], qreason[256];
+	struct locate_job lj = {.s = s, .root = root};
+	struct walk_sink sink = {locate_open, locate_feed, locate_close, &lj};
+	struct walk_options o = s->wopt;
+	struct scan_verdict lv;
+	struct filetype *ft;
+	int rc;
+
+	if (s->clamd == NULL)
+		return 0;
+	walk_root_name(name, root, sizeof(root));
+	lj.rootlen = strlen(root);
+	if ((ft = scanner_filetype_get(s)) == NULL) {
+		verdict_note(v, SCAN_ERROR, LIMIT_NONE, root, "cannot load libmagic database");
+		log_warnx("locate name=%s status=error reason=\"cannot load libmagic database\"",
+		          log_quote(root, qname, sizeof(qname)));
+		return -1;
+	}
+	/* clamd must see every part, the ones a safe type would skip too. */
+	o.skip_safe = 0;
+	verdict_init(&lv);
+	rc = walk_fd(&o, &sink, ft, fd, name, &lv);
+	scanner_filetype_put(s, ft);
+	/* Only the hits and a failure count: the scan noted the rest already. */
+	for (size_t i = 0; i < lv.nhits; i++)
+		verdict_add_hit(v, lv.hits[i].name, lv.hits[i].path);
+	if (rc < 0 || lv.other == SCAN_ERROR) {
+		verdict_note(v, SCAN_ERROR, LIMIT_NONE, lv.where ? lv.where : root, "%s",
+		             lv.reason ? lv.reason : "locating failed");
+		log_warnx(
+		    "locate name=%s parts=%u status=error where=%s reason=%s",
+		    log_quote(root, qname, sizeof(qname)), lj.sent,
+		    log_quote(lv.where ? lv.where : root, qwhere, sizeof(qwhere)),
+		    log_quote(lv.reason ? lv.reason : "locating failed", qreason, sizeof(qreason)));
+		rc = -1;
+	} else {
+		log_info("locate name=%s parts=%u hits=%zu", log_quote(root, qname, sizeof(qname)),
+		         lj.sent, lv.nhits);
+		rc = 0;
+	}
+	verdict_clear(&lv);
 	return rc;
 }
 
