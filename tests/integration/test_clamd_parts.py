@@ -121,6 +121,27 @@ def test_part_located(request, env, run_scan, tmp_path):
     assert run_scan(f).rc == 0
 
 
+def test_eicar_names_differ(request, env):
+    """EICAR in a zip: the built-in engine (chain) names it in the part,
+    clamd on the whole message under its own name (.UNOFFICIAL here, an
+    official name at a real site). Both are located; the part goes."""
+    backend, act, d, sink, counter = env
+    attach(request.node, d, sink)
+    frm, rcpt = _addrs(env, "eicar")
+    z = b64_part(zip_bytes([("readme.txt", b"hello\n"), ("eicar.com", EICAR)]), "files.zip",
+                 "application/zip")
+    msg = multipart([TEXT, CLEAN_BIN, z], subject="eicar")
+    mark = d.mark()
+    r = _send(d, frm, rcpt, msg)
+    rec = log_of(d, after=mark, status="infected", action=act)
+    check(r, "^250 2\\.0\\.0 Ok: queued as SINK\\d+$")
+    assert "UNOFFICIAL" in rec["names"], rec["names"]
+    settle(d, sink, rec["sid"])
+    (m,) = [m for m in sink.messages if m.rcpts == [rcpt]]
+    ps, pg = split_parts(msg, B0), split_parts(strip_trace(m.data)[1], B0)
+    assert pg[:2] == ps[:2] and pg[2] != ps[2] and b"UEsDB" not in pg[2]
+
+
 def test_whole_message_hit_quarantined(request, env):
     """A hit clamd finds in the whole message and in no part (here in a
     header field): quarantined, and the log says why."""
