@@ -219,3 +219,18 @@ def test_clamd_dies_mid_locate_quarantine(request, clamd, sink, proxy_factory, p
     assert q["id"] == m.group(1)
     settle(d, sink)
     assert not sink.messages
+
+
+def test_clamd_dies_mid_locate_reject(request, clamd, sink, proxy_factory):
+    """scanner_error = reject: a permanent refusal, as for any scanner error."""
+    counter = ClamdCounter(clamd.tcp_addr, fail_after=1)
+    request.addfinalizer(counter.close)
+    d = proxy_factory(sink=sink, inbound={"infected": "strip", "scanner_error": "reject"},
+                      scan={"backend": "clamd", "clamd_socket": counter.addr})
+    msg = multipart([TEXT, MARKED], subject="dies-r")
+    r = _send(d, "s-dies-r@example.net", "r-dies-r@example.org", msg)
+    check(r, "^554 5\\.7\\.0 message not scanned: scanner unavailable$")
+    rec = log_of(d, status="infected", names=PART_RE, action="reject")
+    d.wait_log(r"smtp\[%d\]: rewrite: locating \S+ failed: rejected" % rec["sid"])
+    settle(d, sink)
+    assert not sink.messages and not d.quarantine()
