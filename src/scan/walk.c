@@ -64,6 +64,7 @@ struct src {
 	struct arc *arc;
 	int err;     /* errno of a failed read (SRC_FILE, SRC_STREAM) */
 	int uu_done; /* a text part whose uu blocks mailwalk handed on already */
+	int raw;     /* the one member of a compressed stream (at the stream's depth) */
 };
 
 /* A mail or uu container whose parts come back through walk_part_cb. */
@@ -408,7 +409,8 @@ walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, ui
 			s.kind = SRC_ARC;
 			s.arc = a;
 			s.size = m.size == ARC_SIZE_UNKNOWN ? WALK_SIZE_UNKNOWN : m.size;
-			walk_node(w, &s, child, elem, depth + 1);
+			s.raw = m.raw;
+			walk_node(w, &s, child, elem, m.raw ? depth : depth + 1);
 		}
 		free(child);
 	}
@@ -492,6 +494,9 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 		return;
 	}
 
+	/* A compressed stream in a compressed stream counts (a gzip quine ends). */
+	if (s->raw && filetype_is_compressed_stream(&t))
+		depth++;
 	recurse = t.container != CONT_NONE && !(t.container == CONT_UU && s->uu_done);
 	if (recurse && ((l->max_depth && depth >= l->max_depth) || depth >= WALK_DEPTH_HARD)) {
 		note(w, SCAN_LIMIT, LIMIT_DEPTH, path, "containers nested too deep");

@@ -4,7 +4,9 @@ caller's directory at run time; nothing here holds malware bytes.
 """
 
 import binascii
+import bz2
 import io
+import lzma
 import struct
 import zipfile
 import zlib
@@ -29,6 +31,21 @@ def zeros_zip(size, tail=b"", name="zeros.bin", chunk=1 << 20):
                 left -= n
             w.write(tail)
     return buf.getvalue()
+
+
+def zeros_stream(kind, size_mib=1024):
+    """A single compressed stream ("gz", "bz2" or "xz") of size_mib MiB of
+    zeros: 1 MiB compressed once and its member/stream repeated, which the
+    formats allow (concatenated gzip members, bzip2 and xz streams)."""
+    block = bytes(1 << 20)
+    if kind == "gz":
+        c = zlib.compressobj(9, zlib.DEFLATED, 31)
+        one = c.compress(block) + c.flush()
+    elif kind == "bz2":
+        one = bz2.compress(block, 9)
+    else:
+        one = lzma.compress(block, preset=0)
+    return one * size_mib
 
 
 def nested_bomb(layers, fanout, leaf_size):

@@ -5,6 +5,7 @@ and never call what it could not read clean.
 """
 
 import binascii
+import gzip
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import pytest
 
 import gen_hostile as gh
 from conftest import assert_sane
-from samples_build import (CLAM_BODY, CLAM_MD5, CLAM_NAMES, TESTFILES, clam_exe,
+from samples_build import (CLAM_BODY, CLAM_MD5, CLAM_NAMES, EICAR_NAMES, TESTFILES, clam_exe,
                            eicar, tar_bytes, write, zip_bytes)
 
 TIME = shutil.which("time", path="/usr/bin:/bin")
@@ -113,6 +114,40 @@ def test_nested_bomb_42_ratio_disabled(run_scan, tmp_path):
     assert res.rc == 2
     assert res.limits() & {"max_total_bytes", "max_files", "max_scan_time"}
     check_rss(res)
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz"])
+def test_compressed_stream_bomb(run_scan_both, tmp_path, kind):
+    """1 GiB of zeros in one compressed stream: a limit, never OK (tar's
+    reader used to take the zeros for an empty archive and stop)."""
+    f = write(tmp_path / ("zeros.bin." + kind), gh.zeros_stream(kind))
+    res = run_scan_both(f, wrapper=timed_wrapper(), timeout=60)
+    assert_sane(res)
+    assert res.rc == 2
+    assert res.limits() & {"max_ratio", "max_file_size"}, res.limits()
+    assert str(f) not in res.ok
+    check_rss(res)
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2"])
+def test_compressed_stream_bomb_size_limit(run_scan, tmp_path, kind):
+    """The ratio limit out of reach: max_file_size stops the decompressed bytes."""
+    f = write(tmp_path / ("zeros.bin." + kind), gh.zeros_stream(kind, 64))
+    res = run_scan(f, config={"max_ratio": 1000000, "max_file_size": "16M"})
+    assert_sane(res)
+    assert res.rc == 2
+    assert res.limits() == {"max_file_size"}
+
+
+def test_tar_in_gzip_is_a_child(run_scan, tmp_path):
+    """A tar inside a compressed stream is opened as a child of its own, and
+    what follows the tar's end in the stream is scanned too."""
+    t = tar_bytes([("readme.txt", b"hello\n"), ("e.com", eicar())])
+    f = write(tmp_path / "x.tar.gz", gzip.compress(t + bytes(4096) + clam_exe(), mtime=0))
+    res = run_scan(f)
+    assert_sane(res)
+    assert res.rc == 1
+    assert res.found == {"%s//x.tar//e.com" % f: EICAR_NAMES, "%s//x.tar" % f: {CLAM_BODY}}
 
 
 # ------------------------------------------------------------------ nesting / counts
