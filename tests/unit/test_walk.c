@@ -337,8 +337,6 @@ static const struct {
     {"clam.ole.doc", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
     {"clam.ppt", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
     {"clam.pdf", "PDF streams: no PDF parser", SCAN_CLEAN},
-    {"clam.d64.zip", "zip deflate64: libarchive 3.6 cannot inflate it", SCAN_CORRUPT},
-    {"clam.impl.zip", "zip implode: libarchive 3.6 cannot explode it", SCAN_CORRUPT},
 };
 
 /* Where clam.exe must show up in some of the readable ones. */
