@@ -405,7 +405,8 @@ def test_real_zips_stay_clean(run_scan_both, tmp_path):
     assert res.ok == {str(f) for f in files}
 
 
-@pytest.mark.parametrize("prefix", [b"\0" * 4096, b"MZ" + bytes(range(256)) * 16])
+@pytest.mark.parametrize("prefix", [b"\0" * 4096, b"MZ" + bytes(range(256)) * 16],
+                         ids=["zeros", "mz"])
 def test_zip_self_extractor(run_scan_both, tmp_path, prefix):
     """4 KiB before the zip (a self-extractor's program): the zip is a child."""
     f = write(tmp_path / "setup.exe", prefix + zip_bytes(_two_members()))
