@@ -9,14 +9,15 @@ PKGS=(
 	build-essential cmake pkg-config clang-format
 	# libraries
 	libhyperscan-dev libarchive-dev libmagic-dev libgmime-3.0-dev libssl-dev
-	libinih-dev libjansson-dev libsqlite3-dev libevent-dev
+	libinih-dev libjansson-dev libsqlite3-dev libevent-dev zlib1g-dev
 	# what the scripts run: git (format.sh lists the sources), pgrep (procps),
 	# useradd (passwd, run.sh creates the user portcullis)
 	git procps passwd
 	# tests, with the commands the integration tests run: clamd
-	# (clamav-daemon), zip, /usr/bin/time -v, openssl, swaks, mount/umount
-	# of a small tmpfs (mount); the Postfix tools come with postfix below
-	libcmocka-dev python3 python3-pytest clamav-daemon clamav-testfiles zip time
+	# (clamav-daemon), zip, 7z (p7zip-full: deflate64 zips), /usr/bin/time -v,
+	# openssl, swaks, mount/umount of a small tmpfs (mount); the Postfix tools
+	# come with postfix below
+	libcmocka-dev python3 python3-pytest clamav-daemon clamav-testfiles zip p7zip-full time
 	openssl swaks mount
 	# fuzz targets (scripts/test.sh builds and replays them)
 	clang libclang-rt-14-dev

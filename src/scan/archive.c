@@ -126,9 +126,17 @@ arc_open(int fd, uint64_t off, uint64_t size, int allow_raw)
 		return a;
 	}
 	archive_read_support_filter_all(a->ar);
-	archive_read_support_format_all(a->ar);
+	/*
+	 * A compressed stream is read as raw only: its whole decompressed
+	 * content is one member, counted against the limits. With the archive
+	 * formats also enabled, tar's reader takes a stream of zeros for an
+	 * empty archive and stops at once (a 1 GiB gzip bomb was "clean"); a
+	 * tar inside is a child of its own (x.tar.gz//x.tar//member).
+	 */
 	if (allow_raw)
 		archive_read_support_format_raw(a->ar);
+	else
+		archive_read_support_format_all(a->ar);
 	archive_read_set_callback_data(a->ar, a);
 	archive_read_set_read_callback(a->ar, arc_read_cb);
 	archive_read_set_skip_callback(a->ar, arc_skip_cb);

@@ -6,7 +6,9 @@
  *
  * The raw format (a single compressed stream such as clam.exe.bz2) is
  * enabled only when the caller says the object is such a stream (by its
- * MIME type), since raw would otherwise accept any data at all.
+ * MIME type), since raw would otherwise accept any data at all; such a
+ * stream is then read as raw only, its content one member (a tar in it is
+ * the caller's to open as a child).
  */
 #ifndef PC_ARCHIVE_H
 #define PC_ARCHIVE_H
@@ -36,7 +38,7 @@ struct arc;
 
 /*
  * Opens the size bytes at off in fd (seekable, kept open by the caller) as
- * an archive; allow_raw also accepts a lone compressed stream. Never NULL;
+ * an archive; allow_raw: it is a lone compressed stream, read as raw only. Never NULL;
  * if libarchive cannot open it, the first arc_next() returns ARC_FATAL.
  */
 struct arc *arc_open(int fd, uint64_t off, uint64_t size, int allow_raw);

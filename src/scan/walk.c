@@ -20,6 +20,7 @@
 #include "scan/extract.h"
 #include "scan/mailwalk.h"
 #include "scan/walk.h"
+#include "scan/zipscan.h"
 #include "util/log.h"
 #include "util/sanitize.h"
 #include "util/tmpfd.h"
@@ -64,6 +65,8 @@ struct src {
 	struct arc *arc;
 	int err;     /* errno of a failed read (SRC_FILE, SRC_STREAM) */
 	int uu_done; /* a text part whose uu blocks mailwalk handed on already */
+	int raw;     /* the one member of a compressed stream (at the stream's depth) */
+	int failed;  /* reading it failed (src_failed noted why) */
 };
 
 /* A mail or uu container whose parts come back through walk_part_cb. */
@@ -217,6 +220,7 @@ src_failed(struct walk *w, struct src *s, const char *path)
 {
 	char *why;
 
+	s->failed = 1;
 	if (s->kind == SRC_ARC) {
 		if (arc_error_encrypted(s->arc)) {
 			note(w, SCAN_ENCRYPTED, LIMIT_NONE, path, arc_error(s->arc));
@@ -364,6 +368,9 @@ walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, ui
 {
 	struct arc *a = arc_open(fd, off, size, filetype_is_compressed_stream(t));
 	char elem[WALK_NAME_MAX + 1];
+	unsigned char magic[4];
+	struct zip_seen seen = {NULL, 0, 0};
+	int zip = size >= 4 && pread(fd, magic, 4, (off_t)off) == 4 && memcmp(magic, "PK", 2) == 0;
 	unsigned idx = 0;
 
 	while (!w->halt && !time_up(w, path)) {
@@ -388,6 +395,9 @@ walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, ui
 		idx++;
 		if (!m.is_file)
 			continue;
+		/* Methods libarchive lacks and zipscan has: left to zipscan below. */
+		if (zip && zip_method_is_ours(arc_format_name(a)))
+			continue;
 		if (m.raw) {
 			char *rn = raw_member_name(name);
 
@@ -401,6 +411,8 @@ walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, ui
 		child = xasprintf("%s//%s", path, elem);
 		if (m.encrypted) {
 			note(w, SCAN_ENCRYPTED, LIMIT_NONE, child, "encrypted member");
+			if (zip)
+				zip_seen_add(&seen, m.name);
 		} else {
 			struct src s;
 
@@ -408,11 +420,22 @@ walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, ui
 			s.kind = SRC_ARC;
 			s.arc = a;
 			s.size = m.size == ARC_SIZE_UNKNOWN ? WALK_SIZE_UNKNOWN : m.size;
-			walk_node(w, &s, child, elem, depth + 1);
+			s.raw = m.raw;
+			walk_node(w, &s, child, elem, m.raw ? depth : depth + 1);
+			/* One libarchive could not read is zipscan's to try. */
+			if (zip && !s.failed)
+				zip_seen_add(&seen, m.name);
 		}
 		free(child);
 	}
 	arc_free(a);
+	/* Local entries the central directory hides or libarchive could not read. */
+	if (zip && !w->halt) {
+		struct extract_ctx x = {w, path, depth, idx};
+
+		zipscan(&x, fd, off, size, &seen);
+	}
+	zip_seen_clear(&seen);
 }
 
 /* Opens the container held in [off, off + size) of fd and walks its children. */
@@ -465,6 +488,7 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	size_t sniff;
 	const unsigned char *p;
 	void *node = NULL;
+	size_t sfx = 0;
 	int spool = -1, recurse, failed;
 	ssize_t n;
 
@@ -492,7 +516,22 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 		return;
 	}
 
+	/* A compressed stream in a compressed stream counts (a gzip quine ends). */
+	if (s->raw && filetype_is_compressed_stream(&t))
+		depth++;
 	recurse = t.container != CONT_NONE && !(t.container == CONT_UU && s->uu_done);
+	/*
+	 * A zip local header that nothing could type is a damaged zip: opened
+	 * as one, so that what cannot be read is corrupt, not clean. A zip
+	 * after other bytes (a self-extractor) is opened as a child "sfx.zip".
+	 */
+	if (t.container == CONT_NONE && sniff >= 4 && memcmp(p, "PK\3\4", 4) == 0) {
+		t.container = CONT_ARCHIVE;
+		recurse = 1;
+	} else if (t.container == CONT_NONE && strncmp(t.mime, "text/", 5) != 0 &&
+	           (sfx = zip_find_embedded(p, sniff)) > 0) {
+		recurse = 1;
+	}
 	if (recurse && ((l->max_depth && depth >= l->max_depth) || depth >= WALK_DEPTH_HARD)) {
 		note(w, SCAN_LIMIT, LIMIT_DEPTH, path, "containers nested too deep");
 		recurse = 0;
@@ -575,7 +614,18 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 		w->halt = WALK_HALT_ERROR;
 	}
 	/* A container cut short by damage is still opened: what is readable counts. */
-	if (recurse && !w->halt) {
+	if (recurse && !w->halt && sfx > 0 && done > sfx) {
+		struct src c;
+		char *child = xasprintf("%s//sfx.zip", path);
+
+		memset(&c, 0, sizeof(c));
+		c.kind = SRC_FILE;
+		c.fd = spool >= 0 ? spool : s->fd;
+		c.off = (spool >= 0 ? 0 : s->off) + sfx;
+		c.size = done - sfx;
+		walk_node(w, &c, child, "sfx.zip", depth + 1);
+		free(child);
+	} else if (recurse && !w->halt) {
 		if (spool >= 0)
 			walk_container(w, &t, spool, 0, done, path, name, depth);
 		else

@@ -13,6 +13,7 @@
  *   "clam.zip//clam.exe"            archive member (its path in the archive)
  *   "clam.exe.bz2//clam.exe"        the one member of a compressed stream:
  *                                   the container's name without .gz/.bz2/...
+ *   "clam.tar.gz//clam.tar//a.exe"  a tar in a compressed stream
  *   "mail.eml//2/invoice.zip"       MIME part "2" (IMAP numbering, see
  *   "mail.eml//1"                   mailwalk.h) + "/" + its declared file
  *   "mail.eml//2.1/clam.exe"        name, or the bare part id without one
@@ -24,7 +25,10 @@
  * names.
  *
  * Depth: the root is depth 0, its members depth 1, and so on; parts of a
- * message nested k levels deep in a mail at depth d are at d + 1 + k. A
+ * message nested k levels deep in a mail at depth d are at d + 1 + k. The
+ * content of a compressed stream ("x.tar.gz//x.tar", whose members are
+ * "x.tar.gz//x.tar//a") is at the stream's own depth, unless it is a
+ * compressed stream again. A
  * container at depth >= max_depth is fed as a node but not opened (noted
  * LIMIT_DEPTH). Even with max_depth 0 nothing deeper than WALK_DEPTH_HARD
  * is opened, so a self-containing archive cannot exhaust the stack.

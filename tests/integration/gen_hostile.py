@@ -4,7 +4,9 @@ caller's directory at run time; nothing here holds malware bytes.
 """
 
 import binascii
+import bz2
 import io
+import lzma
 import struct
 import zipfile
 import zlib
@@ -29,6 +31,21 @@ def zeros_zip(size, tail=b"", name="zeros.bin", chunk=1 << 20):
                 left -= n
             w.write(tail)
     return buf.getvalue()
+
+
+def zeros_stream(kind, size_mib=1024):
+    """A single compressed stream ("gz", "bz2" or "xz") of size_mib MiB of
+    zeros: 1 MiB compressed once and its member/stream repeated, which the
+    formats allow (concatenated gzip members, bzip2 and xz streams)."""
+    block = bytes(1 << 20)
+    if kind == "gz":
+        c = zlib.compressobj(9, zlib.DEFLATED, 31)
+        one = c.compress(block) + c.flush()
+    elif kind == "bz2":
+        one = bz2.compress(block, 9)
+    else:
+        one = lzma.compress(block, preset=0)
+    return one * size_mib
 
 
 def nested_bomb(layers, fanout, leaf_size):
@@ -101,6 +118,110 @@ def raw_zip(entries):
     out.write(struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, len(entries), len(entries), cd_len,
                           cd_off, 0))
     return out.getvalue()
+
+
+def garbage_central_directory(data, seed=1):
+    """data (a zip) with its central directory overwritten by random bytes;
+    the local entries and the end record stay."""
+    import random
+    cd = data.index(b"PK\1\2")
+    end = data.rindex(b"PK\5\6")
+    rnd = random.Random(seed)
+    return data[:cd] + bytes(rnd.randrange(256) for _ in range(end - cd)) + data[end:]
+
+
+def hidden_entry_zip(listed, hidden):
+    """A zip whose central directory lists only `listed` (name, bytes),
+    with a local entry for `hidden` (name, bytes, stored) before it that
+    no directory entry points at."""
+    z = raw_zip([{"name": listed[0].encode(), "data": listed[1]}])
+    h = raw_zip([{"name": hidden[0].encode(), "data": hidden[1]}])
+    hidden_local = h[:h.index(b"PK\1\2")]
+    # The listed entry's local header moves back by len(hidden_local): fix
+    # the directory's offsets.
+    cd = z.index(b"PK\1\2")
+    local, central = z[:cd], bytearray(z[cd:])
+    struct.pack_into("<I", central, 42, len(hidden_local))
+    end = central.rindex(b"PK\5\6")
+    struct.pack_into("<I", central, end + 16, len(hidden_local) + len(local))
+    return hidden_local + local + bytes(central)
+
+
+def streamed_zip(members, compression=zipfile.ZIP_DEFLATED):
+    """A zip as written to a pipe: each local header without sizes, a data
+    descriptor after each member."""
+    class Pipe(io.RawIOBase):
+        def __init__(self):
+            self.buf = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.buf += b
+            return len(b)
+
+    out = Pipe()
+    with zipfile.ZipFile(out, "w", compression) as z:
+        for name, data in members:
+            with z.open(zipfile.ZipInfo(name, FIXED_TIME), "w") as w:
+                w.write(data)
+    return bytes(out.buf)
+
+
+class _Bits:
+    """A deflate bit writer: values least significant bit first."""
+
+    def __init__(self):
+        self.out = bytearray()
+        self.acc = 0
+        self.n = 0
+
+    def put(self, value, n):
+        self.acc |= value << self.n
+        self.n += n
+        while self.n >= 8:
+            self.out.append(self.acc & 0xff)
+            self.acc >>= 8
+            self.n -= 8
+
+    def huff(self, code, n):
+        """A Huffman code, sent most significant bit first."""
+        self.put(int(format(code, "0%db" % n)[::-1], 2), n)
+
+    def done(self):
+        if self.n:
+            self.out.append(self.acc & 0xff)
+        return bytes(self.out)
+
+
+def deflate64_zeros_zip(size):
+    """A zip with one deflate64 member of `size` zeros: one fixed-code block
+    of a literal 0 and matches of 65538 (symbol 285 + 16 bits, which only
+    deflate64 has) at distance 1."""
+    b = _Bits()
+    b.put(1, 1)          # last block
+    b.put(1, 2)          # fixed codes
+    b.huff(0x30, 8)      # literal 0
+    left = size - 1
+    while left > 0:
+        n = min(left, 65538)
+        if n < 3:
+            for _ in range(n):
+                b.huff(0x30, 8)
+        else:
+            b.huff(0xc0 + 5, 8)  # symbol 285
+            b.put(n - 3, 16)
+            b.huff(0, 5)         # distance code 0: 1
+        left -= n
+    b.huff(0, 7)         # end of block
+    data = b.done()
+    crc = 0
+    chunk = bytes(1 << 20)
+    for i in range(0, size, len(chunk)):
+        crc = zlib.crc32(chunk[:min(len(chunk), size - i)], crc)
+    return raw_zip([{"name": b"zeros.bin", "data": data, "method": 9, "crc": crc,
+                     "usize": size}])
 
 
 def _crc_update(k, c):

@@ -5,18 +5,20 @@ and never call what it could not read clean.
 """
 
 import binascii
+import gzip
 import os
 import re
 import shutil
 import subprocess
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
 
 import gen_hostile as gh
 from conftest import assert_sane
-from samples_build import (CLAM_BODY, CLAM_MD5, CLAM_NAMES, TESTFILES, clam_exe,
+from samples_build import (CLAM_BODY, CLAM_MD5, CLAM_NAMES, EICAR_NAMES, TESTFILES, clam_exe,
                            eicar, tar_bytes, write, zip_bytes)
 
 TIME = shutil.which("time", path="/usr/bin:/bin")
@@ -113,6 +115,40 @@ def test_nested_bomb_42_ratio_disabled(run_scan, tmp_path):
     assert res.rc == 2
     assert res.limits() & {"max_total_bytes", "max_files", "max_scan_time"}
     check_rss(res)
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz"])
+def test_compressed_stream_bomb(run_scan_both, tmp_path, kind):
+    """1 GiB of zeros in one compressed stream: a limit, never OK (tar's
+    reader used to take the zeros for an empty archive and stop)."""
+    f = write(tmp_path / ("zeros.bin." + kind), gh.zeros_stream(kind))
+    res = run_scan_both(f, wrapper=timed_wrapper(), timeout=60)
+    assert_sane(res)
+    assert res.rc == 2
+    assert res.limits() & {"max_ratio", "max_file_size"}, res.limits()
+    assert str(f) not in res.ok
+    check_rss(res)
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2"])
+def test_compressed_stream_bomb_size_limit(run_scan, tmp_path, kind):
+    """The ratio limit out of reach: max_file_size stops the decompressed bytes."""
+    f = write(tmp_path / ("zeros.bin." + kind), gh.zeros_stream(kind, 64))
+    res = run_scan(f, config={"max_ratio": 1000000, "max_file_size": "16M"})
+    assert_sane(res)
+    assert res.rc == 2
+    assert res.limits() == {"max_file_size"}
+
+
+def test_tar_in_gzip_is_a_child(run_scan, tmp_path):
+    """A tar inside a compressed stream is opened as a child of its own, and
+    what follows the tar's end in the stream is scanned too."""
+    t = tar_bytes([("readme.txt", b"hello\n"), ("e.com", eicar())])
+    f = write(tmp_path / "x.tar.gz", gzip.compress(t + bytes(4096) + clam_exe(), mtime=0))
+    res = run_scan(f)
+    assert_sane(res)
+    assert res.rc == 1
+    assert res.found == {"%s//x.tar//e.com" % f: EICAR_NAMES, "%s//x.tar" % f: {CLAM_BODY}}
 
 
 # ------------------------------------------------------------------ nesting / counts
@@ -298,6 +334,131 @@ def test_truncated_one_at_a_time(run_scan_both, tmp_path):
         f = write(tmp_path / ("c%d.7z" % cut), data[:cut])
         res = run_scan_both(f)
         assert_sane(res)
+
+
+# ------------------------------------------------------------------ zip damage
+
+def _two_members():
+    return [("clam.exe", clam_exe()), ("eicar.com", eicar())]
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_zip_garbage_central_directory(run_scan_both, tmp_path, compression):
+    """The central directory is random bytes: the members are found by their
+    local headers."""
+    f = write(tmp_path / "badcd.zip",
+              gh.garbage_central_directory(zip_bytes(_two_members(), compression)))
+    res = run_scan_both(f)
+    assert_sane(res)
+    assert res.rc == 1
+    assert res.found.get("%s//clam.exe" % f) == CLAM_NAMES
+    assert res.found.get("%s//eicar.com" % f) == EICAR_NAMES
+
+
+def test_zip_no_central_directory_descriptors(run_scan_both, tmp_path):
+    """Written to a pipe (sizes in data descriptors), then cut before the
+    directory: stored and deflated members are still found."""
+    for compression in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        data = gh.streamed_zip(_two_members(), compression)
+        f = write(tmp_path / ("cut%d.zip" % compression), data[:data.index(b"PK\1\2")])
+        g = write(tmp_path / ("bad%d.zip" % compression), gh.garbage_central_directory(data))
+        res = run_scan_both(f, g)
+        assert_sane(res)
+        for z in (f, g):
+            assert res.found.get("%s//clam.exe" % z) == CLAM_NAMES, z
+            assert res.found.get("%s//eicar.com" % z) == EICAR_NAMES, z
+
+
+def test_zip_hidden_local_entry(run_scan_both, tmp_path):
+    """A local entry that the central directory does not list is scanned."""
+    f = write(tmp_path / "hidden.zip",
+              gh.hidden_entry_zip(("readme.txt", b"hello\n"), ("e.com", eicar())))
+    res = run_scan_both(f)
+    assert_sane(res)
+    assert res.rc == 1
+    assert res.found == {"%s//e.com" % f: EICAR_NAMES}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_zip_magic_then_random(run_scan_both, tmp_path, seed):
+    """PK\3\4 and random bytes: never clean."""
+    import random
+    rnd = random.Random(seed)
+    f = write(tmp_path / ("r%d.zip" % seed),
+              b"PK\3\4" + bytes(rnd.randrange(256) for _ in range(rnd.randrange(30, 9000))))
+    res = run_scan_both(f)
+    assert_sane(res)
+    assert res.rc == 2
+    assert str(f) not in res.ok
+    assert res.kinds() & {"CORRUPT", "ENCRYPTED"}
+
+
+def test_real_zips_stay_clean(run_scan_both, tmp_path):
+    files = [write(tmp_path / "a.zip", zip_bytes([("a.txt", b"hello\n"), ("d/b.txt", b"x")])),
+             write(tmp_path / "s.zip", gh.streamed_zip([("a.txt", b"hello\n")])),
+             write(tmp_path / "e.zip", zip_bytes([])),
+             write(tmp_path / "n.zip", zip_bytes([("in.zip", zip_bytes([("a.txt", b"a")]))],
+                                                 zipfile.ZIP_STORED))]
+    res = run_scan_both(*files)
+    assert_sane(res)
+    assert res.rc == 0
+    assert res.ok == {str(f) for f in files}
+
+
+@pytest.mark.parametrize("prefix", [b"\0" * 4096, b"MZ" + bytes(range(256)) * 16],
+                         ids=["zeros", "mz"])
+def test_zip_self_extractor(run_scan_both, tmp_path, prefix):
+    """4 KiB before the zip (a self-extractor's program): the zip is a child."""
+    f = write(tmp_path / "setup.exe", prefix + zip_bytes(_two_members()))
+    res = run_scan_both(f)
+    assert_sane(res)
+    assert res.rc == 1
+    assert res.found.get("%s//sfx.zip//clam.exe" % f) == CLAM_NAMES
+    assert res.found.get("%s//sfx.zip//eicar.com" % f) == EICAR_NAMES
+
+
+@pytest.mark.parametrize("name,member", [("clam.d64.zip", "clam.exe"),
+                                         ("clam.impl.zip", "CLAM.EXE")])
+def test_zip_methods_testfiles(run_scan_both, testfiles, name, member):
+    """Deflate64 and implode members, which libarchive cannot decode."""
+    f = testfiles / name
+    res = run_scan_both(f)
+    assert_sane(res)
+    assert res.rc == 1
+    assert res.found == {"%s//%s" % (f, member): CLAM_NAMES}
+    assert not res.unscanned
+
+
+@pytest.mark.skipif(shutil.which("7z") is None, reason="7z (p7zip-full) not installed")
+def test_zip_deflate64_7z(run_scan_both, tmp_path):
+    """A deflate64 zip made by 7-Zip: long matches and distances past 32 KiB."""
+    import random
+    rnd = random.Random(5)
+    block = bytes(rnd.randrange(256) for _ in range(50000))
+    src = tmp_path / "src"
+    write(src / "clam.exe", clam_exe())
+    write(src / "big.bin", block + bytes(70000) + block + clam_exe() + block[:40000])
+    out = tmp_path / "d64.zip"
+    subprocess.run(["7z", "a", "-tzip", "-mm=Deflate64", "-mx=9", str(out),
+                    str(src / "clam.exe"), str(src / "big.bin")], check=True,
+                   stdout=subprocess.DEVNULL)
+    assert b"\x09\x00" in out.read_bytes()[8:10]
+    res = run_scan_both(out)
+    assert_sane(res)
+    assert res.rc == 1
+    assert res.found.get("%s//clam.exe" % out) == CLAM_NAMES
+    assert res.found.get("%s//big.bin" % out) == {CLAM_BODY}
+    assert not res.unscanned
+
+
+def test_zip_deflate64_bomb(run_scan, tmp_path, testfiles):
+    """A deflate64 member of zeros is cut by the limits like any other."""
+    pytest.importorskip("zlib")
+    f = write(tmp_path / "b64.zip", gh.deflate64_zeros_zip(64 << 20))
+    res = run_scan(f, config={"max_file_size": "8M"})
+    assert_sane(res)
+    assert res.rc == 2
+    assert "max_file_size" in res.limits() or "max_ratio" in res.limits()
 
 
 # ------------------------------------------------------------------ encryption
