@@ -43,9 +43,9 @@ struct textblocks {
 	void *arg;
 	enum tb_state state;
 	int stopped;
-	int open;   /* a block was begun and not ended (reported or, for no_uu, silent) */
-	int silent; /* the open block is not reported */
-	uint64_t blk_in;
+	int open;        /* a block was begun and not ended (reported or, for no_uu, silent) */
+	int silent;      /* the open block is not reported */
+	uint64_t blk_in; /* text bytes pushed, in total */
 	/* the current line */
 	char line[TB_LINE_MAX];
 	size_t llen;
@@ -118,7 +118,6 @@ blk_begin(struct textblocks *tb, enum tb_kind kind, const char *name, int silent
 {
 	tb->open = 1;
 	tb->silent = silent;
-	tb->blk_in = 0;
 	if (!silent && tb->ops->begin && tb->ops->begin(tb->arg, kind, name) < 0)
 		return stop(tb);
 	return 0;
@@ -324,9 +323,12 @@ static const struct hqx_ops tb_hqx_ops = {hqx_begin_cb, hqx_data_cb, hqx_end_cb}
 
 /* --- yEnc --- */
 
-/* The value of key=... in a =y line (s, n bytes), or NULL; name= runs to the end. */
+/*
+ * The value of key=... in a =y line (s, n bytes) copied NUL-terminated into
+ * out (cap bytes), or NULL; name= runs to the end of the line.
+ */
 static const char *
-y_param(const char *s, size_t n, const char *key, size_t *vlen)
+y_param(const char *s, size_t n, const char *key, char *out, size_t cap)
 {
 	size_t kl = strlen(key);
 
@@ -343,8 +345,13 @@ y_param(const char *s, size_t n, const char *key, size_t *vlen)
 					e++;
 				l = e;
 			}
-			*vlen = l;
-			return v;
+			while (l > 0 && (v[l - 1] == ' ' || v[l - 1] == '\t'))
+				l--;
+			if (l >= cap)
+				l = cap - 1;
+			memcpy(out, v, l);
+			out[l] = '\0';
+			return out;
 		}
 	}
 	return NULL;
@@ -354,16 +361,9 @@ static int
 y_start(struct textblocks *tb, const char *s, size_t n)
 {
 	char name[TB_LINE_MAX + 1];
-	size_t vl = 0;
-	const char *v = y_param(s, n, "name", &vl);
 
-	name[0] = '\0';
-	if (v) {
-		while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-			vl--;
-		memcpy(name, v, vl);
-		name[vl] = '\0';
-	}
+	if (y_param(s, n, "name", name, sizeof(name)) == NULL)
+		name[0] = '\0';
 	tb->state = TS_YENC;
 	tb->ystate = GMIME_YDECODE_STATE_INIT;
 	tb->pcrc = GMIME_YENCODE_CRC_INIT;
@@ -403,16 +403,16 @@ y_control(struct textblocks *tb, const char *s, size_t n)
 {
 	if (n >= 5 && strncmp(s, "=yend", 5) == 0) {
 		enum tb_end how = TB_END_OK;
-		size_t vl;
-		const char *v;
+		char v[32], tmp[32];
+		int part = y_param(s, n, "part", tmp, sizeof(tmp)) != NULL;
 
 		/* A part's own size and CRC when it is a part, else the file's. */
-		if ((v = y_param(s, n, "size", &vl)) && strtoull(v, NULL, 10) != tb->ygot &&
-		    !y_param(s, n, "part", &vl))
+		if (!part && y_param(s, n, "size", v, sizeof(v)) &&
+		    strtoull(v, NULL, 10) != tb->ygot)
 			how = TB_END_DAMAGED;
 		/* The CRC of what was decoded: pcrc32, or crc32 of a file in one part. */
-		if ((v = y_param(s, n, "pcrc32", &vl)) ||
-		    (!y_param(s, n, "part", &vl) && (v = y_param(s, n, "crc32", &vl)))) {
+		if (y_param(s, n, "pcrc32", v, sizeof(v)) ||
+		    (!part && y_param(s, n, "crc32", v, sizeof(v)))) {
 			guint32 pcrc = tb->pcrc;
 			guint32 have = GMIME_YENCODE_CRC_FINAL(pcrc);
 

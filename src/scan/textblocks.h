@@ -80,7 +80,10 @@ void tb_free(struct textblocks *tb);
 int tb_push(struct textblocks *tb, const void *buf, size_t len);
 /* Ends the input: a last line without its end, blocks still open. */
 int tb_finish(struct textblocks *tb);
-/* Text bytes pushed while the current (or last) block was open. */
+/*
+ * Text bytes pushed so far (the current push included): what a block can
+ * have been decoded from, at most, for a ratio limit.
+ */
 uint64_t tb_block_in(const struct textblocks *tb);
 /* "uu", "yenc", "hqx", "b64-", "mime": the id of block k is this + k. */
 const char *tb_kind_id(enum tb_kind k);
@@ -93,7 +96,7 @@ struct tb_limits {
 	uint64_t max_text;   /* bytes of the text searched */
 	uint64_t max_block;  /* decoded bytes per block (scan.max_file_size) */
 	uint64_t max_total;  /* decoded bytes of all blocks together */
-	unsigned max_ratio;  /* decoded / encoded bytes of a block, above 1 MiB */
+	unsigned max_ratio;  /* decoded bytes of a block / text bytes read, above 1 MiB */
 };
 
 struct tb_block {
