@@ -256,3 +256,46 @@ def test_smtp(request, reject_env, shape):
             check(r, "^250 ")
             settle(d, sink)
             assert [m for m in sink.messages if m.rcpts == [rcpt]], "the clean one is delivered"
+
+
+@pytest.fixture(scope="module")
+def strip_env(request, tmp_path_factory):
+    return start_shared(request, tmp_path_factory, "textblocks-strip", verbose=False,
+                        inbound={"infected": "strip"})
+
+
+@pytest.mark.parametrize("kind", ["yenc", "b64-html", "hqx"])
+def test_strip_resolves_to_the_text_part(request, strip_env, run_scan, tmp_path, kind):
+    """A hit inside a block (id "2.yenc1", "2.b64-1", "2.hqx1") strips the text
+    part that holds it, not the whole message into quarantine."""
+    d, sink = strip_env
+    attach(request.node, d, sink)
+    if kind == "yenc":
+        bad = part("text/plain; charset=us-ascii", b"file:\r\n" + yenc(EICAR_LONG, "f.bin"),
+                   "8bit")
+    elif kind == "hqx":
+        bad = part("text/plain; charset=us-ascii", binhex(EICAR_LONG, "f.bin"), "7bit")
+    else:
+        bad = part("text/html", b"<a href=\"data:application/x;base64," +
+                   base64.b64encode(EICAR_LONG) + b"\">x</a>\r\n", "7bit")
+    first = part("text/plain", CLEAN_TEXT, "7bit")
+    msg = multipart([first, bad], subject="strip " + kind)
+    frm, rcpt = "s-strip-%s@example.net" % kind, "r-strip-%s@example.org" % kind
+    with Client(d.port) as c:
+        c.banner()
+        c.ehlo("textblocks.example")
+        r = c.mail(frm, [rcpt], msg)
+        c.quit()
+    check(r, "^250 2\\.0\\.0 Ok: queued as SINK\\d+$")
+    settle(d, sink)
+    (m,) = [m for m in sink.messages if m.rcpts == [rcpt]]
+    trace, out = strip_trace(m.data)
+    assert trace.get("X-Virus-Status", "") == "cleaned (Eicar-Test-Signature)", trace
+    ps, pg = split_parts(msg), split_parts(out)
+    assert len(pg) == 2 and pg[0] == ps[0], "the clean part is untouched"
+    assert pg[1] != ps[1], "the part holding the block is replaced"
+    assert not [q for q in d.quarantine() if q["rcpts"] == [rcpt]]
+    f = tmp_path / "delivered.eml"
+    f.write_bytes(m.data)
+    res = run_scan(f)
+    assert res.rc == 0 and not res.names(), "the delivered copy is clean:\n" + res.stdout
