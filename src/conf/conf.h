@@ -89,6 +89,10 @@ struct pc_config {
 	unsigned max_ratio;
 	uint64_t max_scan_time_ms;
 	unsigned mail_max_parts;
+	int text_blocks;          /* look for encoded blocks in text */
+	unsigned text_max_blocks; /* blocks decoded per text object */
+	uint64_t text_max_bytes;  /* bytes of a text object searched */
+	unsigned text_b64_min;    /* shortest base64 run, in characters */
 	int skip_safe;
 	char *safe_types;
 	char *safe_extensions;

@@ -491,6 +491,15 @@ resolve_id(struct rw *rw, const char *id)
 		return NULL;
 	}
 	k = rw_uu_block_of(id, parent, sizeof(parent));
+	if (k == 0 && find_leaf(rw, id) == NULL && rw_text_block_of(id, parent, sizeof(parent))) {
+		/* A block decoded from a text part: that whole part is replaced. */
+		l = find_leaf(rw, parent);
+		if (l == NULL) {
+			log_warnx("rewrite part=%.100s reason=no such part", id);
+			return NULL;
+		}
+		return xstrdup(parent);
+	}
 	if (k == 0) {
 		l = find_leaf(rw, id);
 	} else if (parent[0] == '\0') {

@@ -31,7 +31,9 @@
  *   encoding (none, 7bit, 8bit, binary): only the block's lines, `begin`
  *   through `end`, become one ASCII line (removed.txt on one line, non-ASCII
  *   and a leading '-' as '?'); in a quoted-printable or base64 text part the
- *   whole part N is replaced as above. "uuK" (the scanner saw the whole
+ *   whole part N is replaced as above. A block the walker decoded from
+ *   text part N ("N.yenc1", "N.hqx1", "N.b64-1", "N.mime1", see
+ *   scan/textblocks.h) replaces the whole part N. "uuK" (the scanner saw the whole
  *   message as uuencoded text) is taken as "1.uuK" when the message is not
  *   multipart.
  * The new text uses the message's line ends (those of its first line).

@@ -96,4 +96,12 @@ void rw_names_merge(char **names, const char *list);
  */
 unsigned rw_uu_block_of(const char *id, char *parent, size_t cap);
 
+/*
+ * If id names a block the walker decoded from a text part (scan/textblocks.h
+ * ids: "1.yenc1", "2.hqx1", "1.b64-3", "1.mime1", also below a uu block:
+ * "1.uu1.b64-1"), stores the id of that text part, the nearest enclosing
+ * MIME leaf ("1", "2"), in parent (cap bytes) and returns 1; else 0.
+ */
+int rw_text_block_of(const char *id, char *parent, size_t cap);
+
 #endif

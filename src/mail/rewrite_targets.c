@@ -104,6 +104,49 @@ rw_uu_block_of(const char *id, char *parent, size_t cap)
 	return (unsigned)k;
 }
 
+/* True if the n bytes at s are one textblocks id component ("yenc2", "b64-1"). */
+static int
+is_block_component(const char *s, size_t n)
+{
+	static const char *const kinds[] = {"uu", "yenc", "hqx", "b64-", "mime"};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t kl = strlen(kinds[i]), j;
+
+		if (n <= kl || strncmp(s, kinds[i], kl) != 0 || s[kl] < '1' || s[kl] > '9')
+			continue;
+		for (j = kl; j < n && s[j] >= '0' && s[j] <= '9'; j++)
+			;
+		if (j == n)
+			return 1;
+	}
+	return 0;
+}
+
+int
+rw_text_block_of(const char *id, char *parent, size_t cap)
+{
+	const char *p = id;
+
+	while (*p) {
+		size_t n = strcspn(p, ".");
+
+		if (p != id && is_block_component(p, n)) {
+			size_t pl = (size_t)(p - 1 - id);
+
+			if (pl >= cap)
+				return 0;
+			memcpy(parent, id, pl);
+			parent[pl] = '\0';
+			return 1;
+		}
+		p += n;
+		if (*p == '.')
+			p++;
+	}
+	return 0;
+}
+
 void
 rw_target_add(struct rewrite_target **t, size_t *n, size_t *cap, const char *id, const char *names)
 {

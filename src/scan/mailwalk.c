@@ -25,6 +25,7 @@
 #define MW_BUF (64 * 1024)
 #define MW_MAX_NEST 64         /* multipart / message levels followed at most */
 #define MW_MAX_MESSAGES 100000 /* messages read from one mbox at most */
+#define MW_TEXT_MIN 64         /* shortest preamble or epilogue looked into */
 
 static pthread_once_t mw_once = PTHREAD_ONCE_INIT;
 
@@ -387,6 +388,47 @@ out:
 static void walk_object(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth,
                         unsigned nest);
 
+/*
+ * Hands on a multipart's preamble or epilogue (text, may be NULL) as a
+ * text/plain part "<prefix>.<what>" ("pre", "epi" at the top), then its uu
+ * blocks, so that the walker looks for encoded blocks in it. Only text of
+ * MW_TEXT_MIN bytes or more: the usual "This is a multi-part message" line
+ * holds nothing, and every byte of it was scanned with the message.
+ */
+static void
+walk_text_piece(struct mw *mw, const char *text, const char *prefix, const char *what,
+                unsigned depth)
+{
+	struct mail_part part;
+	size_t len = text ? strlen(text) : 0;
+	char *id;
+	int fd;
+
+	if (len < MW_TEXT_MIN || mw->stopped)
+		return;
+	id = prefix ? xasprintf("%s.%s", prefix, what) : xstrdup(what);
+	if (take_part(mw, id) < 0)
+		goto out;
+	fd = tmpfd_open_for(mw->tmpdir, len);
+	if (fd < 0 || write_all(fd, text, len) < 0) {
+		verdict_note(mw->v, SCAN_ERROR, LIMIT_NONE, mw->path, "temporary file: %s",
+		             strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	memset(&part, 0, sizeof(part));
+	part.id = id;
+	part.content_type = "text/plain";
+	part.depth = depth;
+	part.headers_begin = part.body_begin = part.body_end = -1;
+	if (call_cb(mw, &part, fd, len) == 0 && lseek(fd, 0, SEEK_SET) == 0)
+		uu_scan(mw, fd, id, depth);
+	close(fd);
+out:
+	free(id);
+}
+
 /* Walks a message's body; its parts' ids are prefix.N (N if prefix is NULL). */
 static void
 walk_message(struct mw *mw, GMimeMessage *msg, const char *prefix, unsigned depth, unsigned nest)
@@ -425,12 +467,14 @@ walk_object(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth, uns
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
 		int n = g_mime_multipart_get_count(mp);
 
+		walk_text_piece(mw, g_mime_multipart_get_prologue(mp), id, "pre", depth);
 		for (int i = 0; i < n && !mw->stopped; i++) {
 			char *cid = id ? xasprintf("%s.%d", id, i + 1) : xasprintf("%d", i + 1);
 
 			walk_object(mw, g_mime_multipart_get_part(mp, i), cid, depth, nest + 1);
 			free(cid);
 		}
+		walk_text_piece(mw, g_mime_multipart_get_epilogue(mp), id, "epi", depth);
 	} else if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
 

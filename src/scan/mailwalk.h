@@ -9,7 +9,9 @@
  * Part ids are MIME positions as in IMAP: the parts of a multipart body are
  * "1", "2", ...; a body that is not multipart is "1"; the body of a nested
  * message in part "2" is "2.1" (or its parts "2.1", "2.2" when multipart);
- * uuencoded block k of text part "1" is "1.uuk". In an mbox (the stream
+ * uuencoded block k of text part "1" is "1.uuk". A multipart's preamble
+ * and epilogue, when they hold 64 bytes or more, are text/plain parts
+ * "pre" and "epi" ("2.pre" for the multipart in part 2). In an mbox (the stream
  * opens with "From ") every id is prefixed with the message number:
  * "m1.1", "m2.2.1". Names from the wire are sanitized and never used as
  * file names.
@@ -19,7 +21,8 @@
  * leaf part the start of its header block and the start and end of its
  * encoded content in the original message are known (mail_part offsets).
  * That is what the SMTP proxy needs to replace one part and copy the rest
- * byte for byte. Multipart boundaries and preambles are not reported.
+ * byte for byte. Multipart boundaries are not reported; preambles and
+ * epilogues have no offsets (-1).
  */
 #ifndef PC_MAILWALK_H
 #define PC_MAILWALK_H

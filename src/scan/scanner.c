@@ -253,6 +253,10 @@ scanner_new(const struct pc_config *c, char **err)
 	s->wopt.limits.max_ratio = c->max_ratio;
 	s->wopt.limits.max_time_ms = c->max_scan_time_ms;
 	s->wopt.limits.max_mail_parts = c->mail_max_parts;
+	s->wopt.limits.text_max_blocks = c->text_max_blocks;
+	s->wopt.limits.text_max_bytes = c->text_max_bytes;
+	s->wopt.limits.text_b64_min = c->text_b64_min;
+	s->wopt.no_text_blocks = !c->text_blocks;
 	s->wopt.types = &s->types;
 	s->wopt.skip_safe = c->skip_safe;
 	s->wopt.tmpdir = s->tmpdir;

@@ -19,6 +19,7 @@
 #include "scan/archive.h"
 #include "scan/extract.h"
 #include "scan/mailwalk.h"
+#include "scan/textblocks.h"
 #include "scan/walk.h"
 #include "scan/zipscan.h"
 #include "util/log.h"
@@ -67,6 +68,11 @@ struct src {
 	int uu_done; /* a text part whose uu blocks mailwalk handed on already */
 	int raw;     /* the one member of a compressed stream (at the stream's depth) */
 	int failed;  /* reading it failed (src_failed noted why) */
+	/* Encoded blocks in text (textblocks.h) are named blk_base "//"
+	 * [blk_prefix "."] kind k: "m.eml//1.yenc1"; NULL: the node's path. */
+	const char *blk_base, *blk_prefix;
+	int declared_text; /* a MIME part declared text/... */
+	int shared;        /* a region of a file holding more: spool it to open it */
 };
 
 /* A mail or uu container whose parts come back through walk_part_cb. */
@@ -257,6 +263,9 @@ walk_part_cb(void *arg, const struct mail_part *part, int fd, uint64_t size)
 	s.size = size;
 	/* mailwalk looks for uu blocks in text parts itself (ids "N.uuK"). */
 	s.uu_done = !part->is_uu && strncasecmp(part->content_type, "text/", 5) == 0;
+	s.declared_text = s.uu_done;
+	s.blk_base = wp->path;
+	s.blk_prefix = part->id;
 	walk_node(w, &s, path, part->filename ? part->filename : part->id,
 	          wp->depth + 1 + part->depth);
 	free(path);
@@ -469,8 +478,76 @@ walk_container(struct walk *w, const struct file_type *t, int fd, uint64_t off, 
 	ml.max_depth = (l->max_depth ? l->max_depth : WALK_DEPTH_HARD) - depth;
 	if (t->container == CONT_MAIL)
 		mailwalk_fd(fd, path, &ml, w->o->tmpdir, walk_part_cb, &wp, w->v);
-	else if (t->container == CONT_UU)
-		mailwalk_uu_fd(fd, path, NULL, 0, &ml, w->o->tmpdir, walk_part_cb, &wp, w->v);
+}
+
+/*
+ * A collector of encoded blocks for a node that is text (by content, BinHex
+ * included, by its MIME part's declared type, or holding a =ybegin line),
+ * or NULL.
+ */
+static struct tb_collect *
+text_blocks_open(struct walk *w, const struct src *s, const struct file_type *t,
+                 const unsigned char *p, size_t sniff)
+{
+	const struct walk_limits *l = &w->o->limits;
+	struct tb_options o;
+	struct tb_limits tl;
+
+	if (w->o->no_text_blocks || t->container == CONT_MAIL || t->container == CONT_ARCHIVE)
+		return NULL;
+	if (strncasecmp(t->mime, "text/", 5) != 0 && strncasecmp(t->mime, "message/", 8) != 0 &&
+	    strcasecmp(t->mime, "application/mac-binhex40") != 0 && !s->declared_text &&
+	    memmem(p, sniff, "=ybegin ", 8) == NULL)
+		return NULL;
+	memset(&o, 0, sizeof(o));
+	o.no_uu = s->uu_done;
+	o.b64_min = l->text_b64_min;
+	memset(&tl, 0, sizeof(tl));
+	tl.max_blocks = l->text_max_blocks;
+	tl.max_text = l->text_max_bytes;
+	tl.max_block = l->max_file_size;
+	tl.max_total = l->max_total_bytes;
+	tl.max_ratio = l->max_ratio;
+	return tbc_new(&o, &tl, w->o->tmpdir);
+}
+
+/* Walks the blocks found in the text node at path as its children. */
+static void
+text_blocks_walk(struct walk *w, struct tb_collect *tb, const struct src *parent, const char *path,
+                 unsigned depth)
+{
+	const char *base = parent->blk_base ? parent->blk_base : path;
+	const char *pre = parent->blk_base ? parent->blk_prefix : NULL;
+
+	if (tbc_finish(tb) < 0)
+		note(w, SCAN_ERROR, LIMIT_NONE, path, tbc_error(tb));
+	if (tbc_limit(tb) != LIMIT_NONE)
+		note(w, SCAN_LIMIT, tbc_limit(tb), path,
+		     tbc_limit(tb) == LIMIT_FILES ? "too many encoded blocks in text"
+		                                  : "text too large to search for encoded blocks");
+	for (size_t i = 0; i < tbc_count(tb) && !w->halt; i++) {
+		const struct tb_block *b = tbc_block(tb, i);
+		char *id = xasprintf("%s%s%s%u", pre ? pre : "", pre ? "." : "",
+		                     tb_kind_id(b->kind), b->num);
+		char *child = b->name[0] ? xasprintf("%s//%s/%s", base, id, b->name)
+		                         : xasprintf("%s//%s", base, id);
+		struct src s;
+
+		if (b->how != TB_END_OK)
+			log_debug("walk path=%s encoded block %s", child,
+			          b->how == TB_END_MISSING ? "without its end" : "damaged");
+		if (b->cut != LIMIT_NONE)
+			note(w, SCAN_LIMIT, b->cut, child, "encoded block too large");
+		memset(&s, 0, sizeof(s));
+		s.kind = SRC_FILE;
+		s.fd = tbc_fd(tb);
+		s.off = b->off;
+		s.size = b->size;
+		s.shared = 1;
+		walk_node(w, &s, child, b->name[0] ? b->name : id, depth + 1);
+		free(child);
+		free(id);
+	}
 }
 
 /*
@@ -489,6 +566,7 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	const unsigned char *p;
 	void *node = NULL;
 	size_t sfx = 0;
+	struct tb_collect *tb;
 	int spool = -1, recurse, failed;
 	ssize_t n;
 
@@ -519,7 +597,8 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	/* A compressed stream in a compressed stream counts (a gzip quine ends). */
 	if (s->raw && filetype_is_compressed_stream(&t))
 		depth++;
-	recurse = t.container != CONT_NONE && !(t.container == CONT_UU && s->uu_done);
+	/* uuencoded text is textblocks' (below), like every encoded block in text. */
+	recurse = t.container != CONT_NONE && t.container != CONT_UU;
 	/*
 	 * A zip local header that nothing could type is a damaged zip: opened
 	 * as one, so that what cannot be read is corrupt, not clean. A zip
@@ -536,7 +615,7 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 		note(w, SCAN_LIMIT, LIMIT_DEPTH, path, "containers nested too deep");
 		recurse = 0;
 	}
-	if (recurse && s->kind != SRC_FILE) {
+	if (recurse && (s->kind != SRC_FILE || s->shared)) {
 		spool = tmpfd_open_for(w->o->tmpdir, s->size);
 		if (spool < 0) {
 			char *why = xasprintf("temporary file: %s", strerror(errno));
@@ -551,6 +630,7 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	if (l->max_file_size && size != WALK_SIZE_UNKNOWN && size > l->max_file_size)
 		size = WALK_SIZE_UNKNOWN;
 	node = k->open(k->arg, path, &t, size);
+	tb = text_blocks_open(w, s, &t, p, sniff);
 
 	while (n > 0) {
 		if (l->max_file_size && done + (uint64_t)n > l->max_file_size) {
@@ -566,6 +646,11 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 			note(w, SCAN_ERROR, LIMIT_NONE, path, "scan backend failed");
 			w->halt = WALK_HALT_ERROR;
 			break;
+		}
+		if (n > 0 && tb && tbc_push(tb, p, (size_t)n) < 0) {
+			note(w, SCAN_ERROR, LIMIT_NONE, path, tbc_error(tb));
+			tbc_free(tb);
+			tb = NULL;
 		}
 		if (n > 0 && spool >= 0 && write_all(spool, p, (size_t)n) < 0) {
 			char *why = xasprintf("temporary file: %s", strerror(errno));
@@ -633,6 +718,9 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	}
 	if (spool >= 0)
 		close(spool);
+	if (tb && !w->halt)
+		text_blocks_walk(w, tb, s, path, depth);
+	tbc_free(tb);
 }
 
 void

@@ -19,6 +19,10 @@
  *   "mail.eml//2.1/clam.exe"        name, or the bare part id without one
  *   "mail.eml//1.uu1/clam.exe"      uuencoded block 1 in text part 1
  *   "notes.txt//uu1/clam.exe"       uuencoded block 1 in a plain text file
+ *   "mail.eml//1.yenc1/a.exe"       an encoded block in text part 1 (textblocks.h:
+ *   "mail.eml//1.hqx1/a.exe"        yEnc, BinHex, base64 run, embedded MIME
+ *   "page.html//b64-1"              entity), in any text object; "pre"/"epi"
+ *   "mail.eml//1.mime1//1/a.exe"    are a multipart's preamble and epilogue
  *   "box.mbox//m2.1/a.zip"          part 1 of the second message of an mbox
  * Names from inside containers are sanitized (util/sanitize.h SAN_NAME,
  * cut to WALK_NAME_MAX bytes) and are only ever shown, never used as file
@@ -72,6 +76,9 @@ struct walk_limits {
 	                             libarchive read (see arc_member_packed) */
 	uint64_t max_time_ms;     /* wall time of one scan, checked between chunks */
 	unsigned max_mail_parts;  /* MIME parts per message (0: max_files applies) */
+	unsigned text_max_blocks; /* encoded blocks decoded per text object (textblocks.h) */
+	uint64_t text_max_bytes;  /* bytes of one text object searched for blocks */
+	unsigned text_b64_min;    /* shortest base64 run decoded, in characters (0: 256) */
 };
 
 /* What the walker calls for every node. */
@@ -94,6 +101,7 @@ struct walk_options {
 	const struct type_lists *types; /* may be NULL */
 	int skip_safe;                  /* skip nodes filetype_is_safe() approves */
 	const char *tmpdir;             /* for spooled containers; NULL = /tmp */
+	int no_text_blocks;             /* do not look for encoded blocks in text */
 };
 
 /*
