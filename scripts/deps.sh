@@ -9,7 +9,7 @@ PKGS=(
 	build-essential cmake pkg-config clang-format
 	# libraries
 	libhyperscan-dev libarchive-dev libmagic-dev libgmime-3.0-dev libssl-dev
-	libinih-dev libjansson-dev libsqlite3-dev libevent-dev
+	libinih-dev libjansson-dev libsqlite3-dev libevent-dev zlib1g-dev
 	# what the scripts run: git (format.sh lists the sources), pgrep (procps),
 	# useradd (passwd, run.sh creates the user portcullis)
 	git procps passwd

@@ -89,6 +89,7 @@ struct pc_config {
 	unsigned max_ratio;
 	uint64_t max_scan_time_ms;
 	unsigned mail_max_parts;
+	unsigned doc_max_objects;
 	int skip_safe;
 	char *safe_types;
 	char *safe_extensions;

@@ -253,6 +253,7 @@ scanner_new(const struct pc_config *c, char **err)
 	s->wopt.limits.max_ratio = c->max_ratio;
 	s->wopt.limits.max_time_ms = c->max_scan_time_ms;
 	s->wopt.limits.max_mail_parts = c->mail_max_parts;
+	s->wopt.limits.max_doc_objects = c->doc_max_objects;
 	s->wopt.types = &s->types;
 	s->wopt.skip_safe = c->skip_safe;
 	s->wopt.tmpdir = s->tmpdir;

@@ -68,6 +68,7 @@ struct walk_limits {
 	                             libarchive read (see arc_member_packed) */
 	uint64_t max_time_ms;     /* wall time of one scan, checked between chunks */
 	unsigned max_mail_parts;  /* MIME parts per message (0: max_files applies) */
+	unsigned max_doc_objects; /* objects per PDF, RTF or HTML document (docfmt.h) */
 };
 
 /* What the walker calls for every node. */

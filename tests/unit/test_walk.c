@@ -332,11 +332,8 @@ static const struct {
     {"clam.exe.szdd", "MS SZDD (compress.exe): no reader", SCAN_CLEAN},
     {"clam.tnef", "TNEF (winmail.dat): no reader", SCAN_CLEAN},
     {"clam.exe.binhex", "BinHex 4.0: no decoder", SCAN_CLEAN},
-    {"clam.exe.rtf", "object embedded in RTF: no RTF parser", SCAN_CLEAN},
-    {"clam.exe.html", "base64 data: URI in HTML: not decoded", SCAN_CLEAN},
     {"clam.ole.doc", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
     {"clam.ppt", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
-    {"clam.pdf", "PDF streams: no PDF parser", SCAN_CLEAN},
     {"clam.d64.zip", "zip deflate64: libarchive 3.6 cannot inflate it", SCAN_CORRUPT},
     {"clam.impl.zip", "zip implode: libarchive 3.6 cannot explode it", SCAN_CORRUPT},
 };
@@ -352,6 +349,9 @@ static const struct {
     {"clam.mail", "clam.mail//2/clam.exe"},
     {"clam.exe.mbox.base64", "clam.exe.mbox.base64//m1.1/clam.exe"},
     {"clam.exe.mbox.uu", "clam.exe.mbox.uu//m1.1/clam.exe"},
+    {"clam.pdf", "clam.pdf//obj15"},
+    {"clam.exe.rtf", "clam.exe.rtf//Clam.exe"},
+    {"clam.exe.html", "clam.exe.html//data1"},
     {"clam_cache_emax.tgz", "clam_cache_emax.tgz//clam02.tgz//clam03.tgz//clam04.tgz//"
                             "clam05.tgz//clam06.tgz//clam07.tgz//clam08.tgz//clam.exe"},
 };
@@ -756,10 +756,10 @@ test_size_limits(void **state)
 		size_t nodes; /* opened */
 		uint64_t members_fed;
 	} r[] = {
-	    {{16, 150 * 1024, 0, 0, 0, 0, 0}, LIMIT_TOTAL_BYTES, "z.zip//b.bin", 3, 150 * 1024},
-	    {{16, 0, 10 * 1024, 0, 0, 0, 0}, LIMIT_FILE_SIZE, "z.zip", 1, 0},
-	    {{16, 0, 0, 3, 0, 0, 0}, LIMIT_FILES, "z.zip//c.bin", 3, 200 * 1024},
-	    {{16, 0, 0, 0, 0, 0, 0}, LIMIT_NONE, NULL, 5, 400 * 1024},
+	    {{16, 150 * 1024, 0, 0, 0, 0, 0, 0}, LIMIT_TOTAL_BYTES, "z.zip//b.bin", 3, 150 * 1024},
+	    {{16, 0, 10 * 1024, 0, 0, 0, 0, 0}, LIMIT_FILE_SIZE, "z.zip", 1, 0},
+	    {{16, 0, 0, 3, 0, 0, 0, 0}, LIMIT_FILES, "z.zip//c.bin", 3, 200 * 1024},
+	    {{16, 0, 0, 0, 0, 0, 0, 0}, LIMIT_NONE, NULL, 5, 400 * 1024},
 	};
 	size_t len;
 	unsigned char *z;
