@@ -262,8 +262,14 @@ a85(const unsigned char *in, size_t n, struct dbuf *out)
 {
 	uint32_t acc = 0;
 	int k = 0;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n && in[i] != '~'; i++) {
+	/* Some writers put the "<~" of PostScript's notation before the data. */
+	while (i < n && is_ws(in[i]))
+		i++;
+	if (n - i >= 2 && in[i] == '<' && in[i + 1] == '~')
+		i += 2;
+	for (; i < n && in[i] != '~'; i++) {
 		unsigned char c = in[i], q[4];
 
 		if (is_ws(c))
@@ -316,8 +322,9 @@ pdf_stream(const unsigned char *data, size_t n, const enum pdf_filter *f, size_t
 	int r, decoded = 0;
 
 	memset(&cur, 0, sizeof(cur));
-	/* No filter, but the bytes look like zlib: streams whose /Filter is a reference. */
-	if (nf == 0 && n >= 2 && data[0] == 0x78 && ((data[0] << 8) | data[1]) % 31 == 0) {
+	/* No filter we know, but the bytes look like zlib (a /Filter by reference). */
+	if ((nf == 0 || f[0] == PF_OTHER) && n >= 2 && data[0] == 0x78 &&
+	    ((data[0] << 8) | data[1]) % 31 == 0) {
 		static const enum pdf_filter fl = PF_FLATE;
 
 		f = &fl;
@@ -344,8 +351,10 @@ pdf_stream(const unsigned char *data, size_t n, const enum pdf_filter *f, size_t
 		if (doc_over(sink, name, &cur))
 			break;
 	}
-	r = decoded ? sink->child(sink->arg, name, cur.p, cur.len)
-	            : sink->child(sink->arg, name, data, n);
+	if (decoded)
+		r = cur.len > 0 ? sink->child(sink->arg, name, cur.p, cur.len) : 0;
+	else
+		r = n > 0 ? sink->child(sink->arg, name, data, n) : 0;
 	dbuf_free(&cur);
 	return r;
 }
