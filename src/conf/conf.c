@@ -117,6 +117,7 @@ static const struct conf_key conf_keys[] = {
     {"scan", "text_max_blocks", T_UINT, OFF(text_max_blocks), 1, 1000000, "256", NULL, SC_GLOBAL},
     {"scan", "text_max_bytes", T_SIZE, OFF(text_max_bytes), 1 * KB, 64 * GB, "100M", NULL, SC_GLOBAL},
     {"scan", "text_b64_min", T_UINT, OFF(text_b64_min), 16, 1000000, "256", NULL, SC_GLOBAL},
+    {"scan", "doc_max_objects", T_UINT, OFF(doc_max_objects), 1, 10000000, "10000", NULL, SC_GLOBAL},
     {"scan", "skip_safe_types", T_BOOL, OFF(skip_safe), 0, 0, "no", NULL, SC_GLOBAL},
     {"scan", "safe_types", T_LIST, OFF(safe_types), 0, 0,
      "image/png image/gif image/jpeg image/bmp image/webp audio/mpeg audio/ogg audio/x-wav "

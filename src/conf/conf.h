@@ -93,6 +93,7 @@ struct pc_config {
 	unsigned text_max_blocks; /* blocks decoded per text object */
 	uint64_t text_max_bytes;  /* bytes of a text object searched */
 	unsigned text_b64_min;    /* shortest base64 run, in characters */
+	unsigned doc_max_objects;
 	int skip_safe;
 	char *safe_types;
 	char *safe_extensions;

@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 
+#include "scan/docfmt.h"
 #include "scan/extract.h"
 
 static const struct {
@@ -13,6 +14,9 @@ static const struct {
 	extract_fn fn;
 } table[] = {
     {EXF_NONE, "none", NULL},
+    {EXF_PDF, "pdf", pdf_extract},
+    {EXF_RTF, "rtf", rtf_extract},
+    {EXF_HTML, "html", htmldata_extract},
 };
 
 extract_fn

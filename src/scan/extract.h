@@ -23,7 +23,13 @@
 
 #include "scan/verdict.h"
 
-enum extract_format { EXF_NONE = 0, EXF_COUNT };
+enum extract_format {
+	EXF_NONE = 0,
+	EXF_PDF,  /* PDF streams (docfmt.h) */
+	EXF_RTF,  /* RTF embedded objects (docfmt.h) */
+	EXF_HTML, /* HTML data: URIs (docfmt.h) */
+	EXF_COUNT
+};
 
 /* The walker's state for one container being extracted (opaque). */
 struct extract_ctx;
@@ -48,6 +54,8 @@ void extract_note(struct extract_ctx *x, enum scan_status st, enum scan_limit l,
 uint64_t extract_max_child(const struct extract_ctx *x);
 /* scan.max_ratio (0: none): decoded bytes per container byte, at most. */
 unsigned extract_max_ratio(const struct extract_ctx *x);
+/* scan.doc_max_objects (0: none): objects in one document, at most. */
+unsigned extract_max_objects(const struct extract_ctx *x);
 /* Where temporary files go (util/tmpfd.h tmpfd_open_for). */
 const char *extract_tmpdir(const struct extract_ctx *x);
 /* True once the walk must stop (time limit, scan-wide limit, error). */

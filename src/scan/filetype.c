@@ -121,6 +121,7 @@ static const char *const mail_fields[] = {
 #define HTML_SEARCH 4096 /* libmagic looks for HTML tags starting in these bytes */
 #define PDF_SEARCH 257   /* and for "%PDF-" in text starting in these */
 #define FAST_MIN_LEN 32  /* shorter objects matching a row are libmagic's */
+#define DOC_SEARCH 1024  /* readers accept "%PDF-" / "{\rt" this far in */
 
 /* What the fast table makes of the first bytes. */
 enum fast {
@@ -717,6 +718,32 @@ looks_like_mail(const char *buf, size_t len, int by_name)
 }
 
 /*
+ * The document format whose content the walker decodes (docfmt.h), by
+ * content: "%PDF-" in the first DOC_SEARCH bytes (as readers accept it), an
+ * RTF header "{\rt" (Word's test) at the start, HTML by its type; or by the
+ * name's ending when the content leaves it open (.pdf; .rtf with "{\rt"
+ * near the start; .htm/.html/.xhtml text).
+ */
+static enum extract_format
+doc_format(const char *mime, const void *buf, size_t len, const char *ext, int text)
+{
+	size_t lim = len < DOC_SEARCH ? len : DOC_SEARCH;
+
+	if (mime_match(mime, "application/pdf", 0) || memmem(buf, lim, "%PDF-", 5) != NULL ||
+	    (ext && strcasecmp(ext, "pdf") == 0))
+		return EXF_PDF;
+	if (starts(buf, len, "{\\rt") ||
+	    (ext && strcasecmp(ext, "rtf") == 0 && memmem(buf, lim, "{\\rt", 3) != NULL))
+		return EXF_RTF;
+	if (mime_match(mime, "text/html", 0) || mime_match(mime, "application/xhtml+xml", 0) ||
+	    (text && ext &&
+	     (strcasecmp(ext, "htm") == 0 || strcasecmp(ext, "html") == 0 ||
+	      strcasecmp(ext, "xhtml") == 0)))
+		return EXF_HTML;
+	return EXF_NONE;
+}
+
+/*
  * Fills out from a MIME type: container kind (with our own mail and
  * uuencode checks on text) and target bits.
  */
@@ -747,6 +774,8 @@ classify(const char *mime, const void *buf, size_t len, const char *name, struct
 		else if (mime_match(out->mime, "text/x-uuencode", 0) ||
 		         (text && uu_has_begin(buf, len)))
 			out->container = CONT_UU;
+		else if ((out->extract = doc_format(out->mime, buf, len, ext, text)) != EXF_NONE)
+			out->container = CONT_EXTRACT;
 	}
 
 	for (size_t i = 0; i < sizeof(target_types) / sizeof(target_types[0]); i++)

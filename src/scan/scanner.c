@@ -257,6 +257,7 @@ scanner_new(const struct pc_config *c, char **err)
 	s->wopt.limits.text_max_bytes = c->text_max_bytes;
 	s->wopt.limits.text_b64_min = c->text_b64_min;
 	s->wopt.no_text_blocks = !c->text_blocks;
+	s->wopt.limits.max_doc_objects = c->doc_max_objects;
 	s->wopt.types = &s->types;
 	s->wopt.skip_safe = c->skip_safe;
 	s->wopt.tmpdir = s->tmpdir;

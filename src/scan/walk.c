@@ -358,6 +358,12 @@ extract_max_ratio(const struct extract_ctx *x)
 	return x->w->o->limits.max_ratio;
 }
 
+unsigned
+extract_max_objects(const struct extract_ctx *x)
+{
+	return x->w->o->limits.max_doc_objects;
+}
+
 const char *
 extract_tmpdir(const struct extract_ctx *x)
 {

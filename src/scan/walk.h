@@ -79,6 +79,7 @@ struct walk_limits {
 	unsigned text_max_blocks; /* encoded blocks decoded per text object (textblocks.h) */
 	uint64_t text_max_bytes;  /* bytes of one text object searched for blocks */
 	unsigned text_b64_min;    /* shortest base64 run decoded, in characters (0: 256) */
+	unsigned max_doc_objects; /* objects per PDF, RTF or HTML document (docfmt.h) */
 };
 
 /* What the walker calls for every node. */

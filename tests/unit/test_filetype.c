@@ -71,12 +71,12 @@ static const struct {
     {"clam.arj", NULL, NULL, "application/x-arj", CONT_NONE, 0},
     {"clam.chm", NULL, NULL, NULL, CONT_NONE, 0},
     {"clam.ole.doc", NULL, NULL, "application/msword", CONT_NONE, T(2)},
-    {"clam.pdf", NULL, NULL, "application/pdf", CONT_NONE, T(10)},
+    {"clam.pdf", NULL, NULL, "application/pdf", CONT_EXTRACT, T(10)},
     {"clam.mail", NULL, NULL, "message/rfc822", CONT_MAIL, T(4)},
     /* libmagic calls these text/plain: the header check finds the mail. */
     {"clam.exe.mbox.base64", NULL, NULL, "text/plain", CONT_MAIL, T(4) | T(7)},
     {"clam.exe.mbox.uu", NULL, NULL, "text/plain", CONT_MAIL, T(4) | T(7)},
-    {"clam.exe.html", NULL, NULL, "text/html", CONT_NONE, T(3) | T(7)},
+    {"clam.exe.html", NULL, NULL, "text/html", CONT_EXTRACT, T(3) | T(7)},
     {"/bin/true", NULL, "true", NULL, CONT_NONE, T(6)},
     {NULL, EICAR, "eicar.txt", "text/plain", CONT_NONE, T(7)},
     {NULL, GIF, "a.gif", "image/gif", CONT_NONE, T(5)},
@@ -87,7 +87,12 @@ static const struct {
     {NULL, "Hello: world\nthis is not a header\n", NULL, "text/plain", CONT_NONE, T(7)},
     {NULL, "hello\nbegin 644 a.exe\n#86)C\n`\nend\n", "notes.txt", "text/plain", CONT_UU, T(7)},
     {NULL, "begin-base64 644 a.exe\nYWJj\n====\n", NULL, "text/plain", CONT_NONE, T(7)},
-    {NULL, "<html><body>hi</body></html>\n", NULL, "text/html", CONT_NONE, T(3) | T(7)},
+    {NULL, "<html><body>hi</body></html>\n", NULL, "text/html", CONT_EXTRACT, T(3) | T(7)},
+    /* Documents whose content the walker decodes (docfmt.h): by content or by name. */
+    {NULL, "{\\rtf1{\\bin2 \x01\x02}}", NULL, "application/octet-stream", CONT_EXTRACT, 0},
+    {NULL, "<img src=\"data:,x\">\n", "a.html", "text/plain", CONT_EXTRACT, T(7)},
+    {NULL, "<img src=\"data:,x\">\n", "a.txt", "text/plain", CONT_NONE, T(7)},
+    {NULL, "junk\n1 0 obj\n", "a.pdf", "text/plain", CONT_EXTRACT, T(7)},
     {NULL, "", "empty", NULL, CONT_NONE, 0},
 };
 
@@ -119,6 +124,7 @@ test_detect(void **state)
 #define B(s) s, sizeof(s) - 1
 #define ARC CONT_ARCHIVE
 #define NONE CONT_NONE
+#define EXT CONT_EXTRACT
 
 enum fill { FILL_RAND = 0, FILL_ZERO, FILL_TEXT };
 enum fix { FIX_NONE = 0, FIX_USTAR, FIX_V7TAR, FIX_PE };
@@ -237,7 +243,7 @@ static const struct magic_row {
      "application/x-mach-binary", NONE, T(9), 1, 1},
     {"Java class", B("\xca\xfe\xba\xbe\0\0\0\x34"), 0, 100, FILL_RAND, FIX_NONE,
      "application/x-java-applet", NONE, T(12), 1, 1},
-    {"PDF", B("%PDF-1.4\n"), 0, 100, FILL_RAND, FIX_NONE, "application/pdf", NONE, T(10), 1, 1},
+    {"PDF", B("%PDF-1.4\n"), 0, 100, FILL_RAND, FIX_NONE, "application/pdf", EXT, T(10), 1, 1},
     {"OLE2 (libmagic)", B("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), 0, 1024, FILL_RAND, FIX_NONE,
      "application/octet-stream", NONE, 0, 1, 1},
     /* Images and media. */
@@ -276,19 +282,19 @@ static const struct magic_row {
      1},
     {"news: Article", B("Article 12 of comp.x\n"), 0, 0, FILL_TEXT, FIX_NONE, "message/news",
      CONT_MAIL, T(4), 0, 1},
-    {"HTML: <html>", B("hi <html>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/html", NONE, T(3) | T(7), 0,
+    {"HTML: <html>", B("hi <html>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/html", EXT, T(3) | T(7), 0,
      1},
-    {"HTML: <TITLE ", B("hi <TITLE x>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/html", NONE,
+    {"HTML: <TITLE ", B("hi <TITLE x>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/html", EXT, T(3) | T(7),
+     0, 1},
+    {"HTML: <ahref=", B("hi <ahref=x>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/html", EXT, T(3) | T(7),
+     0, 1},
+    {"HTML: <!doctype\\nhtml", B("<!doctype\nhtml>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/html", EXT,
      T(3) | T(7), 0, 1},
-    {"HTML: <ahref=", B("hi <ahref=x>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/html", NONE,
-     T(3) | T(7), 0, 1},
-    {"HTML: <!doctype\\nhtml", B("<!doctype\nhtml>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/html",
-     NONE, T(3) | T(7), 0, 1},
     {"HTML: <!doctypehtml is not", B("<!doctypehtml>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/plain",
      NONE, T(7), 0, 1},
     {"HTML: <body> is not", B("hi <body>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/plain", NONE, T(7),
      0, 1},
-    {"HTML: tag at 4095", B("<html>\n"), 4095, 4110, FILL_TEXT, FIX_NONE, "text/html", NONE,
+    {"HTML: tag at 4095", B("<html>\n"), 4095, 4110, FILL_TEXT, FIX_NONE, "text/html", EXT,
      T(3) | T(7), 0, 1},
     {"HTML: tag at 4096 is not", B("<html>\n"), 4096, 4110, FILL_TEXT, FIX_NONE, "text/plain", NONE,
      T(7), 0, 1},
@@ -296,13 +302,16 @@ static const struct magic_row {
      CONT_MAIL, T(4), 0, 1},
     {"HTML: script first", B("#!/bin/sh\necho '<html>'\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/plain",
      NONE, T(7), 0, 0},
-    {"PDF at 256 in text", B("%PDF-1.4\n"), 256, 300, FILL_TEXT, FIX_NONE, "application/pdf", NONE,
+    {"PDF at 256 in text", B("%PDF-1.4\n"), 256, 300, FILL_TEXT, FIX_NONE, "application/pdf", EXT,
      T(10), 0, 1},
-    {"PDF at 257 in text is not", B("%PDF-1.4\n"), 257, 300, FILL_TEXT, FIX_NONE, "text/plain",
+    /* Not PDF to libmagic, but PDF readers (and our walker) look 1024 bytes in. */
+    {"PDF at 257 in text is not", B("%PDF-1.4\n"), 257, 300, FILL_TEXT, FIX_NONE, "text/plain", EXT,
+     T(7), 0, 1},
+    {"PDF at 1024 in text is not", B("%PDF-1.4\n"), 1024, 1100, FILL_TEXT, FIX_NONE, "text/plain",
      NONE, T(7), 0, 1},
     {"XML", B("<?xml version=\"1.0\"?>\n<html>\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/xml", NONE,
      T(7), 0, 1},
-    {"RTF", B("{\\rtf1 hello}\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/rtf", NONE, T(7), 0, 1},
+    {"RTF", B("{\\rtf1 hello}\n"), 0, 0, FILL_TEXT, FIX_NONE, "text/rtf", EXT, T(7), 0, 1},
     {"PostScript", B("%!PS-Adobe-3.0\n"), 0, 0, FILL_TEXT, FIX_NONE, "application/postscript", NONE,
      0, 0, 1},
     {"BinHex", B("(This file must be converted with BinHex 4.0)\n"), 0, 0, FILL_TEXT, FIX_NONE,

@@ -331,10 +331,8 @@ static const struct {
     {"clam.sis", "Symbian SIS: no reader", SCAN_CLEAN},
     {"clam.exe.szdd", "MS SZDD (compress.exe): no reader", SCAN_CLEAN},
     {"clam.tnef", "TNEF (winmail.dat): no reader", SCAN_CLEAN},
-    {"clam.exe.rtf", "object embedded in RTF: no RTF parser", SCAN_CLEAN},
     {"clam.ole.doc", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
     {"clam.ppt", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
-    {"clam.pdf", "PDF streams: no PDF parser", SCAN_CLEAN},
 };
 
 /* Where clam.exe must show up in some of the readable ones. */
@@ -348,6 +346,8 @@ static const struct {
     {"clam.mail", "clam.mail//2/clam.exe"},
     {"clam.exe.mbox.base64", "clam.exe.mbox.base64//m1.1/clam.exe"},
     {"clam.exe.mbox.uu", "clam.exe.mbox.uu//m1.1/clam.exe"},
+    {"clam.pdf", "clam.pdf//obj15"},
+    {"clam.exe.rtf", "clam.exe.rtf//Clam.exe"},
     {"clam.exe.html", "clam.exe.html//b64-1"},
     {"clam.exe.binhex", "clam.exe.binhex//hqx1/clam.exe"},
     {"clam_cache_emax.tgz",
@@ -758,14 +758,14 @@ test_size_limits(void **state)
 		size_t nodes; /* opened */
 		uint64_t members_fed;
 	} r[] = {
-	    {{16, 150 * 1024, 0, 0, 0, 0, 0, 0, 0, 0},
+	    {{16, 150 * 1024, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 	     LIMIT_TOTAL_BYTES,
 	     "z.zip//b.bin",
 	     3,
 	     150 * 1024},
-	    {{16, 0, 10 * 1024, 0, 0, 0, 0, 0, 0, 0}, LIMIT_FILE_SIZE, "z.zip", 1, 0},
-	    {{16, 0, 0, 3, 0, 0, 0, 0, 0, 0}, LIMIT_FILES, "z.zip//c.bin", 3, 200 * 1024},
-	    {{16, 0, 0, 0, 0, 0, 0, 0, 0, 0}, LIMIT_NONE, NULL, 5, 400 * 1024},
+	    {{16, 0, 10 * 1024, 0, 0, 0, 0, 0, 0, 0, 0}, LIMIT_FILE_SIZE, "z.zip", 1, 0},
+	    {{16, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0}, LIMIT_FILES, "z.zip//c.bin", 3, 200 * 1024},
+	    {{16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, LIMIT_NONE, NULL, 5, 400 * 1024},
 	};
 	size_t len;
 	unsigned char *z;
