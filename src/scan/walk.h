@@ -5,6 +5,11 @@
  * any depth. A container's own raw bytes are fed too, so a signature over
  * the container matches as it would in ClamAV.
  *
+ * Zips are read by libarchive, then by zipscan (zipscan.h) over their
+ * local headers, for what the central directory hides or libarchive cannot
+ * decode; a node that starts with a zip local header but that nothing
+ * types a zip is opened as one (what cannot be read is corrupt).
+ *
  * The walker knows nothing of signatures: the scanner plugs the engine (and
  * clamd) in as the sink. It enforces the limits and records what it could
  * not read (corrupt, encrypted, limit) in the verdict.
@@ -14,6 +19,8 @@
  *   "clam.exe.bz2//clam.exe"        the one member of a compressed stream:
  *                                   the container's name without .gz/.bz2/...
  *   "clam.tar.gz//clam.tar//a.exe"  a tar in a compressed stream
+ *   "setup.exe//sfx.zip//a.exe"     a zip after other bytes (a self-extractor:
+ *                                   a local header in the first 64 KiB)
  *   "mail.eml//2/invoice.zip"       MIME part "2" (IMAP numbering, see
  *   "mail.eml//1"                   mailwalk.h) + "/" + its declared file
  *   "mail.eml//2.1/clam.exe"        name, or the bare part id without one

@@ -33,7 +33,7 @@
 #define ZIP_DESC 0x08074b50u
 
 #define ZIP_LOCAL_LEN 30
-#define ZIP_NAME_MAX 4096 /* longer names are read cut (only ever shown) */
+#define ZIP_NAME_MAX 65535 /* the field is 16 bits: names are whole, to match libarchive's */
 #define ZIP_BLOCK (64 * 1024)
 #define ZIP_RATIO_FLOOR (1024 * 1024) /* as WALK_RATIO_FLOOR */
 
@@ -89,6 +89,16 @@ zip_seen_clear(struct zip_seen *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* Equal names, '\\' and '/' alike (libarchive turns one into the other). */
+static int
+same_name(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (*a != *b && !((*a == '/' || *a == '\\') && (*b == '/' || *b == '\\')))
+			return 0;
+	return *a == *b;
+}
+
 /* Takes name out of seen if it is there: libarchive handed that member on. */
 static int
 seen_take(struct zip_seen *s, const char *name)
@@ -96,7 +106,7 @@ seen_take(struct zip_seen *s, const char *name)
 	if (s == NULL)
 		return 0;
 	for (size_t i = 0; i < s->n; i++)
-		if (s->names[i] && strcmp(s->names[i], name) == 0) {
+		if (s->names[i] && same_name(s->names[i], name)) {
 			free(s->names[i]);
 			s->names[i] = NULL;
 			return 1;

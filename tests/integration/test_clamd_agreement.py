@@ -70,8 +70,6 @@ KNOWN_DIFFERENCES = {
     "clam.exe.szdd": (CLAMD_ONLY, "SZDD (MS compress.exe): not a format Portcullis decompresses"),
     "clam.exe.binhex": (CLAMD_ONLY, "BinHex 4.0: not an encoding Portcullis decodes"),
     "clam.ppt": (CLAMD_ONLY, "OLE2 compound document: Portcullis does not extract OLE2 streams"),
-    "clam.d64.zip": (CLAMD_ONLY, "zip with Deflate64 members: libarchive cannot decompress Deflate64; Portcullis says CORRUPT UNSCANNED"),
-    "clam.impl.zip": (CLAMD_ONLY, "zip with imploded members: libarchive cannot decompress Implode; Portcullis says CORRUPT UNSCANNED"),
     "clam-fsg.exe": (NAMES, RAW_ONLY.format("the FSG-packed PE")),
     "clam_IScab_ext.exe": (NAMES, RAW_ONLY.format("the InstallShield cabinet")),
     "clam.ole.doc": (NAMES, RAW_ONLY.format("the OLE2 streams")),
