@@ -327,15 +327,9 @@ static const struct {
     {"clam_ISmsi_ext.exe", "InstallShield MSI in a PE", SCAN_CLEAN},
     {"clam_ISmsi_int.exe", "InstallShield MSI in a PE", SCAN_CLEAN},
     {"clam.arj", "ARJ: libarchive has no ARJ reader", SCAN_CLEAN},
-    {"clam.chm", "CHM: libarchive has no CHM reader", SCAN_CLEAN},
-    {"clam.sis", "Symbian SIS: no reader", SCAN_CLEAN},
-    {"clam.exe.szdd", "MS SZDD (compress.exe): no reader", SCAN_CLEAN},
-    {"clam.tnef", "TNEF (winmail.dat): no reader", SCAN_CLEAN},
     {"clam.exe.binhex", "BinHex 4.0: no decoder", SCAN_CLEAN},
     {"clam.exe.rtf", "object embedded in RTF: no RTF parser", SCAN_CLEAN},
     {"clam.exe.html", "base64 data: URI in HTML: not decoded", SCAN_CLEAN},
-    {"clam.ole.doc", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
-    {"clam.ppt", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
     {"clam.pdf", "PDF streams: no PDF parser", SCAN_CLEAN},
     {"clam.d64.zip", "zip deflate64: libarchive 3.6 cannot inflate it", SCAN_CORRUPT},
     {"clam.impl.zip", "zip implode: libarchive 3.6 cannot explode it", SCAN_CORRUPT},
@@ -354,6 +348,12 @@ static const struct {
     {"clam.exe.mbox.uu", "clam.exe.mbox.uu//m1.1/clam.exe"},
     {"clam_cache_emax.tgz", "clam_cache_emax.tgz//clam02.tgz//clam03.tgz//clam04.tgz//"
                             "clam05.tgz//clam06.tgz//clam07.tgz//clam08.tgz//clam.exe"},
+    {"clam.chm", "clam.chm//clam.exe.txt"},
+    {"clam.exe.szdd", "clam.exe.szdd//#1"},
+    {"clam.tnef", "clam.tnef//clam.exe"},
+    {"clam.sis", "clam.sis//clam.exe"},
+    {"clam.ppt", "clam.ppt//PowerPoint Document/#1//?Ole10Native/clam.exe"},
+    {"clam.ole.doc", "clam.ole.doc//ObjectPool/_1279313719/?Ole10Native/Clam.exe"},
 };
 
 static void
