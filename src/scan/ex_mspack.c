@@ -215,19 +215,21 @@ ms_ratio_ok(struct extract_ctx *x, uint64_t size, uint64_t done, uint64_t len, c
 
 /*
  * Runs one libmspack extraction into a bounded file and hands the child
- * on. extract() is called with (dec, hdr, output name). -1: stop.
+ * on. extract() is called with (dec, hdr, output name). want is the size
+ * the header states (TMPFD_SIZE_UNKNOWN: none): libmspack's LZSS stops
+ * quietly at the end of the input, so fewer bytes mean a cut file. -1: stop.
  */
 typedef int (*ms_extract_fn)(void *dec, void *item, const char *outname);
 
 static int
 ms_child(struct extract_ctx *x, ms_extract_fn fn, void *dec, void *item, const char *name,
-         uint64_t hint, const char *fmt)
+         uint64_t want, const char *fmt)
 {
 	struct exout o;
 	struct msname out;
 	int e;
 
-	if (exout_open(&o, x, hint) < 0)
+	if (exout_open(&o, x, want) < 0)
 		return -1;
 	memset(&out, 0, sizeof(out));
 	out.kind = MSF_OUT;
@@ -235,6 +237,9 @@ ms_child(struct extract_ctx *x, ms_extract_fn fn, void *dec, void *item, const c
 	e = fn(dec, item, (const char *)(const void *)&out);
 	if (e != MSPACK_ERR_OK && !(e == MSPACK_ERR_WRITE && o.over))
 		extract_note(x, SCAN_CORRUPT, LIMIT_NONE, name, "%s: %s", fmt, ms_strerror(e));
+	else if (e == MSPACK_ERR_OK && want != TMPFD_SIZE_UNKNOWN && o.len < want)
+		extract_note(x, SCAN_CORRUPT, LIMIT_NONE, name, "%s: %llu of %llu bytes: cut short",
+		             fmt, (unsigned long long)o.len, (unsigned long long)want);
 	return exout_finish(&o, x, name);
 }
 
