@@ -145,11 +145,17 @@ ms_message(struct mspack_file *f, const char *fmt, ...)
 	(void)fmt;
 }
 
+/*
+ * Zeroed: libmspack 0.11's kwajd_open(), when the header is cut short,
+ * frees the header's filename and extra pointers before it has set them
+ * (found by our mutated samples under ASan). With zeroed memory they are
+ * NULL.
+ */
 static void *
 ms_alloc(struct mspack_system *self, size_t bytes)
 {
 	(void)self;
-	return malloc(bytes);
+	return calloc(1, bytes ? bytes : 1);
 }
 
 static void

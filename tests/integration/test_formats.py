@@ -155,3 +155,14 @@ def test_ole2_ppt_object_bomb(run_scan, tmp_path):
     res = run_scan(p, config={"max_file_size": "1M"})
     assert_sane(res)
     assert res.rc == 2 and res.limits() == {"max_file_size"}, res.stdout
+
+
+@pytest.mark.parametrize("cut", [9, 14, 20])
+def test_kwaj_header_cut(run_scan_both, tmp_path, cut):
+    """A KWAJ header cut short: libmspack 0.11 frees two header pointers it
+    has not set yet (ex_mspack.c zeroes its allocations for that)."""
+    p = tmp_path / "cut.kwj"
+    p.write_bytes(kwaj_bytes(eicar(), method=2)[:cut])
+    res = run_scan_both(p)
+    assert_sane(res)
+    assert "CORRUPT" in res.kinds(), res.stdout
