@@ -30,7 +30,7 @@ CC=clang cmake -S . -B build-fuzz -DPORTCULLIS_FUZZ=ON -DBUILD_TESTING=OFF >/dev
 cmake --build build-fuzz -j "$(nproc 2>/dev/null || echo 2)" --target fuzz_ndb fuzz_walk \
 	fuzz_smtp_data fuzz_smtp_reply fuzz_smtp_cmd fuzz_rewrite fuzz_sis >/dev/null
 for spec in ndb:100000 walk:50000 smtp_data:100000 smtp_reply:100000 smtp_cmd:200000 \
-	rewrite:30000 sis:500000; do
+	rewrite:30000 sis:150000; do
 	name=${spec%%:*}
 	runs=${spec##*:}
 	bin=build-fuzz/tests/fuzz/fuzz_$name
