@@ -9,7 +9,9 @@ PKGS=(
 	build-essential cmake pkg-config clang-format
 	# libraries
 	libhyperscan-dev libarchive-dev libmagic-dev libgmime-3.0-dev libssl-dev
-	libinih-dev libjansson-dev libsqlite3-dev libevent-dev zlib1g-dev
+	libinih-dev libjansson-dev libsqlite3-dev libevent-dev
+	# walker formats: TNEF, CHM/SZDD/KWAJ, OLE2, SIS (zlib)
+	libytnef0-dev libmspack-dev libgsf-1-dev zlib1g-dev
 	# what the scripts run: git (format.sh lists the sources), pgrep (procps),
 	# useradd (passwd, run.sh creates the user portcullis)
 	git procps passwd

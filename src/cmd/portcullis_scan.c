@@ -35,7 +35,14 @@ struct cli {
 	int quiet;
 	int progress;
 
-	pthread_mutex_t lock; /* guards the queue, the counters and stdout */
+	/*
+	 * The results: the process's stdout, kept on an fd of our own, while
+	 * fd 1 goes to stderr: libraries the walker runs (libytnef) print
+	 * about damaged input to stdout, and our output is parsed.
+	 */
+	FILE *out;
+
+	pthread_mutex_t lock; /* guards the queue, the counters and out */
 	pthread_cond_t cond;
 	char **queue;
 	size_t qhead, qlen, qcap;
@@ -89,35 +96,36 @@ cli_report(struct cli *cli, const char *path, const struct scan_verdict *v)
 	if (v->status == SCAN_INFECTED) {
 		cli->infected++;
 		for (size_t i = 0; i < v->nhits; i++)
-			printf("%s: %s FOUND\n", v->hits[i].path, v->hits[i].name);
+			fprintf(cli->out, "%s: %s FOUND\n", v->hits[i].path, v->hits[i].name);
 	}
 	switch (v->other) {
 	case SCAN_CLEAN:
 	case SCAN_INFECTED:
 		if (v->status == SCAN_CLEAN && !cli->quiet)
-			printf("%s: OK\n", path);
+			fprintf(cli->out, "%s: OK\n", path);
 		break;
 	case SCAN_ERROR:
 		cli->errors++;
-		printf("%s: ERROR (%s: %s)\n", path, v->where ? v->where : path,
-		       v->reason ? v->reason : "");
+		fprintf(cli->out, "%s: ERROR (%s: %s)\n", path, v->where ? v->where : path,
+		        v->reason ? v->reason : "");
 		break;
 	case SCAN_LIMIT:
 		if (v->status != SCAN_INFECTED)
 			cli->unscanned++;
-		printf("%s: LIMIT %s UNSCANNED (%s: %s)\n", path, scan_limit_name(v->limit),
-		       v->where ? v->where : path, v->reason ? v->reason : "");
+		fprintf(cli->out, "%s: LIMIT %s UNSCANNED (%s: %s)\n", path,
+		        scan_limit_name(v->limit), v->where ? v->where : path,
+		        v->reason ? v->reason : "");
 		break;
 	case SCAN_ENCRYPTED:
 	case SCAN_CORRUPT:
 		if (v->status != SCAN_INFECTED)
 			cli->unscanned++;
-		printf("%s: %s UNSCANNED (%s: %s)\n", path,
-		       v->other == SCAN_ENCRYPTED ? "ENCRYPTED" : "CORRUPT",
-		       v->where ? v->where : path, v->reason ? v->reason : "");
+		fprintf(cli->out, "%s: %s UNSCANNED (%s: %s)\n", path,
+		        v->other == SCAN_ENCRYPTED ? "ENCRYPTED" : "CORRUPT",
+		        v->where ? v->where : path, v->reason ? v->reason : "");
 		break;
 	}
-	fflush(stdout);
+	fflush(cli->out);
 }
 
 static void
@@ -125,8 +133,8 @@ cli_error(struct cli *cli, const char *path, const char *what)
 {
 	pthread_mutex_lock(&cli->lock);
 	cli->errors++;
-	printf("%s: ERROR (%s)\n", path, what);
-	fflush(stdout);
+	fprintf(cli->out, "%s: ERROR (%s)\n", path, what);
+	fflush(cli->out);
 	pthread_mutex_unlock(&cli->lock);
 }
 
@@ -275,7 +283,7 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *dbdir = NULL, *clamd = NULL, *config = NULL, *jobs = NULL, *cache_dir = NULL;
-	int test_config = 0, clamd_only = 0, skip_safe = 0, summary = 1, verbose = 0, ch;
+	int test_config = 0, clamd_only = 0, skip_safe = 0, summary = 1, verbose = 0, ch, fd;
 	struct cli cli = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	struct scanner_stats stats;
 	struct pc_config conf;
@@ -373,6 +381,11 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	fflush(stdout);
+	if ((fd = dup(STDOUT_FILENO)) < 0 || (cli.out = fdopen(fd, "w")) == NULL ||
+	    dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+		fatal("cannot set up the output");
+
 	t0 = monotonic_s();
 	if ((cli.scanner = scanner_new(&conf, &err)) == NULL) {
 		log_err("%s", err ? err : "cannot start the scanner");
@@ -401,15 +414,16 @@ main(int argc, char **argv)
 		double secs = monotonic_s() - t0;
 
 		scanner_stats(cli.scanner, &stats);
-		printf("\n----------- SCAN SUMMARY -----------\n");
-		printf("Known signatures: %zu\n", stats.body_sigs + stats.hash_sigs);
-		printf("Scanned files: %lu\n", cli.scanned);
-		printf("Infected files: %lu\n", cli.infected);
-		printf("Unscanned files: %lu\n", cli.unscanned);
-		printf("Errors: %lu\n", cli.errors);
-		printf("Data scanned: %.2f MB\n", (double)cli.bytes / (1024.0 * 1024.0));
-		printf("Time: %.3f sec\n", secs);
+		fprintf(cli.out, "\n----------- SCAN SUMMARY -----------\n");
+		fprintf(cli.out, "Known signatures: %zu\n", stats.body_sigs + stats.hash_sigs);
+		fprintf(cli.out, "Scanned files: %lu\n", cli.scanned);
+		fprintf(cli.out, "Infected files: %lu\n", cli.infected);
+		fprintf(cli.out, "Unscanned files: %lu\n", cli.unscanned);
+		fprintf(cli.out, "Errors: %lu\n", cli.errors);
+		fprintf(cli.out, "Data scanned: %.2f MB\n", (double)cli.bytes / (1024.0 * 1024.0));
+		fprintf(cli.out, "Time: %.3f sec\n", secs);
 	}
+	fflush(cli.out);
 	scanner_free(cli.scanner);
 	free(workers);
 	free(cli.queue);

@@ -13,10 +13,12 @@ static const struct {
 	const char *name;
 	extract_fn fn;
 } table[] = {
-    {EXF_NONE, "none", NULL},
-    {EXF_PDF, "pdf", pdf_extract},
-    {EXF_RTF, "rtf", rtf_extract},
-    {EXF_HTML, "html", htmldata_extract},
+    {EXF_NONE, "none", NULL},         {EXF_PDF, "pdf", pdf_extract},
+    {EXF_RTF, "rtf", rtf_extract},    {EXF_HTML, "html", htmldata_extract},
+    {EXF_NONE, "none", NULL},         {EXF_TNEF, "tnef", extract_tnef},
+    {EXF_CHM, "chm", extract_chm},    {EXF_SZDD, "szdd", extract_szdd},
+    {EXF_KWAJ, "kwaj", extract_kwaj}, {EXF_OLE2, "ole2", extract_ole2},
+    {EXF_SIS, "sis", extract_sis},
 };
 
 extract_fn

@@ -28,6 +28,12 @@ enum extract_format {
 	EXF_PDF,  /* PDF streams (docfmt.h) */
 	EXF_RTF,  /* RTF embedded objects (docfmt.h) */
 	EXF_HTML, /* HTML data: URIs (docfmt.h) */
+	EXF_TNEF, /* winmail.dat (libytnef): ex_tnef.c */
+	EXF_CHM,  /* compiled HTML help, ITSF (libmspack): ex_mspack.c */
+	EXF_SZDD, /* MS-DOS COMPRESS.EXE SZDD (libmspack): ex_mspack.c */
+	EXF_KWAJ, /* MS-DOS COMPRESS.EXE KWAJ (libmspack): ex_mspack.c */
+	EXF_OLE2, /* OLE2 compound document streams (libgsf): ex_ole2.c */
+	EXF_SIS,  /* Symbian installer (ours, zlib): ex_sis.c */
 	EXF_COUNT
 };
 
@@ -66,6 +72,14 @@ int extract_stopped(struct extract_ctx *x);
  * [off, off + size) of fd (seekable; read with pread).
  */
 typedef void (*extract_fn)(struct extract_ctx *x, int fd, uint64_t off, uint64_t size);
+
+/* The extractors of the formats above. */
+void extract_tnef(struct extract_ctx *x, int fd, uint64_t off, uint64_t size);
+void extract_chm(struct extract_ctx *x, int fd, uint64_t off, uint64_t size);
+void extract_szdd(struct extract_ctx *x, int fd, uint64_t off, uint64_t size);
+void extract_kwaj(struct extract_ctx *x, int fd, uint64_t off, uint64_t size);
+void extract_ole2(struct extract_ctx *x, int fd, uint64_t off, uint64_t size);
+void extract_sis(struct extract_ctx *x, int fd, uint64_t off, uint64_t size);
 
 /* The extractor of a format (NULL for EXF_NONE), and its short name. */
 extract_fn extract_for(enum extract_format f);

@@ -72,6 +72,44 @@ static const char *const stream_types[] = {
     "application/x-lzip", "application/x-lz4",
 };
 
+/*
+ * Formats an extractor of extract.h opens: by libmagic's MIME type, by
+ * magic bytes (OLE2, whatever libmagic calls the document), and by name
+ * when nothing else named the content (a winmail.dat libmagic cannot
+ * type is damaged TNEF, to be reported, not passed as data).
+ */
+static const struct {
+	const char *mime;
+	enum extract_format f;
+} extract_types[] = {
+    {"application/vnd.ms-tnef", EXF_TNEF},        {"application/ms-tnef", EXF_TNEF},
+    {"application/vnd.ms-htmlhelp", EXF_CHM},     {"application/x-ms-compress-szdd", EXF_SZDD},
+    {"application/x-ms-compress-kwaj", EXF_KWAJ}, {"application/vnd.symbian.install", EXF_SIS},
+    {"application/x-ole-storage", EXF_OLE2},
+};
+
+static const struct {
+	const char *magic;
+	size_t len;
+	enum extract_format f;
+} extract_magic[] = {
+    {"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8, EXF_OLE2},
+    {"\x78\x9f\x3e\x22", 4, EXF_TNEF},
+    {"ITSF", 4, EXF_CHM},
+    {"SZDD\x88\xf0\x27\x33", 8, EXF_SZDD},
+    {"KWAJ\x88\xf0\x27\xd1", 8, EXF_KWAJ},
+};
+
+static const struct {
+	const char *name; /* a whole name, or ".ext" */
+	enum extract_format f;
+} extract_names[] = {
+    {"winmail.dat", EXF_TNEF},
+    {".tnef", EXF_TNEF},
+    {".chm", EXF_CHM},
+    {".sis", EXF_SIS},
+};
+
 static const struct {
 	const char *mime;
 	int prefix;
@@ -401,6 +439,11 @@ static const struct fast_row {
     {0, M("\xca\xfe\xba\xbe"), NULL, check_cafe},
     {0, M("%PDF-"), "application/pdf", NULL},
     {0, M("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), NULL, NULL}, /* OLE2 */
+    {0, M("\x78\x9f\x3e\x22"), NULL, NULL},                 /* TNEF */
+    {0, M("ITSF"), NULL, NULL},                             /* CHM */
+    {0, M("SZDD\x88\xf0\x27\x33"), NULL, NULL},             /* SZDD */
+    {0, M("KWAJ\x88\xf0\x27\xd1"), NULL, NULL},             /* KWAJ */
+    {8, M("\x19\x04\x00\x10"), NULL, NULL},                 /* SIS (UID3) */
     {0, M("FWS"), NULL, NULL},
     {0, M("CWS"), NULL, NULL},
     {0, M("ZWS"), NULL, NULL},
@@ -717,6 +760,37 @@ looks_like_mail(const char *buf, size_t len, int by_name)
 	return known && (fields >= 2 || mbox || by_name);
 }
 
+/* Sets CONT_EXTRACT and the format if the object is one of extract_types. */
+static void
+classify_extract(const char *mime, const void *buf, size_t len, const char *name,
+                 struct file_type *out)
+{
+	const char *base = name ? strrchr(name, '/') : NULL, *ext = name_ext(name);
+	enum extract_format f = EXF_NONE;
+
+	base = base ? base + 1 : name;
+	for (size_t i = 0; i < sizeof(extract_types) / sizeof(extract_types[0]); i++)
+		if (mime_match(mime, extract_types[i].mime, 0))
+			f = extract_types[i].f;
+	for (size_t i = 0; f == EXF_NONE && i < sizeof(extract_magic) / sizeof(extract_magic[0]);
+	     i++)
+		if (len >= extract_magic[i].len &&
+		    memcmp(buf, extract_magic[i].magic, extract_magic[i].len) == 0)
+			f = extract_magic[i].f;
+	if (f == EXF_NONE && base && mime_match(mime, "application/octet-stream", 0))
+		for (size_t i = 0; i < sizeof(extract_names) / sizeof(extract_names[0]); i++) {
+			const char *n = extract_names[i].name;
+
+			if (n[0] == '.' ? ext && strcasecmp(ext, n + 1) == 0
+			                : strcasecmp(base, n) == 0)
+				f = extract_names[i].f;
+		}
+	if (f != EXF_NONE) {
+		out->container = CONT_EXTRACT;
+		out->extract = f;
+	}
+}
+
 /*
  * The document format whose content the walker decodes (docfmt.h), by
  * content: "%PDF-" in the first DOC_SEARCH bytes (as readers accept it), an
@@ -777,6 +851,9 @@ classify(const char *mime, const void *buf, size_t len, const char *name, struct
 		else if ((out->extract = doc_format(out->mime, buf, len, ext, text)) != EXF_NONE)
 			out->container = CONT_EXTRACT;
 	}
+
+	if (out->container == CONT_NONE)
+		classify_extract(mime, buf, len, name, out);
 
 	for (size_t i = 0; i < sizeof(target_types) / sizeof(target_types[0]); i++)
 		if (mime_match(out->mime, target_types[i].mime, target_types[i].prefix))

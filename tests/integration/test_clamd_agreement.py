@@ -65,15 +65,9 @@ KNOWN_DIFFERENCES = {
     "clam_ISmsi_ext.exe": (CLAMD_ONLY, UNPACKER.format("InstallShield MSI setups")),
     "clam_ISmsi_int.exe": (CLAMD_ONLY, UNPACKER.format("InstallShield MSI setups")),
     "clam.arj": (CLAMD_ONLY, "ARJ archive: libarchive cannot read ARJ"),
-    "clam.chm": (CLAMD_ONLY, "CHM (Microsoft compiled help): not an archive format Portcullis reads"),
-    "clam.sis": (CLAMD_ONLY, "SIS (Symbian installer): not an archive format Portcullis reads"),
-    "clam.exe.szdd": (CLAMD_ONLY, "SZDD (MS compress.exe): not a format Portcullis decompresses"),
     "clam.exe.binhex": (CLAMD_ONLY, "BinHex 4.0: not an encoding Portcullis decodes"),
-    "clam.ppt": (CLAMD_ONLY, "OLE2 compound document: Portcullis does not extract OLE2 streams"),
     "clam-fsg.exe": (NAMES, RAW_ONLY.format("the FSG-packed PE")),
     "clam_IScab_ext.exe": (NAMES, RAW_ONLY.format("the InstallShield cabinet")),
-    "clam.ole.doc": (NAMES, RAW_ONLY.format("the OLE2 streams")),
-    "clam.tnef": (NAMES, RAW_ONLY.format("the TNEF attachment")),
     "gen-mail-qp.eml": (
         NAMES,
         "both decode the quoted-printable EICAR; clamd's decoder adds a line break after the final "

@@ -16,6 +16,8 @@ import pytest
 pytest.register_assert_rewrite("smtp_util")
 from smtp_util import *  # noqa: E402,F401,F403
 
+from samples_formats import tnef_bytes  # noqa: E402
+
 pytest_plugins = ["smtp_util"]
 
 ACTIONS = ["pass", "reject", "drop", "quarantine", "strip", "replace"]
@@ -60,6 +62,10 @@ SAMPLES = [
                                                          ("eicar.com", EICAR)]),
                                               "files.zip", "application/zip"), CLEAN_QP]),
            [1], names_rx(EICAR_RE)),
+    # EICAR deflated in a zip in the TNEF: only a TNEF reader reaches it.
+    Sample("winmail.dat", _mp(lambda: [TEXT, b64_part(tnef_bytes([("files.zip", zip_bytes(
+        [("eicar.com", EICAR)]))]), "winmail.dat", "application/ms-tnef"), CLEAN_BIN]), [1],
+        names_rx(EICAR_RE)),
     Sample("clam.zip", _mp(lambda: [TEXT, CLEAN_BIN,
                                     b64_part((TESTFILES / "clam.zip").read_bytes(), "clam.zip",
                                              "application/zip")]), [2], names_rx(CLAM_RE)),

@@ -69,8 +69,15 @@ static const struct {
     {"clam.newc.cpio", NULL, NULL, "application/x-cpio", CONT_ARCHIVE, 0},
     /* libarchive cannot read these: they must not be handed to it. */
     {"clam.arj", NULL, NULL, "application/x-arj", CONT_NONE, 0},
-    {"clam.chm", NULL, NULL, NULL, CONT_NONE, 0},
-    {"clam.ole.doc", NULL, NULL, "application/msword", CONT_NONE, T(2)},
+    /* Formats of extract.h: by libmagic's type, by magic, by name. */
+    {"clam.chm", NULL, NULL, "application/vnd.ms-htmlhelp", CONT_EXTRACT, 0},
+    {"clam.ole.doc", NULL, NULL, "application/msword", CONT_EXTRACT, T(2)},
+    {"clam.ppt", NULL, NULL, "application/vnd.ms-powerpoint", CONT_EXTRACT, T(2)},
+    {"clam.tnef", NULL, NULL, "application/vnd.ms-tnef", CONT_EXTRACT, 0},
+    {"clam.exe.szdd", NULL, NULL, "application/x-ms-compress-szdd", CONT_EXTRACT, 0},
+    {"clam.sis", NULL, NULL, "application/vnd.symbian.install", CONT_EXTRACT, 0},
+    {NULL, "\x01\x02\x03 not TNEF", "winmail.dat", "application/octet-stream", CONT_EXTRACT, 0},
+    {NULL, "\x01\x02\x03 not TNEF", "other.dat", "application/octet-stream", CONT_NONE, 0},
     {"clam.pdf", NULL, NULL, "application/pdf", CONT_EXTRACT, T(10)},
     {"clam.mail", NULL, NULL, "message/rfc822", CONT_MAIL, T(4)},
     /* libmagic calls these text/plain: the header check finds the mail. */
@@ -245,7 +252,12 @@ static const struct magic_row {
      "application/x-java-applet", NONE, T(12), 1, 1},
     {"PDF", B("%PDF-1.4\n"), 0, 100, FILL_RAND, FIX_NONE, "application/pdf", EXT, T(10), 1, 1},
     {"OLE2 (libmagic)", B("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), 0, 1024, FILL_RAND, FIX_NONE,
-     "application/octet-stream", NONE, 0, 1, 1},
+     "application/octet-stream", CONT_EXTRACT, 0, 1, 1},
+    /* Formats of extract.h: opened by their magic whatever libmagic says. */
+    {"TNEF", B("\x78\x9f\x3e\x22"), 0, 100, FILL_RAND, FIX_NONE, NULL, CONT_EXTRACT, 0, 1, 0},
+    {"CHM", B("ITSF\3\0\0\0"), 0, 100, FILL_RAND, FIX_NONE, NULL, CONT_EXTRACT, 0, 1, 0},
+    {"SZDD", B("SZDD\x88\xf0\x27\x33"), 0, 100, FILL_RAND, FIX_NONE, NULL, CONT_EXTRACT, 0, 1, 0},
+    {"KWAJ", B("KWAJ\x88\xf0\x27\xd1"), 0, 100, FILL_RAND, FIX_NONE, NULL, CONT_EXTRACT, 0, 1, 0},
     /* Images and media. */
     {"GIF87a", B("GIF87a\1\0\1\0"), 0, 100, FILL_RAND, FIX_NONE, "image/gif", NONE, T(5), 1, 1},
     {"PNG", B("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR"), 0, 100, FILL_RAND, FIX_NONE, "image/png", NONE,

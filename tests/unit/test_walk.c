@@ -327,12 +327,6 @@ static const struct {
     {"clam_ISmsi_ext.exe", "InstallShield MSI in a PE", SCAN_CLEAN},
     {"clam_ISmsi_int.exe", "InstallShield MSI in a PE", SCAN_CLEAN},
     {"clam.arj", "ARJ: libarchive has no ARJ reader", SCAN_CLEAN},
-    {"clam.chm", "CHM: libarchive has no CHM reader", SCAN_CLEAN},
-    {"clam.sis", "Symbian SIS: no reader", SCAN_CLEAN},
-    {"clam.exe.szdd", "MS SZDD (compress.exe): no reader", SCAN_CLEAN},
-    {"clam.tnef", "TNEF (winmail.dat): no reader", SCAN_CLEAN},
-    {"clam.ole.doc", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
-    {"clam.ppt", "OLE2 compound file: no OLE2 reader", SCAN_CLEAN},
 };
 
 /* Where clam.exe must show up in some of the readable ones. */
@@ -354,6 +348,12 @@ static const struct {
      "clam_cache_emax.tgz//clam_cache_emax.tar//clam02.tgz//clam02.tar//clam03.tgz//clam03.tar//"
      "clam04.tgz//clam04.tar//clam05.tgz//clam05.tar//clam06.tgz//clam06.tar//clam07.tgz//"
      "clam07.tar//clam08.tgz//clam08.tar//clam.exe"},
+    {"clam.chm", "clam.chm//clam.exe.txt"},
+    {"clam.exe.szdd", "clam.exe.szdd//#1"},
+    {"clam.tnef", "clam.tnef//clam.exe"},
+    {"clam.sis", "clam.sis//clam.exe"},
+    {"clam.ppt", "clam.ppt//PowerPoint Document/#1//?Ole10Native/clam.exe"},
+    {"clam.ole.doc", "clam.ole.doc//ObjectPool/_1279313719/?Ole10Native/Clam.exe"},
 };
 
 static void
