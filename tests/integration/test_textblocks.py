@@ -317,3 +317,24 @@ def test_containers_inside_blocks(run_scan_both, tmp_path):
     want = {"%s//b64-1//eicar.com" % f, "%s//b64-2//1/in.com" % f, "%s//b64-3" % f}
     assert want <= res.hit_paths(), res.found
     assert not res.unscanned, res.stdout
+
+
+def test_nested_blocks_stop_at_max_depth(run_scan_both, tmp_path):
+    """yEnc in yEnc in yEnc ...: each level costs some 60 bytes, so without a
+    bound a small file would recurse thousands of levels deep. Blocks count
+    as a level like a container's children: past max_depth, a limit."""
+    data = EICAR_LONG
+    for i in range(40):
+        data = yenc(data, "l%d" % i)
+    f = tmp_path / "deep.txt"
+    f.write_bytes(data)
+    res = run_scan_both(f)
+    assert res.rc != 0, res.stdout
+    assert [u.limit for u in res.unscanned] == ["max_depth"], res.stdout
+    shallow = tmp_path / "shallow.txt"
+    data = EICAR_LONG
+    for i in range(3):
+        data = yenc(data, "l%d" % i)
+    shallow.write_bytes(data)
+    res = run_scan_both(shallow)
+    assert res.rc == 1 and not res.unscanned, res.stdout
