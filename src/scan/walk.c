@@ -531,6 +531,12 @@ text_blocks_walk(struct walk *w, struct tb_collect *tb, const struct src *parent
 		note(w, SCAN_LIMIT, tbc_limit(tb), path,
 		     tbc_limit(tb) == LIMIT_FILES ? "too many encoded blocks in text"
 		                                  : "text too large to search for encoded blocks");
+	/* A block is a container's child: text in text in text stops at max_depth too. */
+	if (tbc_count(tb) > 0 && ((w->o->limits.max_depth && depth >= w->o->limits.max_depth) ||
+	                          depth >= WALK_DEPTH_HARD)) {
+		note(w, SCAN_LIMIT, LIMIT_DEPTH, path, "encoded blocks nested too deep");
+		return;
+	}
 	for (size_t i = 0; i < tbc_count(tb) && !w->halt; i++) {
 		const struct tb_block *b = tbc_block(tb, i);
 		char *id = xasprintf("%s%s%s%u", pre ? pre : "", pre ? "." : "",

@@ -67,7 +67,7 @@ TESTFILE_TABLE = {
     "clam.d64.zip": U(),
     "clam.ea05.exe": N("AutoIt EA05 compiled script inside a UPX-packed PE: not unpacked"),
     "clam.ea06.exe": N("AutoIt EA06 compiled script inside a UPX-packed PE: not unpacked"),
-    "clam.exe.binhex": N("BinHex 4.0: neither libarchive nor GMime's walker decodes it"),
+    "clam.exe.binhex": U(),
     "clam.exe.bz2": U(),
     "clam.exe.html": U("data1"),
     "clam.exe.mbox.base64": U(),

@@ -299,3 +299,42 @@ def test_strip_resolves_to_the_text_part(request, strip_env, run_scan, tmp_path,
     f.write_bytes(m.data)
     res = run_scan(f)
     assert res.rc == 0 and not res.names(), "the delivered copy is clean:\n" + res.stdout
+
+
+def test_containers_inside_blocks(run_scan_both, tmp_path):
+    """A block is walked like any node: a zip decoded from a base64 run is
+    opened, and a message decoded from one run is read to its own end, not
+    into the block after it (blocks share one temporary file)."""
+    z = zip_bytes([("readme.txt", b"hello\n"), ("eicar.com", EICAR)])
+    inner = multipart([b64_part(EICAR, "in.com")], subject="inner")
+    f = tmp_path / "page.html"
+    f.write_bytes(b"<html><p>one</p><img src=\"data:application/zip;base64," + base64.b64encode(z) +
+                  b"\"><p>two</p><a href=\"data:message/rfc822;base64," +
+                  base64.b64encode(inner) + b"\">m</a><p>three</p><a href=\"data:x;base64," +
+                  base64.b64encode(EICAR_LONG) + b"\">e</a></html>\r\n")
+    res = run_scan_both(f)
+    assert res.rc == 1, res.stdout
+    want = {"%s//b64-1//eicar.com" % f, "%s//b64-2//1/in.com" % f, "%s//b64-3" % f}
+    assert want <= res.hit_paths(), res.found
+    assert not res.unscanned, res.stdout
+
+
+def test_nested_blocks_stop_at_max_depth(run_scan_both, tmp_path):
+    """yEnc in yEnc in yEnc ...: each level costs some 60 bytes, so without a
+    bound a small file would recurse thousands of levels deep. Blocks count
+    as a level like a container's children: past max_depth, a limit."""
+    data = EICAR_LONG
+    for i in range(40):
+        data = yenc(data, "l%d" % i)
+    f = tmp_path / "deep.txt"
+    f.write_bytes(data)
+    res = run_scan_both(f)
+    assert res.rc != 0, res.stdout
+    assert [u.limit for u in res.unscanned] == ["max_depth"], res.stdout
+    shallow = tmp_path / "shallow.txt"
+    data = EICAR_LONG
+    for i in range(3):
+        data = yenc(data, "l%d" % i)
+    shallow.write_bytes(data)
+    res = run_scan_both(shallow)
+    assert res.rc == 1 and not res.unscanned, res.stdout

@@ -138,6 +138,15 @@ static const struct {
      "1||See attached.\n\nbegin 644 old.exe\n#86)C\n`\nend\nbegin 644 two.bin\n#0V%T\nend\n;"
      "1.uu1|old.exe|abc;1.uu2|two.bin|Cat",
      SCAN_CLEAN},
+    {"preamble and epilogue with text in them, the short preamble of the nested one not",
+     HDR "Content-Type: multipart/mixed; boundary=Q\n\n"
+         "A preamble long enough to be looked into, with a block:\nbegin 644 p.bin\n#86)C\n`\n"
+         "end\n--Q\nContent-Type: multipart/alternative; boundary=R\n\nshort\n--R\n\nin\n"
+         "--R--\n--Q--\nAn epilogue long enough to be looked into, sixty-four bytes or more.\n",
+     "pre||A preamble long enough to be looked into, with a block:\nbegin 644 p.bin\n#86)C\n"
+     "`\nend;pre.uu1|p.bin|abc;1.1||in;"
+     "epi||An epilogue long enough to be looked into, sixty-four bytes or more.\n",
+     SCAN_CLEAN},
     {"nested message/rfc822", msg_nested, "1||body;2.1||inner text;2.2|n.bin|NESTED-PAYLOAD",
      SCAN_CLEAN},
     {"nested message with a single body",

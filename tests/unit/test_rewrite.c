@@ -1082,6 +1082,41 @@ test_merge(void **state)
 }
 
 /*
+ * A block the walker decoded from a text part (scan/textblocks.h ids) goes
+ * with that part: "1.yenc1", "1.uu1.b64-2" replace part 1 whole; a block in
+ * a preamble ("pre.b64-1") or in a part that does not exist has no part to
+ * replace, so the rewrite fails (the caller quarantines).
+ */
+static void
+test_text_block_targets(void **state)
+{
+	static const char msg[] = HDR "Content-Type: text/plain\n\nhi =ybegin\n";
+	static const struct {
+		const char *id;
+		int ok;
+	} rows[] = {
+	    {"1.yenc1", 1},     {"1.hqx2", 1},    {"1.b64-3", 1}, {"1.mime1", 1},
+	    {"1.uu1.b64-2", 1}, {"pre.b64-1", 0}, {"2.yenc1", 0}, {"1.yencx", 0},
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct rewrite_target t[] = {{rows[i].id, "A"}};
+		struct rewrite_result res;
+		int ifd = tmp_with(msg, strlen(msg)), ofd = tmpfd_open(NULL);
+		int r = rewrite_parts(ifd, strlen(msg), t, 1, REWRITE_STRIP, tpl, NULL, NULL, ofd,
+		                      &res);
+
+		if (r != (rows[i].ok ? 0 : -1))
+			fail_msg("%s: rewrite_parts returned %d", rows[i].id, r);
+		if (rows[i].ok)
+			assert_int_equal(res.parts_replaced, 1);
+		close(ifd);
+		close(ofd);
+	}
+}
+
+/*
  * Hostile structure: a file name that is a boundary line must not end the
  * multipart, junk between a boundary and the part's header fields goes
  * with the part, and a uu block named like a boundary leaves no such line.
@@ -1226,11 +1261,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table),     cmocka_unit_test(test_non_ascii_text),
-	    cmocka_unit_test(test_part_id),   cmocka_unit_test(test_targets),
-	    cmocka_unit_test(test_unlocated), cmocka_unit_test(test_add_headers),
-	    cmocka_unit_test(test_refused),   cmocka_unit_test(test_merge),
-	    cmocka_unit_test(test_hostile),   cmocka_unit_test(test_odd_header_block),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_non_ascii_text),
+	    cmocka_unit_test(test_part_id),
+	    cmocka_unit_test(test_targets),
+	    cmocka_unit_test(test_text_block_targets),
+	    cmocka_unit_test(test_unlocated),
+	    cmocka_unit_test(test_add_headers),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_odd_header_block),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
