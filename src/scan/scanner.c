@@ -32,6 +32,7 @@ struct scanner {
 	int log_verdicts;
 	uint64_t fold_delay_ms;
 	struct walk_options wopt;
+	struct walk_options wopt_msg; /* wopt with root_is_message */
 	struct type_lists types;
 	char *tmpdir;
 	struct clamd *clamd; /* NULL unless backend is clamd or chain */
@@ -256,6 +257,8 @@ scanner_new(const struct pc_config *c, char **err)
 	s->wopt.types = &s->types;
 	s->wopt.skip_safe = c->skip_safe;
 	s->wopt.tmpdir = s->tmpdir;
+	s->wopt_msg = s->wopt;
+	s->wopt_msg.root_is_message = 1;
 
 	if (s->backend != BACKEND_BUILTIN)
 		s->clamd =
@@ -341,7 +344,7 @@ sink_close(void *node, struct scan_verdict *v, const char *path)
 
 /* Runs one walk over fd or buf with the current backends. */
 static int
-scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *name,
+scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *name, int message,
             struct scan_verdict *v)
 {
 	struct scan_job job = {.s = s};
@@ -358,9 +361,9 @@ scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *
 	job.engine = scanner_engine_get(s);
 	job.clamd_pending = s->clamd != NULL;
 	if (fd >= 0)
-		rc = walk_fd(&s->wopt, &sink, ft, fd, name, v);
+		rc = walk_fd(message ? &s->wopt_msg : &s->wopt, &sink, ft, fd, name, v);
 	else
-		rc = walk_mem(&s->wopt, &sink, ft, buf, len, name, v);
+		rc = walk_mem(message ? &s->wopt_msg : &s->wopt, &sink, ft, buf, len, name, v);
 	engine_unref(job.engine);
 	scanner_filetype_put(s, ft);
 	return rc;
@@ -403,7 +406,18 @@ int
 scanner_scan_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v)
 {
 	uint64_t t0 = monotonic_ms();
-	int rc = scanner_run(s, fd, NULL, 0, name, v);
+	int rc = scanner_run(s, fd, NULL, 0, name, 0, v);
+
+	if (s->log_verdicts)
+		scanner_log_verdict(name, v, monotonic_ms() - t0);
+	return rc;
+}
+
+int
+scanner_scan_message_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v)
+{
+	uint64_t t0 = monotonic_ms();
+	int rc = scanner_run(s, fd, NULL, 0, name, 1, v);
 
 	if (s->log_verdicts)
 		scanner_log_verdict(name, v, monotonic_ms() - t0);
@@ -415,7 +429,7 @@ scanner_scan_mem(struct scanner *s, const void *buf, size_t len, const char *nam
                  struct scan_verdict *v)
 {
 	uint64_t t0 = monotonic_ms();
-	int rc = scanner_run(s, -1, buf, len, name, v);
+	int rc = scanner_run(s, -1, buf, len, name, 0, v);
 
 	if (s->log_verdicts)
 		scanner_log_verdict(name, v, monotonic_ms() - t0);

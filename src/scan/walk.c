@@ -19,6 +19,7 @@
 #include "scan/archive.h"
 #include "scan/extract.h"
 #include "scan/mailwalk.h"
+#include "scan/sig.h"
 #include "scan/walk.h"
 #include "util/log.h"
 #include "util/sanitize.h"
@@ -44,6 +45,7 @@ struct walk {
 	uint64_t t0_ms;
 	enum walk_halt halt;
 	int error;          /* a SCAN_ERROR was noted */
+	int root_message;   /* the next node is the root and a message (root_is_message) */
 	unsigned char *buf; /* WALK_CHUNK; one node streams at a time */
 };
 
@@ -465,7 +467,7 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	size_t sniff;
 	const unsigned char *p;
 	void *node = NULL;
-	int spool = -1, recurse, failed;
+	int spool = -1, recurse, failed, forced = 0;
 	ssize_t n;
 
 	if (w->halt || time_up(w, path))
@@ -484,10 +486,17 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	}
 	sniff = (size_t)n < WALK_SNIFF ? (size_t)n : WALK_SNIFF;
 	filetype_detect(w->ft, p, sniff, name, &t);
-	/* A guessed type may yet be a safe one that only libmagic can name. */
-	if (w->o->skip_safe && filetype_may_be_safe(w->o->types, &t, name))
+	if (w->root_message) {
+		/* SMTP DATA is a message: no sniffing decides whether it is walked. */
+		w->root_message = 0;
+		forced = 1;
+		t.container = CONT_MAIL;
+		t.target_mask |= TARGET_BIT(4);
+	} else if (w->o->skip_safe && filetype_may_be_safe(w->o->types, &t, name)) {
+		/* A guessed type may yet be a safe one that only libmagic can name. */
 		filetype_detect_magic(w->ft, p, sniff, name, &t);
-	if (w->o->skip_safe && filetype_is_safe(w->o->types, &t, name)) {
+	}
+	if (w->o->skip_safe && !forced && filetype_is_safe(w->o->types, &t, name)) {
 		log_debug("walk skip path=%s type=%s reason=safe", path, t.mime);
 		return;
 	}
@@ -614,6 +623,7 @@ walk_root(const struct walk_options *o, const struct walk_sink *sink, struct fil
 	w.ft = ft;
 	w.v = v;
 	w.t0_ms = monotonic_ms();
+	w.root_message = o->root_is_message;
 	w.buf = xmalloc(WALK_CHUNK);
 	walk_root_name(name, root, sizeof(root));
 	walk_node(&w, s, root, root, 0);

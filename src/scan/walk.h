@@ -90,6 +90,8 @@ struct walk_options {
 	const struct type_lists *types; /* may be NULL */
 	int skip_safe;                  /* skip nodes filetype_is_safe() approves */
 	const char *tmpdir;             /* for spooled containers; NULL = /tmp */
+	int root_is_message;            /* the root is a mail message whatever it looks like
+	                                   (SMTP DATA): walked as CONT_MAIL, never skipped */
 };
 
 /*

@@ -589,6 +589,45 @@ test_mail_with_zip(void **state)
 	free(st);
 }
 
+/*
+ * SMTP DATA is a message whatever it looks like: with root_is_message a
+ * message that opens with a UTF-8 BOM (which no sniffing calls mail) is
+ * walked, and its part is found; without, it is one text node.
+ */
+static void
+test_root_is_message(void **state)
+{
+	static const char msg[] =
+	    "\xef\xbb\xbf"
+	    "From: a@example.com\r\nSubject: bom\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+	    "--b\r\nContent-Type: application/octet-stream\r\n\r\n" MARKER "\r\n--b--\r\n";
+	struct walk_options o;
+	struct sink_state *st = malloc(sizeof(*st));
+	struct scan_verdict v;
+	(void)state;
+
+	for (int forced = 0; forced <= 1; forced++) {
+		opts_init(&o);
+		o.root_is_message = forced;
+		o.skip_safe = 1; /* a message is never skipped as safe text */
+		state_init(st);
+		verdict_init(&v);
+		assert_int_equal(walk_buf(&o, st, msg, sizeof(msg) - 1, "data", &v), 0);
+		if (forced) {
+			assert_non_null(find_path(st, "data//2"));
+			assert_true(find_path(st, "data//2")->marker);
+			assert_true(find_path(st, "data")->target & TARGET_BIT(4));
+		} else {
+			assert_null(find_path(st, "data//2"));
+		}
+		assert_int_equal(v.other, SCAN_CLEAN);
+		verdict_clear(&v);
+	}
+	free(st);
+}
+
 /* Plain text with a uuencoded block (not a mail). */
 static void
 test_uu_text(void **state)
@@ -1268,6 +1307,7 @@ main(void)
 	    cmocka_unit_test(test_skip_safe),
 	    cmocka_unit_test(test_sink_failure),
 	    cmocka_unit_test(test_sink_skips),
+	    cmocka_unit_test(test_root_is_message),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
