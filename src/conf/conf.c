@@ -113,6 +113,9 @@ static const struct conf_key conf_keys[] = {
     {"scan", "max_ratio", T_UINT, OFF(max_ratio), 2, 1000000, "250", NULL, SC_GLOBAL},
     {"scan", "max_scan_time", T_DURATION, OFF(max_scan_time_ms), 1, 86400000, "120s", NULL, SC_GLOBAL},
     {"scan", "mail_max_parts", T_UINT, OFF(mail_max_parts), 1, 1000000, "1000", NULL, SC_GLOBAL},
+    {"scan", "mail_max_header_size", T_SIZE, OFF(mail_max_header_size), 0, 64 * MB, "1M", NULL, SC_GLOBAL},
+    {"scan", "mail_max_boundaries", T_UINT, OFF(mail_max_boundaries), 1, 1000, "64", NULL, SC_GLOBAL},
+    {"scan", "mail_max_junk_lines", T_UINT, OFF(mail_max_junk_lines), 0, 1000, "16", NULL, SC_GLOBAL},
     {"scan", "skip_safe_types", T_BOOL, OFF(skip_safe), 0, 0, "no", NULL, SC_GLOBAL},
     {"scan", "safe_types", T_LIST, OFF(safe_types), 0, 0,
      "image/png image/gif image/jpeg image/bmp image/webp audio/mpeg audio/ogg audio/x-wav "

@@ -89,6 +89,9 @@ struct pc_config {
 	unsigned max_ratio;
 	uint64_t max_scan_time_ms;
 	unsigned mail_max_parts;
+	uint64_t mail_max_header_size;
+	unsigned mail_max_boundaries;
+	unsigned mail_max_junk_lines;
 	int skip_safe;
 	char *safe_types;
 	char *safe_extensions;

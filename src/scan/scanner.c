@@ -254,6 +254,9 @@ scanner_new(const struct pc_config *c, char **err)
 	s->wopt.limits.max_ratio = c->max_ratio;
 	s->wopt.limits.max_time_ms = c->max_scan_time_ms;
 	s->wopt.limits.max_mail_parts = c->mail_max_parts;
+	s->wopt.mail_norm.max_header_bytes = c->mail_max_header_size;
+	s->wopt.mail_norm.max_boundaries = c->mail_max_boundaries;
+	s->wopt.mail_norm.max_junk_lines = c->mail_max_junk_lines;
 	s->wopt.types = &s->types;
 	s->wopt.skip_safe = c->skip_safe;
 	s->wopt.tmpdir = s->tmpdir;

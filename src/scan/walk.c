@@ -66,6 +66,7 @@ struct src {
 	struct arc *arc;
 	int err;     /* errno of a failed read (SRC_FILE, SRC_STREAM) */
 	int uu_done; /* a text part whose uu blocks mailwalk handed on already */
+	int no_mail; /* a message's raw body that mailwalk read already */
 };
 
 /* A mail or uu container whose parts come back through walk_part_cb. */
@@ -255,6 +256,7 @@ walk_part_cb(void *arg, const struct mail_part *part, int fd, uint64_t size)
 	s.size = size;
 	/* mailwalk looks for uu blocks in text parts itself (ids "N.uuK"). */
 	s.uu_done = !part->is_uu && strncasecmp(part->content_type, "text/", 5) == 0;
+	s.no_mail = part->is_raw;
 	walk_node(w, &s, path, part->filename ? part->filename : part->id,
 	          wp->depth + 1 + part->depth);
 	free(path);
@@ -447,7 +449,8 @@ walk_container(struct walk *w, const struct file_type *t, int fd, uint64_t off, 
 	/* Parts of a message nested k deep sit at depth + 1 + k. */
 	ml.max_depth = (l->max_depth ? l->max_depth : WALK_DEPTH_HARD) - depth;
 	if (t->container == CONT_MAIL)
-		mailwalk_fd(fd, path, &ml, w->o->tmpdir, walk_part_cb, &wp, w->v);
+		mailwalk_mend_fd(fd, path, &ml, &w->o->mail_norm, w->o->tmpdir, walk_part_cb, &wp,
+		                 w->v);
 	else if (t->container == CONT_UU)
 		mailwalk_uu_fd(fd, path, NULL, 0, &ml, w->o->tmpdir, walk_part_cb, &wp, w->v);
 }
@@ -501,7 +504,8 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 		return;
 	}
 
-	recurse = t.container != CONT_NONE && !(t.container == CONT_UU && s->uu_done);
+	recurse = t.container != CONT_NONE && !(t.container == CONT_UU && s->uu_done) &&
+	          !(t.container == CONT_MAIL && s->no_mail);
 	if (recurse && ((l->max_depth && depth >= l->max_depth) || depth >= WALK_DEPTH_HARD)) {
 		note(w, SCAN_LIMIT, LIMIT_DEPTH, path, "containers nested too deep");
 		recurse = 0;

@@ -591,14 +591,16 @@ test_mail_with_zip(void **state)
 
 /*
  * SMTP DATA is a message whatever it looks like: with root_is_message a
- * message that opens with a UTF-8 BOM (which no sniffing calls mail) is
- * walked, and its part is found; without, it is one text node.
+ * message that opens with a UTF-8 BOM and junk lines (which no sniffing
+ * calls mail) is walked, mended, and its part is found; without, it is one
+ * text node.
  */
 static void
 test_root_is_message(void **state)
 {
 	static const char msg[] =
 	    "\xef\xbb\xbf"
+	    "junk 1\r\njunk 2\r\njunk 3\r\n"
 	    "From: a@example.com\r\nSubject: bom\r\nMIME-Version: 1.0\r\n"
 	    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
 	    "--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
@@ -611,6 +613,9 @@ test_root_is_message(void **state)
 	for (int forced = 0; forced <= 1; forced++) {
 		opts_init(&o);
 		o.root_is_message = forced;
+		o.mail_norm.max_header_bytes = 1 << 20;
+		o.mail_norm.max_boundaries = 64;
+		o.mail_norm.max_junk_lines = 16;
 		o.skip_safe = 1; /* a message is never skipped as safe text */
 		state_init(st);
 		verdict_init(&v);
