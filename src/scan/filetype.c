@@ -736,8 +736,9 @@ looks_like_mail(const char *buf, size_t len, int by_name)
 					known = 1;
 		} else if (fields > 0) {
 			break; /* the body, without an empty line before it */
-		} else if (++junk > MAIL_SNIFF_JUNK) {
-			return 0;
+		} else if (++junk > MAIL_SNIFF_JUNK || p[0] == '-' || p[0] == '=' || p[0] == '(' ||
+		           (n >= 6 && memcmp(p, "begin ", 6) == 0)) {
+			return 0; /* never junk to mailnorm either: a body */
 		}
 		if (!nl)
 			break;

@@ -668,7 +668,7 @@ mailwalk_mend_fd(int fd, const char *path, const struct mailwalk_limits *lim,
 	 * with something in it that GMime could not read is corrupt. A
 	 * message with nothing to scan (empty parts, empty multiparts) is not.
 	 */
-	if (mw.parts == 0 && !mw.stopped && !mbox && map) {
+	if (mw.parts == 0 && !mw.stopped && nmsg <= 1 && map) {
 		if (mw.mended) {
 			struct stat ms;
 			unsigned char *mm = NULL;
@@ -682,13 +682,13 @@ mailwalk_mend_fd(int fd, const char *path, const struct mailwalk_limits *lim,
 		} else {
 			content = raw_body(&mw, map + start, len, nmsg > 0);
 		}
-	} else if (mw.parts == 0 && !mw.stopped) {
-		content = 1; /* not mapped: cannot tell, as before */
+	} else if (mw.parts == 0 && !mw.stopped && mw.crit > 0) {
+		/* Not mapped, or an mbox of several: cannot tell, as before. */
+		verdict_note(v, SCAN_CORRUPT, LIMIT_NONE, path, "mail: broken MIME, no part read");
 	}
+	/* GMime's complaints about a body that was scanned raw are not corrupt. */
 	if (nmsg == 0 && content)
 		verdict_note(v, SCAN_CORRUPT, LIMIT_NONE, path, "mail: no message could be parsed");
-	else if (mw.parts <= (unsigned)content && content && mw.crit > 0)
-		verdict_note(v, SCAN_CORRUPT, LIMIT_NONE, path, "mail: broken MIME, no part read");
 	log_debug("mailwalk path=%s messages=%u parts=%u critical=%u mended=%d", path, nmsg,
 	          mw.parts, mw.crit, mw.mended);
 

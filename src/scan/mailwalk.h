@@ -80,9 +80,10 @@ int mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, con
  * The same, with the message first mended by mailnorm (norm may be NULL or
  * zero: not mended) when it is not an mbox. Part offsets are then -1 when
  * anything was mended (they would be the mended copy's). When no part comes
- * out of a message, its raw body is handed on as text part "body"; the
- * message is noted corrupt only if that body holds more than whitespace
- * and delimiter lines and GMime could not read it.
+ * out of a message, its raw body is handed on as text part "body" (unless
+ * it holds nothing but whitespace and delimiter lines: nothing to scan);
+ * the message is noted corrupt only when GMime could parse no message at
+ * all (its bytes are still handed on as "body").
  */
 int mailwalk_mend_fd(int fd, const char *path, const struct mailwalk_limits *lim,
                      const struct mailnorm_limits *norm, const char *tmpdir, mailwalk_cb cb,

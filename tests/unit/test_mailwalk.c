@@ -168,7 +168,7 @@ static const struct {
     {"headers and blank line only", "From: a@example.com\nSubject: x\n\n", "1||", SCAN_CLEAN},
     {"multipart without boundary parameter",
      HDR "Content-Type: multipart/mixed\n\n--Q\nContent-Type: text/plain\n\nbody\n--Q--\n",
-     "body||--Q\nContent-Type: text/plain\n\nbody\n--Q--\n", SCAN_CORRUPT},
+     "body||--Q\nContent-Type: text/plain\n\nbody\n--Q--\n", SCAN_CLEAN},
     {"multipart/encrypted: parts handed on, noted encrypted",
      HDR "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; "
          "boundary=E\n\n--E\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n"
