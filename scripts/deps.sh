@@ -21,6 +21,8 @@ PKGS=(
 	# come with postfix below
 	libcmocka-dev python3 python3-pytest clamav-daemon clamav-testfiles zip p7zip-full time
 	openssl swaks mount
+	# public MIME test messages of other libraries (tests/integration/test_mail_corpus.py)
+	libpython3.11-testsuite golang-github-jhillyerd-enmime-dev
 	# fuzz targets (scripts/test.sh builds and replays them)
 	clang libclang-rt-14-dev
 )

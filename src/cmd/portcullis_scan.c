@@ -32,6 +32,7 @@
 struct cli {
 	struct scanner *scanner;
 	int recursive;
+	int mail; /* every file is a mail message (--mail) */
 	int quiet;
 	int progress;
 
@@ -75,6 +76,9 @@ usage(FILE *f)
 	        "  -c, --config FILE    read settings from FILE (default: built-in defaults)\n"
 	        "  -t, --test-config    check the configuration and exit (0 = valid)\n"
 	        "  -r, --recursive      descend into directories\n"
+	        "  -m, --mail           every file is one mail message (or mbox), walked\n"
+	        "                       as portcullisd walks SMTP DATA, whatever its\n"
+	        "                       first bytes look like\n"
 	        "  -j, --jobs N         scanning threads (default: scan.threads, 0 = CPUs)\n"
 	        "      --skip-safe      skip parts whose content type and name are both\n"
 	        "                       on the safe lists (scan.skip_safe_types)\n"
@@ -167,7 +171,10 @@ cli_scan_file(struct cli *cli, const char *path)
 		return;
 	}
 	verdict_init(&v);
-	scanner_scan_fd(cli->scanner, fd, path, &v);
+	if (cli->mail)
+		scanner_scan_message_fd(cli->scanner, fd, path, &v);
+	else
+		scanner_scan_fd(cli->scanner, fd, path, &v);
 	close(fd);
 	pthread_mutex_lock(&cli->lock);
 	cli->bytes += (unsigned long long)st.st_size;
@@ -273,6 +280,7 @@ main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"test-config", no_argument, NULL, 't'},
 	    {"recursive", no_argument, NULL, 'r'},
+	    {"mail", no_argument, NULL, 'm'},
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"skip-safe", no_argument, NULL, OPT_SKIP_SAFE},
 	    {"quiet", no_argument, NULL, 'q'},
@@ -292,7 +300,7 @@ main(int argc, char **argv)
 	char *err = NULL;
 	double t0;
 
-	while ((ch = getopt_long(argc, argv, "d:c:trj:qvVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:c:trmj:qvVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			dbdir = optarg;
@@ -314,6 +322,9 @@ main(int argc, char **argv)
 			break;
 		case 'r':
 			cli.recursive = 1;
+			break;
+		case 'm':
+			cli.mail = 1;
 			break;
 		case 'j':
 			jobs = optarg;

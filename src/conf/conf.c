@@ -118,6 +118,9 @@ static const struct conf_key conf_keys[] = {
     {"scan", "text_max_bytes", T_SIZE, OFF(text_max_bytes), 1 * KB, 64 * GB, "100M", NULL, SC_GLOBAL},
     {"scan", "text_b64_min", T_UINT, OFF(text_b64_min), 16, 1000000, "256", NULL, SC_GLOBAL},
     {"scan", "doc_max_objects", T_UINT, OFF(doc_max_objects), 1, 10000000, "10000", NULL, SC_GLOBAL},
+    {"scan", "mail_max_header_size", T_SIZE, OFF(mail_max_header_size), 0, 64 * MB, "1M", NULL, SC_GLOBAL},
+    {"scan", "mail_max_boundaries", T_UINT, OFF(mail_max_boundaries), 1, 1000, "64", NULL, SC_GLOBAL},
+    {"scan", "mail_max_junk_lines", T_UINT, OFF(mail_max_junk_lines), 0, 1000, "16", NULL, SC_GLOBAL},
     {"scan", "skip_safe_types", T_BOOL, OFF(skip_safe), 0, 0, "no", NULL, SC_GLOBAL},
     {"scan", "safe_types", T_LIST, OFF(safe_types), 0, 0,
      "image/png image/gif image/jpeg image/bmp image/webp audio/mpeg audio/ogg audio/x-wav "

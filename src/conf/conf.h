@@ -94,6 +94,9 @@ struct pc_config {
 	uint64_t text_max_bytes;  /* bytes of a text object searched */
 	unsigned text_b64_min;    /* shortest base64 run, in characters */
 	unsigned doc_max_objects;
+	uint64_t mail_max_header_size;
+	unsigned mail_max_boundaries;
+	unsigned mail_max_junk_lines;
 	int skip_safe;
 	char *safe_types;
 	char *safe_extensions;

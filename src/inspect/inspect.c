@@ -129,7 +129,7 @@ rewrite(const struct inspect_env *env, const struct inspect_ctx *ctx,
 		/* The rewritten copy must be clean itself. */
 		verdict_init(&again);
 		lseek(spool_fd(out->copy), 0, SEEK_SET);
-		scanner_scan_fd(env->scanner, spool_fd(out->copy), obj->name, &again);
+		scanner_scan_message_fd(env->scanner, spool_fd(out->copy), obj->name, &again);
 		rc = again.status == SCAN_CLEAN ? 0 : -1;
 		if (rc < 0)
 			log_warnx("rewrite: the rewritten message is not clean (%s): quarantining",
@@ -259,7 +259,10 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	pos = lseek(obj->fd, 0, SEEK_CUR);
 	if (pos > 0)
 		lseek(obj->fd, 0, SEEK_SET);
-	scanner_scan_fd(env->scanner, obj->fd, obj->name, &out->verdict);
+	if (obj->message)
+		scanner_scan_message_fd(env->scanner, obj->fd, obj->name, &out->verdict);
+	else
+		scanner_scan_fd(env->scanner, obj->fd, obj->name, &out->verdict);
 	if (pos >= 0)
 		lseek(obj->fd, pos, SEEK_SET);
 	out->names = verdict_names(&out->verdict);

@@ -9,11 +9,13 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <gmime/gmime.h>
 
 #include "mail/rewrite.h"
 #include "mail/rewrite_int.h"
+#include "scan/mailnorm.h"
 #include "scan/mailwalk.h"
 #include "scan/uudecode.h"
 #include "util/log.h"
@@ -166,6 +168,36 @@ walk_object(struct rw *rw, GMimeObject *obj, const char *id, unsigned nest, GMim
 	}
 }
 
+/*
+ * True if mailnorm would mend the message (the scanner then saw a structure
+ * GMime does not see in these bytes, so part ids may differ): the caller
+ * quarantines instead. Limits as the configuration's defaults; whatever
+ * the scanner used, the rewritten copy is scanned again before it goes.
+ */
+static int
+needs_mending(struct rw *rw)
+{
+	static const struct mailnorm_limits lim = {1 << 20, 64, 16};
+	struct mailnorm_stats st;
+	void *map;
+	long n;
+
+	if (rw->size == 0)
+		return 0;
+	map = mmap(NULL, (size_t)rw->size, PROT_READ, MAP_PRIVATE, rw->fd, 0);
+	if (map == MAP_FAILED)
+		return 1;
+	n = mailnorm(map, (size_t)rw->size, &lim, NULL, NULL, &st);
+	munmap(map, (size_t)rw->size);
+	if (n > 0)
+		log_warnx("rewrite: the message's structure needed mending (bom=%u junk_lines=%u "
+		          "ws_lines=%u separators=%u colon_spaces=%u params=%u delimiters=%u): "
+		          "not rewritten",
+		          st.bom, st.junk_lines, st.ws_lines, st.separators, st.colon_spaces,
+		          st.params, st.delimiters);
+	return n != 0;
+}
+
 /* Parses the message and records its leaves; 0, or -1 if it cannot be parsed. */
 static int
 parse_message(struct rw *rw)
@@ -179,6 +211,8 @@ parse_message(struct rw *rw)
 		log_warnx("rewrite: message opens with an mbox From line");
 		return -1;
 	}
+	if (needs_mending(rw))
+		return -1;
 	mailwalk_global_init();
 	st = g_mime_stream_fs_new_with_bounds(rw->fd, 0, (gint64)rw->size);
 	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(st), FALSE);

@@ -156,10 +156,11 @@ static const char *const mail_fields[] = {
 };
 
 #define MAIL_SNIFF_LINES 32
-#define HTML_SEARCH 4096 /* libmagic looks for HTML tags starting in these bytes */
-#define PDF_SEARCH 257   /* and for "%PDF-" in text starting in these */
-#define FAST_MIN_LEN 32  /* shorter objects matching a row are libmagic's */
-#define DOC_SEARCH 1024  /* readers accept "%PDF-" / "{\rt" this far in */
+#define MAIL_SNIFF_JUNK 2 /* lines that are not fields before the first one */
+#define HTML_SEARCH 4096  /* libmagic looks for HTML tags starting in these bytes */
+#define PDF_SEARCH 257    /* and for "%PDF-" in text starting in these */
+#define FAST_MIN_LEN 32   /* shorter objects matching a row are libmagic's */
+#define DOC_SEARCH 1024   /* readers accept "%PDF-" / "{\rt" this far in */
 
 /* What the fast table makes of the first bytes. */
 enum fast {
@@ -703,18 +704,33 @@ name_ext(const char *name)
 	return dot + 1;
 }
 
-/* A header field line: a name of printable characters but ':', then ':'. */
+/*
+ * A header field line: a name of printable characters but ':', then ':'
+ * (spaces or tabs before it allowed, RFC 5322 obs-optional).
+ */
 static int
 is_field_line(const char *s, size_t n, size_t *namelen)
 {
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < n && s[i] != ':'; i++)
+	for (i = 0; i < n && s[i] != ':' && s[i] != ' ' && s[i] != '\t'; i++)
 		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] > '~')
 			return 0;
-	if (i == 0 || i == n)
+	for (k = i; k < n && (s[k] == ' ' || s[k] == '\t'); k++)
+		;
+	if (i == 0 || k == n || s[k] != ':')
 		return 0;
 	*namelen = i;
+	return 1;
+}
+
+/* True if s[0, n) holds only spaces, tabs and CRs. */
+static int
+blank_line(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
 	return 1;
 }
 
@@ -723,13 +739,16 @@ is_field_line(const char *s, size_t n, size_t *namelen)
  * mbox "From " line): every line up to a blank line (or the first
  * MAIL_SNIFF_LINES) a field or a continuation, at least one field one that
  * mail has, and at least two fields or an mbox line. With by_name (the name
- * ends in .eml/.mbox) one known field is enough.
+ * ends in .eml/.mbox) one known field is enough. As lenient as mailnorm.h:
+ * a BOM, up to MAIL_SNIFF_JUNK junk lines before the first field, and a
+ * body that starts without an empty line (or after a whitespace-only one)
+ * once a field was seen, so that a field added on top never changes it.
  */
 static int
 looks_like_mail(const char *buf, size_t len, int by_name)
 {
 	const char *p = buf, *end = buf + len;
-	int mbox = 0, known = 0, fields = 0;
+	int mbox = 0, known = 0, fields = 0, junk = 0;
 
 	for (int line = 0; line < MAIL_SNIFF_LINES && p < end; line++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -737,6 +756,10 @@ looks_like_mail(const char *buf, size_t len, int by_name)
 
 		if (n > 0 && p[n - 1] == '\r')
 			n--;
+		if (n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+			p += 3;
+			n -= 3;
+		}
 		if (n == 0)
 			break;
 		if (line == 0 && n > 5 && memcmp(p, "From ", 5) == 0) {
@@ -744,14 +767,22 @@ looks_like_mail(const char *buf, size_t len, int by_name)
 		} else if (p[0] == ' ' || p[0] == '\t') {
 			if (fields == 0)
 				return 0;
+			if (blank_line(p, n) &&
+			    !(nl && nl + 1 < end &&
+			      (nl[1] == ' ' || nl[1] == '\t' ||
+			       is_field_line(nl + 1, (size_t)(end - nl - 1), &namelen))))
+				break; /* a whitespace-only separator */
 		} else if (is_field_line(p, n, &namelen)) {
 			fields++;
 			for (size_t i = 0; i < sizeof(mail_fields) / sizeof(mail_fields[0]); i++)
 				if (strlen(mail_fields[i]) == namelen &&
 				    strncasecmp(p, mail_fields[i], namelen) == 0)
 					known = 1;
-		} else {
-			return 0;
+		} else if (fields > 0) {
+			break; /* the body, without an empty line before it */
+		} else if (++junk > MAIL_SNIFF_JUNK || p[0] == '-' || p[0] == '=' || p[0] == '(' ||
+		           (n >= 6 && memcmp(p, "begin ", 6) == 0)) {
+			return 0; /* never junk to mailnorm either: a body */
 		}
 		if (!nl)
 			break;

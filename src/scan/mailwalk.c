@@ -10,10 +10,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gmime/gmime.h>
 
+#include "scan/mailnorm.h"
 #include "scan/mailwalk.h"
 #include "scan/uudecode.h"
 #include "util/log.h"
@@ -42,6 +45,8 @@ struct mw {
 	unsigned crit;  /* GMime's GMIME_CRIT_* warnings */
 	int stopped;    /* cb returned -1 */
 	int limited;    /* a limit was hit */
+	int mended;     /* GMime reads mailnorm's copy: no offsets in the input */
+	const struct mailnorm_limits *norm; /* NULL: no pre-pass */
 	unsigned char *buf;
 };
 
@@ -78,12 +83,19 @@ mw_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer a
 
 	switch (code) {
 	case GMIME_CRIT_INVALID_HEADER_NAME:
+		/* An empty part's next delimiter, read as a header: nothing lost. */
+		if (item && item[0] == '-' && item[1] == '-')
+			break;
+		mw->crit++;
+		break;
 	case GMIME_CRIT_CONFLICTING_HEADER:
 	case GMIME_CRIT_CONFLICTING_PARAMETER:
 	case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:
 	case GMIME_CRIT_NESTING_OVERFLOW:
-	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
 		mw->crit++;
+		break;
+	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+		/* An empty part (`--b` then `--b--`) holds nothing to hide. */
 		break;
 	default:
 		break;
@@ -318,6 +330,8 @@ part_offsets(const struct mw *mw, GMimeObject *obj, GMimeStream *raw, struct mai
 	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
 
 	p->headers_begin = p->body_begin = p->body_end = -1;
+	if (mw->mended)
+		return;
 	if (hl && g_mime_header_list_get_count(hl) > 0) {
 		gint64 off = g_mime_header_get_offset(g_mime_header_list_get_header_at(hl, 0));
 
@@ -505,9 +519,128 @@ mw_init(struct mw *mw, const char *path, const struct mailwalk_limits *lim, cons
 	mw->buf = xmalloc(MW_BUF);
 }
 
+/* mailnorm_out: appends to the file descriptor *arg. */
+static int
+mend_write(void *arg, const void *buf, size_t len)
+{
+	return write_all(*(int *)arg, buf, len);
+}
+
+/*
+ * The message in[0, len) mended by mailnorm into a temporary file
+ * (positioned at 0), or -1 when nothing needs mending (or the copy failed:
+ * then GMime reads the original, as before the pre-pass existed).
+ */
+static int
+mend(struct mw *mw, const unsigned char *in, size_t len)
+{
+	struct mailnorm_stats st;
+	long n = mailnorm(in, len, mw->norm, NULL, NULL, &st);
+	int tfd;
+
+	if (n <= 0)
+		return -1;
+	log_debug("mailwalk path=%s mended=%ld bom=%u junk_lines=%u ws_lines=%u separators=%u "
+	          "colon_spaces=%u params=%u delimiters=%u header_cut=%u",
+	          mw->path, n, st.bom, st.junk_lines, st.ws_lines, st.separators, st.colon_spaces,
+	          st.params, st.delimiters, st.header_cut);
+	if ((tfd = tmpfd_open_for(mw->tmpdir, (uint64_t)len + 4096)) < 0) {
+		log_warn("mailwalk path=%s: temporary file for the mended message", mw->path);
+		return -1;
+	}
+	if (mailnorm(in, len, mw->norm, mend_write, &tfd, NULL) < 0 ||
+	    lseek(tfd, 0, SEEK_SET) < 0) {
+		log_warn("mailwalk path=%s: writing the mended message", mw->path);
+		close(tfd);
+		return -1;
+	}
+	mw->mended = 1;
+	return tfd;
+}
+
+/* True if a line of in[0, len) holds more than whitespace or a "--" delimiter. */
+static int
+has_content(const unsigned char *in, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const unsigned char *nl = memchr(in + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - in) : len;
+		size_t k = i;
+
+		while (k < e && (in[k] == ' ' || in[k] == '\t' || in[k] == '\r'))
+			k++;
+		if (k < e && !(e - k >= 2 && in[k] == '-' && in[k + 1] == '-'))
+			return 1;
+		i = e + 1;
+	}
+	return 0;
+}
+
+/*
+ * No part came out of the message: hands its raw body (everything after
+ * the first empty line; all of it when no message was parsed) as one text
+ * part "body", so that what it holds is still scanned, unless it holds
+ * nothing but whitespace and delimiter lines: then there is nothing to
+ * scan. Returns 1 if it had content.
+ */
+static int
+raw_body(struct mw *mw, const unsigned char *in, size_t len, int parsed)
+{
+	struct mail_part part;
+	size_t b = 0;
+	int fd;
+
+	if (parsed) {
+		for (size_t i = 0; i < len; i++) {
+			if (in[i] != '\n')
+				continue;
+			if (i + 1 < len && in[i + 1] == '\n') {
+				b = i + 2;
+				break;
+			}
+			if (i + 2 < len && in[i + 1] == '\r' && in[i + 2] == '\n') {
+				b = i + 3;
+				break;
+			}
+		}
+		if (b == 0)
+			return 0; /* headers only */
+	}
+	if (!has_content(in + b, len - b))
+		return 0;
+	if (take_part(mw, "body") < 0)
+		return 1;
+	if ((fd = tmpfd_open_for(mw->tmpdir, len - b)) < 0 || write_all(fd, in + b, len - b) < 0) {
+		verdict_note(mw->v, SCAN_ERROR, LIMIT_NONE, mw->path, "temporary file: %s",
+		             strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	memset(&part, 0, sizeof(part));
+	part.id = "body";
+	part.content_type = "text/plain";
+	part.is_raw = 1;
+	part.headers_begin = part.body_begin = part.body_end = -1;
+	if (call_cb(mw, &part, fd, len - b) == 0 && lseek(fd, 0, SEEK_SET) == 0)
+		uu_scan(mw, fd, "body", 0);
+	close(fd);
+	return 1;
+}
+
 int
 mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const char *tmpdir,
             mailwalk_cb cb, void *arg, struct scan_verdict *v)
+{
+	return mailwalk_mend_fd(fd, path, lim, NULL, tmpdir, cb, arg, v);
+}
+
+int
+mailwalk_mend_fd(int fd, const char *path, const struct mailwalk_limits *lim,
+                 const struct mailnorm_limits *norm, const char *tmpdir, mailwalk_cb cb, void *arg,
+                 struct scan_verdict *v)
 {
 	GMimeParserOptions *opts;
 	GMimeParser *parser;
@@ -517,7 +650,10 @@ mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const c
 	off_t start;
 	gint64 last = -1;
 	unsigned nmsg = 0;
-	int mbox;
+	int mbox, src = fd, mended = -1, content = 0;
+	unsigned char *map = NULL;
+	size_t maplen = 0, len = 0;
+	struct stat sb;
 
 	mailwalk_global_init();
 	start = lseek(fd, 0, SEEK_CUR);
@@ -526,9 +662,21 @@ mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const c
 		return -1;
 	}
 	mw_init(&mw, path, lim, tmpdir, cb, arg, v);
+	mw.norm = norm && norm->max_header_bytes ? norm : NULL;
 	mbox = pread_full(fd, head, sizeof(head), (uint64_t)start) == (ssize_t)sizeof(head) &&
 	       memcmp(head, "From ", 5) == 0;
-	st = g_mime_stream_fs_new(fd);
+	/* Seekable files (all the walker hands us) are mapped for the pre-pass
+	 * and for a look at the raw body; anything else goes to GMime as is. */
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > start) {
+		maplen = (size_t)sb.st_size;
+		len = maplen - (size_t)start;
+		map = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (map == MAP_FAILED)
+			map = NULL;
+	}
+	if (map && !mbox && mw.norm && (mended = mend(&mw, map + start, len)) >= 0)
+		src = mended;
+	st = g_mime_stream_fs_new(src);
 	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(st), FALSE);
 	mw.base = st->bound_start;
 	parser = g_mime_parser_new_with_stream(st);
@@ -557,15 +705,41 @@ mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const c
 			break;
 		last = pos;
 	}
-	if (nmsg == 0)
-		verdict_note(v, SCAN_CORRUPT, LIMIT_NONE, path, "mail: no message could be parsed");
-	else if (mw.parts == 0 && mw.crit > 0)
-		verdict_note(v, SCAN_CORRUPT, LIMIT_NONE, path, "mail: broken MIME, no part read");
-	log_debug("mailwalk path=%s messages=%u parts=%u critical=%u", path, nmsg, mw.parts,
-	          mw.crit);
-
 	g_mime_parser_options_free(opts);
 	g_object_unref(parser);
+	/*
+	 * Nothing came out: the raw body is still scanned, and only a body
+	 * with something in it that GMime could not read is corrupt. A
+	 * message with nothing to scan (empty parts, empty multiparts) is not.
+	 */
+	if (mw.parts == 0 && !mw.stopped && nmsg <= 1 && map) {
+		if (mw.mended) {
+			struct stat ms;
+			unsigned char *mm = NULL;
+
+			if (fstat(src, &ms) == 0 && ms.st_size > 0 &&
+			    (mm = mmap(NULL, (size_t)ms.st_size, PROT_READ, MAP_PRIVATE, src, 0)) !=
+			        MAP_FAILED) {
+				content = raw_body(&mw, mm, (size_t)ms.st_size, nmsg > 0);
+				munmap(mm, (size_t)ms.st_size);
+			}
+		} else {
+			content = raw_body(&mw, map + start, len, nmsg > 0);
+		}
+	} else if (mw.parts == 0 && !mw.stopped && mw.crit > 0) {
+		/* Not mapped, or an mbox of several: cannot tell, as before. */
+		verdict_note(v, SCAN_CORRUPT, LIMIT_NONE, path, "mail: broken MIME, no part read");
+	}
+	/* GMime's complaints about a body that was scanned raw are not corrupt. */
+	if (nmsg == 0 && content)
+		verdict_note(v, SCAN_CORRUPT, LIMIT_NONE, path, "mail: no message could be parsed");
+	log_debug("mailwalk path=%s messages=%u parts=%u critical=%u mended=%d", path, nmsg,
+	          mw.parts, mw.crit, mw.mended);
+
+	if (mended >= 0)
+		close(mended);
+	if (map)
+		munmap(map, maplen);
 	free(mw.buf);
 	return mw.stopped || mw.limited ? -1 : 0;
 }

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "scan/mailnorm.h"
 #include "scan/verdict.h"
 
 struct mail_part {
@@ -45,6 +46,8 @@ struct mail_part {
 	int64_t headers_begin; /* first byte of the part's first header field */
 	int64_t body_begin;    /* first byte of its content, still encoded */
 	int64_t body_end;      /* one past the last byte of its content */
+	int is_raw;            /* "body": the raw body of a message GMime found no part in;
+	                          not to be walked as mail again */
 };
 
 /* Zero in any field means no limit. */
@@ -75,6 +78,19 @@ void mailwalk_global_init(void);
  */
 int mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const char *tmpdir,
                 mailwalk_cb cb, void *arg, struct scan_verdict *v);
+
+/*
+ * The same, with the message first mended by mailnorm (norm may be NULL or
+ * zero: not mended) when it is not an mbox. Part offsets are then -1 when
+ * anything was mended (they would be the mended copy's). When no part comes
+ * out of a message, its raw body is handed on as text part "body" (unless
+ * it holds nothing but whitespace and delimiter lines: nothing to scan);
+ * the message is noted corrupt only when GMime could parse no message at
+ * all (its bytes are still handed on as "body").
+ */
+int mailwalk_mend_fd(int fd, const char *path, const struct mailwalk_limits *lim,
+                     const struct mailnorm_limits *norm, const char *tmpdir, mailwalk_cb cb,
+                     void *arg, struct scan_verdict *v);
 
 /*
  * Finds the uuencoded blocks in the text read from fd (from its current

@@ -32,6 +32,7 @@ struct scanner {
 	int log_verdicts;
 	uint64_t fold_delay_ms;
 	struct walk_options wopt;
+	struct walk_options wopt_msg; /* wopt with root_is_message */
 	struct type_lists types;
 	char *tmpdir;
 	struct clamd *clamd; /* NULL unless backend is clamd or chain */
@@ -258,9 +259,14 @@ scanner_new(const struct pc_config *c, char **err)
 	s->wopt.limits.text_b64_min = c->text_b64_min;
 	s->wopt.no_text_blocks = !c->text_blocks;
 	s->wopt.limits.max_doc_objects = c->doc_max_objects;
+	s->wopt.mail_norm.max_header_bytes = c->mail_max_header_size;
+	s->wopt.mail_norm.max_boundaries = c->mail_max_boundaries;
+	s->wopt.mail_norm.max_junk_lines = c->mail_max_junk_lines;
 	s->wopt.types = &s->types;
 	s->wopt.skip_safe = c->skip_safe;
 	s->wopt.tmpdir = s->tmpdir;
+	s->wopt_msg = s->wopt;
+	s->wopt_msg.root_is_message = 1;
 
 	if (s->backend != BACKEND_BUILTIN)
 		s->clamd =
@@ -346,7 +352,7 @@ sink_close(void *node, struct scan_verdict *v, const char *path)
 
 /* Runs one walk over fd or buf with the current backends. */
 static int
-scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *name,
+scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *name, int message,
             struct scan_verdict *v)
 {
 	struct scan_job job = {.s = s};
@@ -363,9 +369,9 @@ scanner_run(struct scanner *s, int fd, const void *buf, size_t len, const char *
 	job.engine = scanner_engine_get(s);
 	job.clamd_pending = s->clamd != NULL;
 	if (fd >= 0)
-		rc = walk_fd(&s->wopt, &sink, ft, fd, name, v);
+		rc = walk_fd(message ? &s->wopt_msg : &s->wopt, &sink, ft, fd, name, v);
 	else
-		rc = walk_mem(&s->wopt, &sink, ft, buf, len, name, v);
+		rc = walk_mem(message ? &s->wopt_msg : &s->wopt, &sink, ft, buf, len, name, v);
 	engine_unref(job.engine);
 	scanner_filetype_put(s, ft);
 	return rc;
@@ -408,7 +414,18 @@ int
 scanner_scan_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v)
 {
 	uint64_t t0 = monotonic_ms();
-	int rc = scanner_run(s, fd, NULL, 0, name, v);
+	int rc = scanner_run(s, fd, NULL, 0, name, 0, v);
+
+	if (s->log_verdicts)
+		scanner_log_verdict(name, v, monotonic_ms() - t0);
+	return rc;
+}
+
+int
+scanner_scan_message_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v)
+{
+	uint64_t t0 = monotonic_ms();
+	int rc = scanner_run(s, fd, NULL, 0, name, 1, v);
 
 	if (s->log_verdicts)
 		scanner_log_verdict(name, v, monotonic_ms() - t0);
@@ -420,7 +437,7 @@ scanner_scan_mem(struct scanner *s, const void *buf, size_t len, const char *nam
                  struct scan_verdict *v)
 {
 	uint64_t t0 = monotonic_ms();
-	int rc = scanner_run(s, -1, buf, len, name, v);
+	int rc = scanner_run(s, -1, buf, len, name, 0, v);
 
 	if (s->log_verdicts)
 		scanner_log_verdict(name, v, monotonic_ms() - t0);
@@ -472,7 +489,7 @@ scanner_locate_fd(struct scanner *s, int fd, const char *name, struct scan_verdi
 	char root[WALK_ROOT_NAME_MAX], qname[512], qwhere[512], qreason[256];
 	struct locate_job lj = {.s = s, .root = root};
 	struct walk_sink sink = {locate_open, locate_feed, locate_close, &lj};
-	struct walk_options o = s->wopt;
+	struct walk_options o = s->wopt_msg; /* strip and replace are for mail */
 	struct scan_verdict lv;
 	struct filetype *ft;
 	int rc;

@@ -41,6 +41,12 @@ void scanner_free(struct scanner *s);
  * -1 when the scan failed (v then says SCAN_ERROR and why).
  */
 int scanner_scan_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v);
+/*
+ * The same for a mail message (SMTP DATA, a message rescanned after a
+ * rewrite, portcullis-scan --mail): the root is walked as a message
+ * whatever its first bytes look like.
+ */
+int scanner_scan_message_fd(struct scanner *s, int fd, const char *name, struct scan_verdict *v);
 /* Scans a buffer in memory. */
 int scanner_scan_mem(struct scanner *s, const void *buf, size_t len, const char *name,
                      struct scan_verdict *v);

@@ -498,7 +498,7 @@ out_line(struct textblocks *tb, const char *s, size_t n, int toolong)
 	if (n > 0 && s[n - 1] == '\r')
 		n--;
 	if (tb->bndlen > 0) {
-		if (!toolong && is_mime_field(s, n))
+		if (!toolong && !tb->o.no_mime && is_mime_field(s, n))
 			return mime_start(tb, s, n);
 		tb->bndlen = 0;
 	}

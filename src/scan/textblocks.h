@@ -60,6 +60,7 @@ enum tb_end {
 struct tb_options {
 	int no_uu;      /* do not report uu blocks (mailwalk reported them) */
 	size_t b64_min; /* shortest base64 run, in characters; 0: TB_B64_MIN_DEFAULT */
+	int no_mime;    /* no embedded entities: the text is a body GMime parsed already */
 };
 
 struct tb_ops {

@@ -20,6 +20,7 @@
 #include "scan/extract.h"
 #include "scan/mailwalk.h"
 #include "scan/textblocks.h"
+#include "scan/sig.h"
 #include "scan/walk.h"
 #include "scan/zipscan.h"
 #include "util/log.h"
@@ -46,6 +47,7 @@ struct walk {
 	uint64_t t0_ms;
 	enum walk_halt halt;
 	int error;          /* a SCAN_ERROR was noted */
+	int root_message;   /* the next node is the root and a message (root_is_message) */
 	unsigned char *buf; /* WALK_CHUNK; one node streams at a time */
 };
 
@@ -73,6 +75,7 @@ struct src {
 	const char *blk_base, *blk_prefix;
 	int declared_text; /* a MIME part declared text/... */
 	int shared;        /* a region of a file holding more: spool it to open it */
+	int no_mail;       /* a message's raw body that mailwalk read already */
 };
 
 /* A mail or uu container whose parts come back through walk_part_cb. */
@@ -266,6 +269,7 @@ walk_part_cb(void *arg, const struct mail_part *part, int fd, uint64_t size)
 	s.declared_text = s.uu_done;
 	s.blk_base = wp->path;
 	s.blk_prefix = part->id;
+	s.no_mail = part->is_raw;
 	walk_node(w, &s, path, part->filename ? part->filename : part->id,
 	          wp->depth + 1 + part->depth);
 	free(path);
@@ -483,7 +487,8 @@ walk_container(struct walk *w, const struct file_type *t, int fd, uint64_t off, 
 	/* Parts of a message nested k deep sit at depth + 1 + k. */
 	ml.max_depth = (l->max_depth ? l->max_depth : WALK_DEPTH_HARD) - depth;
 	if (t->container == CONT_MAIL)
-		mailwalk_fd(fd, path, &ml, w->o->tmpdir, walk_part_cb, &wp, w->v);
+		mailwalk_mend_fd(fd, path, &ml, &w->o->mail_norm, w->o->tmpdir, walk_part_cb, &wp,
+		                 w->v);
 }
 
 /*
@@ -507,6 +512,8 @@ text_blocks_open(struct walk *w, const struct src *s, const struct file_type *t,
 		return NULL;
 	memset(&o, 0, sizeof(o));
 	o.no_uu = s->uu_done;
+	/* A message's raw body (no part GMime could read) holds no entity it can. */
+	o.no_mime = s->no_mail;
 	o.b64_min = l->text_b64_min;
 	memset(&tl, 0, sizeof(tl));
 	tl.max_blocks = l->text_max_blocks;
@@ -579,7 +586,7 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	void *node = NULL;
 	size_t sfx = 0;
 	struct tb_collect *tb;
-	int spool = -1, recurse, failed;
+	int spool = -1, recurse, failed, forced = 0;
 	ssize_t n;
 
 	if (w->halt || time_up(w, path))
@@ -598,10 +605,17 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	}
 	sniff = (size_t)n < WALK_SNIFF ? (size_t)n : WALK_SNIFF;
 	filetype_detect(w->ft, p, sniff, name, &t);
-	/* A guessed type may yet be a safe one that only libmagic can name. */
-	if (w->o->skip_safe && filetype_may_be_safe(w->o->types, &t, name))
+	if (w->root_message) {
+		/* SMTP DATA is a message: no sniffing decides whether it is walked. */
+		w->root_message = 0;
+		forced = 1;
+		t.container = CONT_MAIL;
+		t.target_mask |= TARGET_BIT(4);
+	} else if (w->o->skip_safe && filetype_may_be_safe(w->o->types, &t, name)) {
+		/* A guessed type may yet be a safe one that only libmagic can name. */
 		filetype_detect_magic(w->ft, p, sniff, name, &t);
-	if (w->o->skip_safe && filetype_is_safe(w->o->types, &t, name)) {
+	}
+	if (w->o->skip_safe && !forced && filetype_is_safe(w->o->types, &t, name)) {
 		log_debug("walk skip path=%s type=%s reason=safe", path, t.mime);
 		return;
 	}
@@ -610,7 +624,8 @@ walk_node(struct walk *w, struct src *s, const char *path, const char *name, uns
 	if (s->raw && filetype_is_compressed_stream(&t))
 		depth++;
 	/* uuencoded text is textblocks' (below), like every encoded block in text. */
-	recurse = t.container != CONT_NONE && t.container != CONT_UU;
+	recurse = t.container != CONT_NONE && t.container != CONT_UU &&
+	          !(t.container == CONT_MAIL && s->no_mail);
 	/*
 	 * A zip local header that nothing could type is a damaged zip: opened
 	 * as one, so that what cannot be read is corrupt, not clean. A zip
@@ -764,6 +779,7 @@ walk_root(const struct walk_options *o, const struct walk_sink *sink, struct fil
 	w.ft = ft;
 	w.v = v;
 	w.t0_ms = monotonic_ms();
+	w.root_message = o->root_is_message;
 	w.buf = xmalloc(WALK_CHUNK);
 	walk_root_name(name, root, sizeof(root));
 	walk_node(&w, s, root, root, 0);

@@ -57,6 +57,7 @@
 #include <stdint.h>
 
 #include "scan/filetype.h"
+#include "scan/mailnorm.h"
 #include "scan/verdict.h"
 #include "util/sanitize.h"
 #include "util/tmpfd.h"
@@ -106,10 +107,13 @@ struct walk_sink {
 
 struct walk_options {
 	struct walk_limits limits;
-	const struct type_lists *types; /* may be NULL */
-	int skip_safe;                  /* skip nodes filetype_is_safe() approves */
-	const char *tmpdir;             /* for spooled containers; NULL = /tmp */
-	int no_text_blocks;             /* do not look for encoded blocks in text */
+	const struct type_lists *types;   /* may be NULL */
+	int skip_safe;                    /* skip nodes filetype_is_safe() approves */
+	const char *tmpdir;               /* for spooled containers; NULL = /tmp */
+	int root_is_message;              /* the root is a mail message whatever it looks like
+	                                     (SMTP DATA): walked as CONT_MAIL, never skipped */
+	int no_text_blocks;               /* do not look for encoded blocks in text */
+	struct mailnorm_limits mail_norm; /* mail is mended first (mailnorm.h); zero: not */
 };
 
 /*

@@ -176,14 +176,15 @@ static const struct {
     {"headers only", "From: a@example.com\nSubject: nothing else\n", "1||", SCAN_CLEAN},
     {"headers and blank line only", "From: a@example.com\nSubject: x\n\n", "1||", SCAN_CLEAN},
     {"multipart without boundary parameter",
-     HDR "Content-Type: multipart/mixed\n\n--Q\nContent-Type: text/plain\n\nbody\n--Q--\n", "",
-     SCAN_CORRUPT},
+     HDR "Content-Type: multipart/mixed\n\n--Q\nContent-Type: text/plain\n\nbody\n--Q--\n",
+     "body||--Q\nContent-Type: text/plain\n\nbody\n--Q--\n", SCAN_CLEAN},
     {"multipart/encrypted: parts handed on, noted encrypted",
      HDR "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; "
          "boundary=E\n\n--E\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n"
          "--E\nContent-Type: application/octet-stream; name=m.asc\n\n-----BEGIN PGP\n--E--\n",
      "1||Version: 1;2|m.asc|-----BEGIN PGP", SCAN_ENCRYPTED},
-    {"binary garbage", "\x01\x02\x03\xff\xfe\x00\x10garbage\x7f\x80", "", SCAN_CORRUPT},
+    {"binary garbage: corrupt, and its raw bytes are still handed on",
+     "\x01\x02\x03\xff\xfe\x00\x10garbage\x7f\x80", "body||\x01\x02\x03\xff\xfe", SCAN_CORRUPT},
     {"RFC 2231 name with control and non-ASCII characters",
      HDR "Content-Type: application/octet-stream\n"
          "Content-Disposition: attachment; filename*=UTF-8''%E2%82%AC%0A%2F%2F..%2Fx%01.exe\n\nX\n",

@@ -1183,8 +1183,9 @@ test_hostile(void **state)
 
 /*
  * A single body whose header block has lines GMime reads as fields though
- * they look blank to a sloppy reader ("\r\r\n"): every Content-* field goes,
- * ours come last, before the real blank line (a fuzzer find).
+ * they are blank to MTAs and ClamAV ("\r\r\n", a fuzzer find). The scanner
+ * mends such a message (scan/mailnorm.h) and so sees other parts than
+ * GMime sees in these bytes: rewrite refuses, and the caller quarantines.
  */
 static void
 test_odd_header_block(void **state)
@@ -1193,7 +1194,7 @@ test_odd_header_block(void **state)
 	                          "Content-Type: message/rfc822\r\r\nX-Keep: 1\r\r\n"
 	                          "Content-Type: text/html\r\r\n\r\n<b>evil</b>\r\n";
 	struct rewrite_target t = {"1", "V"};
-	struct parts before, after;
+	struct parts before;
 	char *out;
 	size_t len;
 	int ifd = tmp_with(msg, strlen(msg)), ofd = tmpfd_open(NULL);
@@ -1203,21 +1204,10 @@ test_odd_header_block(void **state)
 	assert_int_equal(before.n, 1);
 	assert_string_equal(before.p[0].ctype, "text/html");
 	assert_int_equal(
-	    rewrite_parts(ifd, strlen(msg), &t, 1, REWRITE_STRIP, tpl, NULL, NULL, ofd, NULL), 0);
+	    rewrite_parts(ifd, strlen(msg), &t, 1, REWRITE_STRIP, tpl, NULL, NULL, ofd, NULL), -1);
 	out = read_all(ofd, &len);
-	assert_null(strstr(out, "text/html"));
-	assert_null(strstr(out, "rfc822"));
-	assert_null(strstr(out, "evil"));
-	assert_non_null(
-	    strstr(out, "X-Keep: 1\r\r\nMIME-Version: 1.0\r\nContent-Type: text/plain"));
-	walk_parts(out, len, &after);
-	assert_int_equal(after.n, 1);
-	assert_string_equal(after.p[0].ctype, "text/plain");
-	assert_string_equal(after.p[0].content,
-	                    "The attachment (part 1) was removed by Portcullis because it contains "
-	                    "V.\r\n");
+	assert_int_equal(len, 0);
 	parts_free(&before);
-	parts_free(&after);
 	free(out);
 	close(ifd);
 	close(ofd);

@@ -319,7 +319,7 @@ static void
 test_no_uu(void **state)
 {
 	static const char in[] = "begin 644 a.txt\n-2&5L;&\\L('=O<FQD(0``\n`\nend\n";
-	struct tb_options o = {1, 0};
+	struct tb_options o = {1, 0, 0};
 	struct rec *r = malloc(sizeof(*r));
 	(void)state;
 

@@ -591,6 +591,50 @@ test_mail_with_zip(void **state)
 	free(st);
 }
 
+/*
+ * SMTP DATA is a message whatever it looks like: with root_is_message a
+ * message that opens with a UTF-8 BOM and junk lines (which no sniffing
+ * calls mail) is walked, mended, and its part is found; without, it is one
+ * text node.
+ */
+static void
+test_root_is_message(void **state)
+{
+	static const char msg[] =
+	    "\xef\xbb\xbf"
+	    "junk 1\r\njunk 2\r\njunk 3\r\n"
+	    "From: a@example.com\r\nSubject: bom\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+	    "--b\r\nContent-Type: application/octet-stream\r\n\r\n" MARKER "\r\n--b--\r\n";
+	struct walk_options o;
+	struct sink_state *st = malloc(sizeof(*st));
+	struct scan_verdict v;
+	(void)state;
+
+	for (int forced = 0; forced <= 1; forced++) {
+		opts_init(&o);
+		o.root_is_message = forced;
+		o.mail_norm.max_header_bytes = 1 << 20;
+		o.mail_norm.max_boundaries = 64;
+		o.mail_norm.max_junk_lines = 16;
+		o.skip_safe = 1; /* a message is never skipped as safe text */
+		state_init(st);
+		verdict_init(&v);
+		assert_int_equal(walk_buf(&o, st, msg, sizeof(msg) - 1, "data", &v), 0);
+		if (forced) {
+			assert_non_null(find_path(st, "data//2"));
+			assert_true(find_path(st, "data//2")->marker);
+			assert_true(find_path(st, "data")->target & TARGET_BIT(4));
+		} else {
+			assert_null(find_path(st, "data//2"));
+		}
+		assert_int_equal(v.other, SCAN_CLEAN);
+		verdict_clear(&v);
+	}
+	free(st);
+}
+
 /* Plain text with a uuencoded block (not a mail). */
 static void
 test_uu_text(void **state)
@@ -971,8 +1015,9 @@ test_truncated(void **state)
 			/* The bytes given are always fed. */
 			assert_int_equal(st->nodes[0].fed, cut);
 			if (v.status != SCAN_CLEAN && v.status != SCAN_CORRUPT)
-				fail_msg("%s cut at %zu: %s", files[f], cut,
-				         scan_status_name(v.status));
+				fail_msg("%s cut at %zu: %s at %s: %s", files[f], cut,
+				         scan_status_name(v.status), v.where ? v.where : "-",
+				         v.reason ? v.reason : "-");
 			verdict_clear(&v);
 			free(st);
 		}
@@ -1273,6 +1318,7 @@ main(void)
 	    cmocka_unit_test(test_skip_safe),
 	    cmocka_unit_test(test_sink_failure),
 	    cmocka_unit_test(test_sink_skips),
+	    cmocka_unit_test(test_root_is_message),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
