@@ -3,7 +3,8 @@
  * must decode to, each decoded whole, byte by byte and in 7-byte chunks,
  * with b64dec_count giving the same size every time; then random data
  * encoded with line breaks, cross-checked against GMime's base64 decoder
- * (the one the mail walker used before b64dec).
+ * (the one the mail walker used before b64dec); then the fast paths against
+ * the byte-at-a-time reference on random text with junk.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -138,12 +139,62 @@ test_against_gmime(void **state)
 	}
 }
 
+/*
+ * Random text of alphabet characters with line breaks, junk and '=' mixed
+ * in: decoded whole (the 16-character fast path) and byte by byte (the
+ * reference path only), the results and the count must agree.
+ */
+static void
+test_fast_path(void **state)
+{
+	static const char pool[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	(void)state;
+	srand(42);
+	for (int round = 0; round < 200; round++) {
+		size_t n = (size_t)(rand() % 3000), a = 0, b = 0;
+		unsigned char *in = malloc(n + 1), *o1 = malloc(B64DEC_MAX_OUT(n) + 1),
+		              *o2 = malloc(B64DEC_MAX_OUT(n) + 1);
+		struct b64dec d1, d2, c;
+		int junk = rand() % 4;
+
+		for (size_t i = 0; i < n; i++) {
+			int r = rand() % 1000;
+
+			if (junk && r < 10)
+				in[i] = (unsigned char)(rand() % 256); /* any byte, 0x80+ too */
+			else if (junk && r < 30)
+				in[i] = "\r\n =-_.\t"[rand() % 9];
+			else if (junk > 1 && r < 33)
+				in[i] = '=';
+			else
+				in[i] = (unsigned char)pool[rand() % 64];
+		}
+		b64dec_init(&d1);
+		b64dec_init(&d2);
+		b64dec_init(&c);
+		a = b64dec_step(&d1, in, n, o1);
+		for (size_t i = 0; i < n; i++)
+			b += b64dec_step(&d2, in + i, 1, o2 + b);
+		b64dec_count(&c, in, n);
+		assert_int_equal(a, b);
+		assert_memory_equal(o1, o2, a);
+		assert_int_equal(b64dec_count_size(&c), a);
+		assert_true(a <= B64DEC_MAX_OUT(n));
+		free(in);
+		free(o1);
+		free(o2);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_vectors),
 	    cmocka_unit_test(test_against_gmime),
+	    cmocka_unit_test(test_fast_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
