@@ -1,7 +1,8 @@
 /*
  * mailbody: reading a part's decoded content without a copy on disk. A
- * region body preads its raw bytes in chunks of MB_RAW and decodes them
- * straight into the reader's buffer; a file body is a pread window. Owns
+ * region body decodes its raw bytes straight into the reader's buffer,
+ * from the mapped message in place or pread in chunks of MB_RAW; a file
+ * body is a pread window. Owns
  * the raw buffer (base64 only), the temporary file of mail_body_fd, and the fd when told
  * to; borrows the message's fd.
  */
@@ -20,6 +21,7 @@
 
 struct mail_body {
 	int fd;
+	const unsigned char *map; /* region: the message mapped from 0, or NULL */
 	int own;
 	int region; /* 0: fd holds the decoded bytes at 0 */
 	enum mail_body_enc enc;
@@ -31,7 +33,7 @@ struct mail_body {
 	struct b64dec dec;
 	unsigned char pend[3]; /* decoded but not yet handed out (tiny reads) */
 	unsigned npend;
-	unsigned char *raw; /* MB_RAW, allocated at the first read */
+	unsigned char *raw; /* MB_RAW, for base64 read with pread */
 	const char *tmpdir;
 	int spool; /* mail_body_fd's temporary file, or -1 */
 };
@@ -56,6 +58,10 @@ count_base64(struct mail_body *b, uint64_t *out)
 	uint64_t done = 0;
 
 	b64dec_init(&c);
+	if (b->map) {
+		b64dec_count(&c, b->map + b->off, (size_t)b->len);
+		done = b->len;
+	}
 	while (done < b->len) {
 		size_t want = b->len - done < MB_RAW ? (size_t)(b->len - done) : MB_RAW;
 		ssize_t n = pread_full(b->fd, b->raw, want, b->off + done);
@@ -72,20 +78,21 @@ count_base64(struct mail_body *b, uint64_t *out)
 }
 
 struct mail_body *
-mail_body_new_region(int fd, uint64_t off, uint64_t len, enum mail_body_enc enc, uint64_t max,
-                     const char *tmpdir)
+mail_body_new_region(int fd, const void *map, uint64_t off, uint64_t len, enum mail_body_enc enc,
+                     uint64_t max, const char *tmpdir)
 {
 	struct mail_body *b = xcalloc(1, sizeof(*b));
 	uint64_t full = len;
 
 	b->fd = fd;
+	b->map = map;
 	b->region = 1;
 	b->enc = enc;
 	b->off = off;
 	b->len = len;
 	b->tmpdir = tmpdir;
 	b->spool = -1;
-	if (enc == MAIL_BODY_BASE64)
+	if (enc == MAIL_BODY_BASE64 && map == NULL)
 		b->raw = xmalloc(MB_RAW);
 	b64dec_init(&b->dec);
 	if (enc == MAIL_BODY_BASE64 && count_base64(b, &full) < 0) {
@@ -147,6 +154,14 @@ read_base64(struct mail_body *b, unsigned char *buf, size_t len)
 			want = MB_RAW;
 		if (want > b->len - b->raw_pos)
 			want = (size_t)(b->len - b->raw_pos);
+		if (b->map) {
+			/* In place: no copy of the raw bytes. */
+			got = b64dec_step(&b->dec, b->map + b->off + b->raw_pos, want, buf);
+			b->raw_pos += want;
+			if (got > 0)
+				return (ssize_t)got;
+			continue;
+		}
 		n = pread_full(b->fd, b->raw, want, b->off + b->raw_pos);
 		if (n < 0)
 			return -1;
@@ -180,6 +195,9 @@ mail_body_read(struct mail_body *b, void *buf, size_t len)
 		b->npend -= (unsigned)n;
 	} else if (!b->region) {
 		n = pread(b->fd, o, len, (off_t)b->pos);
+	} else if (b->enc == MAIL_BODY_IDENTITY && b->map) {
+		memcpy(o, b->map + b->off + b->pos, len);
+		n = (ssize_t)len;
 	} else if (b->enc == MAIL_BODY_IDENTITY) {
 		n = pread(b->fd, o, len, (off_t)(b->off + b->pos));
 	} else if (want >= 3) {

@@ -28,13 +28,15 @@ enum mail_body_enc {
 struct mail_body *mail_body_new_fd(int fd, uint64_t size, int own);
 
 /*
- * A body over [off, off + len) of fd (borrowed, read with pread), decoded
- * as enc and cut after max bytes (0: no cut). Base64 is counted first, so
- * the region is read twice. tmpdir is where mail_body_fd spools (NULL:
- * /tmp). Returns NULL with errno set if the region cannot be read.
+ * A body over [off, off + len) of fd (borrowed, read with pread), or of
+ * map when it is not NULL (fd mapped from offset 0, borrowed: it must stay
+ * mapped until the body is freed; read in place, no copy), decoded as enc
+ * and cut after max bytes (0: no cut). Base64 is counted first, so the
+ * region is read twice. tmpdir is where mail_body_fd spools (NULL: /tmp).
+ * Returns NULL with errno set if the region cannot be read.
  */
-struct mail_body *mail_body_new_region(int fd, uint64_t off, uint64_t len, enum mail_body_enc enc,
-                                       uint64_t max, const char *tmpdir);
+struct mail_body *mail_body_new_region(int fd, const void *map, uint64_t off, uint64_t len,
+                                       enum mail_body_enc enc, uint64_t max, const char *tmpdir);
 void mail_body_free(struct mail_body *b);
 
 /* Decoded size (after the cut). */

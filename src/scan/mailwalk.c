@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #define MW_BUF (64 * 1024)
 #define MW_MAX_NEST 64         /* multipart / message levels followed at most */
 #define MW_MAX_MESSAGES 100000 /* messages read from one mbox at most */
+#define MW_MAP_MIN (64 * 1024) /* smaller messages: a map costs more syscalls than it saves */
 
 static pthread_once_t mw_once = PTHREAD_ONCE_INIT;
 
@@ -37,12 +40,13 @@ struct mw {
 	mailwalk_cb cb;
 	void *arg;
 	struct scan_verdict *v;
-	int fd;         /* the message (mailwalk_fd), or -1 */
-	int64_t base;   /* stream position where reading started */
-	unsigned parts; /* handed to cb */
-	unsigned crit;  /* GMime's GMIME_CRIT_* warnings */
-	int stopped;    /* cb returned -1 */
-	int limited;    /* a limit was hit */
+	int fd;          /* the message (mailwalk_fd), or -1 */
+	const char *map; /* fd mapped from offset 0 for GMime, or NULL */
+	int64_t base;    /* stream position where reading started */
+	unsigned parts;  /* handed to cb */
+	unsigned crit;   /* GMime's GMIME_CRIT_* warnings */
+	int stopped;     /* cb returned -1 */
+	int limited;     /* a limit was hit */
 	unsigned char *buf;
 };
 
@@ -348,13 +352,15 @@ leaf_body(struct mw *mw, GMimeDataWrapper *content, GMimeStream *raw, const char
 	int fd;
 
 	*cut = 0;
-	if (raw && mw->fd >= 0 && GMIME_IS_STREAM_FS(raw) && GMIME_STREAM_FS(raw)->fd == mw->fd &&
+	if (raw && mw->fd >= 0 &&
+	    ((GMIME_IS_STREAM_FS(raw) && GMIME_STREAM_FS(raw)->fd == mw->fd) ||
+	     (mw->map && GMIME_IS_STREAM_MMAP(raw) && GMIME_STREAM_MMAP(raw)->map == mw->map)) &&
 	    raw->bound_start >= 0 && raw->bound_end >= raw->bound_start &&
 	    (enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_DEFAULT ||
 	     enc == GMIME_CONTENT_ENCODING_7BIT || enc == GMIME_CONTENT_ENCODING_8BIT ||
 	     enc == GMIME_CONTENT_ENCODING_BINARY)) {
 		body = mail_body_new_region(
-		    mw->fd, (uint64_t)raw->bound_start,
+		    mw->fd, mw->map, (uint64_t)raw->bound_start,
 		    (uint64_t)(raw->bound_end - raw->bound_start),
 		    enc == GMIME_CONTENT_ENCODING_BASE64 ? MAIL_BODY_BASE64 : MAIL_BODY_IDENTITY,
 		    max, mw->tmpdir);
@@ -484,6 +490,36 @@ walk_object(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth, uns
 	}
 }
 
+/*
+ * GMime's view of fd from its current offset: a map of a copy of fd (the
+ * stream unmaps and closes it), so that the parser copies from memory
+ * instead of a read and a seek per 4 KiB, and base64 and unencoded parts
+ * are decoded in place (*map); a plain file stream for a small message or
+ * where fd cannot be mapped.
+ */
+static GMimeStream *
+mw_stream(int fd, const char **map)
+{
+	GMimeStream *st;
+	struct stat sb;
+	int dfd;
+
+	*map = NULL;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= MW_MAP_MIN &&
+	    (dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+		/* The copy shares the offset, so the stream starts where fd is. */
+		st = g_mime_stream_mmap_new(dfd, PROT_READ, MAP_PRIVATE | MAP_POPULATE);
+		if (st) {
+			*map = GMIME_STREAM_MMAP(st)->map;
+			return st;
+		}
+		close(dfd);
+	}
+	st = g_mime_stream_fs_new(fd);
+	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(st), FALSE);
+	return st;
+}
+
 /* Fills in the state shared by one call; mw->buf must be freed. */
 static void
 mw_init(struct mw *mw, const char *path, const struct mailwalk_limits *lim, const char *tmpdir,
@@ -524,8 +560,7 @@ mailwalk_fd(int fd, const char *path, const struct mailwalk_limits *lim, const c
 	mw.fd = fd;
 	mbox = pread_full(fd, head, sizeof(head), (uint64_t)start) == (ssize_t)sizeof(head) &&
 	       memcmp(head, "From ", 5) == 0;
-	st = g_mime_stream_fs_new(fd);
-	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(st), FALSE);
+	st = mw_stream(fd, &mw.map);
 	mw.base = st->bound_start;
 	parser = g_mime_parser_new_with_stream(st);
 	g_object_unref(st);
@@ -583,7 +618,7 @@ mailwalk_uu_fd(int fd, const char *path, const char *id_prefix, unsigned depth,
 		return -1;
 	}
 	mw_init(&mw, path, lim, tmpdir, cb, arg, v);
-	body = mail_body_new_region(fd, (uint64_t)cur,
+	body = mail_body_new_region(fd, NULL, (uint64_t)cur,
 	                            st.st_size > cur ? (uint64_t)(st.st_size - cur) : 0,
 	                            MAIL_BODY_IDENTITY, 0, tmpdir);
 	uu_scan(&mw, body, id_prefix, depth);
