@@ -730,6 +730,7 @@ def cmd_plain(argv):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([scan, "-d", sigs, "--cache-dir", os.path.join(d, "cache"), "-j", "1",
                         "-q", "--no-summary", "-r", target], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL,
                        check=False)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
