@@ -28,7 +28,10 @@
 #define MW_BUF (64 * 1024)
 #define MW_MAX_NEST 64         /* multipart / message levels followed at most */
 #define MW_MAX_MESSAGES 100000 /* messages read from one mbox at most */
-#define MW_MAP_MIN (64 * 1024) /* smaller messages: a map costs more syscalls than it saves */
+/* Smaller messages are read: mapping and unmapping (TLB shootdowns across the
+ * worker threads) cost more than the reads they save; measured: 100 KiB
+ * slower mapped, 2 MiB faster. */
+#define MW_MAP_MIN (1024 * 1024)
 
 static pthread_once_t mw_once = PTHREAD_ONCE_INIT;
 
@@ -494,7 +497,8 @@ walk_object(struct mw *mw, GMimeObject *obj, const char *id, unsigned depth, uns
  * GMime's view of fd from its current offset: a map of a copy of fd (the
  * stream unmaps and closes it), so that the parser copies from memory
  * instead of a read and a seek per 4 KiB, and base64 and unencoded parts
- * are decoded in place (*map); a plain file stream for a small message or
+ * are decoded in place (*map); a plain file stream for a message under
+ * MW_MAP_MIN or
  * where fd cannot be mapped.
  */
 static GMimeStream *
