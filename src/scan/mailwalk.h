@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "scan/mailnorm.h"
+#include "scan/mailbody.h"
 #include "scan/verdict.h"
 
 struct mail_part {
@@ -58,10 +59,13 @@ struct mailwalk_limits {
 };
 
 /*
- * Called for each part with its decoded content readable on fd (a seekable
- * temporary file positioned at 0, size bytes). Returns 0 to go on, -1 to stop.
+ * Called for each part with its decoded content (scan/mailbody.h: its exact
+ * size, read it in order, or ask for a file with mail_body_fd). Base64 and
+ * unencoded parts are decoded from the message as they are read; other
+ * encodings and uu blocks come from a temporary file. The body is borrowed
+ * until the callback returns. Returns 0 to go on, -1 to stop.
  */
-typedef int (*mailwalk_cb)(void *arg, const struct mail_part *part, int fd, uint64_t size);
+typedef int (*mailwalk_cb)(void *arg, const struct mail_part *part, struct mail_body *body);
 
 /* Initialises GMime once per process (thread-safe); mailwalk_fd calls it. */
 void mailwalk_global_init(void);

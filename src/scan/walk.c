@@ -55,7 +55,8 @@ enum src_kind {
 	SRC_FILE,   /* a region of a seekable file, read with pread */
 	SRC_STREAM, /* a pipe or socket, read with read */
 	SRC_MEM,
-	SRC_ARC, /* the current member of an archive */
+	SRC_ARC,  /* the current member of an archive */
+	SRC_BODY, /* a MIME part or uu block, decoded as it is read (mailbody.h) */
 };
 
 struct src {
@@ -66,7 +67,8 @@ struct src {
 	uint64_t pos;
 	const unsigned char *mem;
 	struct arc *arc;
-	int err;     /* errno of a failed read (SRC_FILE, SRC_STREAM) */
+	struct mail_body *body;
+	int err;     /* errno of a failed read (SRC_FILE, SRC_STREAM, SRC_BODY) */
 	int uu_done; /* a text part whose uu blocks mailwalk handed on already */
 	int raw;     /* the one member of a compressed stream (at the stream's depth) */
 	int failed;  /* reading it failed (src_failed noted why) */
@@ -170,6 +172,9 @@ src_read(struct src *s, void *buf, size_t len)
 		break;
 	case SRC_ARC:
 		return arc_read(s->arc, buf, len);
+	case SRC_BODY:
+		n = mail_body_read(s->body, buf, len);
+		break;
 	default:
 		return -1;
 	}
@@ -245,9 +250,13 @@ src_failed(struct walk *w, struct src *s, const char *path)
 	free(why);
 }
 
-/* mailwalk_cb: walks one decoded MIME part or uu block as a child node. */
+/*
+ * mailwalk_cb: walks one decoded MIME part or uu block as a child node,
+ * straight from its body: a part that is not a container is decoded and
+ * matched in one pass; a container is spooled by walk_node as it is fed.
+ */
 static int
-walk_part_cb(void *arg, const struct mail_part *part, int fd, uint64_t size)
+walk_part_cb(void *arg, const struct mail_part *part, struct mail_body *body)
 {
 	struct walk_parts *wp = arg;
 	struct walk *w = wp->w;
@@ -261,9 +270,10 @@ walk_part_cb(void *arg, const struct mail_part *part, int fd, uint64_t size)
 	else
 		path = xasprintf("%s//%s", wp->path, part->id);
 	memset(&s, 0, sizeof(s));
-	s.kind = SRC_FILE;
-	s.fd = fd;
-	s.size = size;
+	s.kind = SRC_BODY;
+	s.fd = -1;
+	s.body = body;
+	s.size = mail_body_size(body);
 	/* mailwalk looks for uu blocks in text parts itself (ids "N.uuK"). */
 	s.uu_done = !part->is_uu && strncasecmp(part->content_type, "text/", 5) == 0;
 	s.declared_text = s.uu_done;

@@ -45,9 +45,11 @@
  * is opened, so a self-containing archive cannot exhaust the stack.
  *
  * Children that are containers themselves are spooled to an unlinked
- * temporary file (util/tmpfd.h, in tmpdir) so libarchive can seek, and MIME
- * parts and uu blocks are decoded into such files (mailwalk); nothing else
- * is copied. Memory use is bounded by the chunk size, not the object size
+ * temporary file (util/tmpfd.h, in tmpdir) so libarchive can seek. Base64
+ * and unencoded MIME parts are decoded as they are fed (mailbody.h), so a
+ * part that is not a container is decoded and matched in one pass with no
+ * copy; other encodings and uu blocks are decoded into temporary files
+ * (mailwalk). Nothing else is copied. Memory use is bounded by the chunk size, not the object size
  * (beyond what libarchive's decoders and GMime's parse tree need).
  */
 #ifndef PC_WALK_H

@@ -30,12 +30,11 @@ struct fz_parts {
 };
 
 static int
-fz_cb(void *arg, const struct mail_part *p, int fd, uint64_t sz)
+fz_cb(void *arg, const struct mail_part *p, struct mail_body *body)
 {
 	struct fz_parts *f = arg;
 
-	(void)fd;
-	(void)sz;
+	(void)body;
 	f->total++;
 	if (f->n < FZ_MAX_PARTS) {
 		snprintf(f->id[f->n], sizeof(f->id[0]), "%s", p->id);

@@ -48,18 +48,31 @@ rec_addf(struct rec *r, const char *fmt, ...)
 }
 
 static int
-rec_cb(void *arg, const struct mail_part *p, int fd, uint64_t size)
+rec_cb(void *arg, const struct mail_part *p, struct mail_body *body)
 {
 	struct rec *r = arg;
-	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned char buf[65536], buf2[65536], md[EVP_MAX_MD_SIZE];
+	uint64_t size = mail_body_size(body);
 	unsigned mdlen;
-	ssize_t n;
+	ssize_t n = 0, k, m;
+	int fd;
 
-	/* The fd is at 0 and holds exactly size bytes. */
-	assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
-	n = read(fd, buf, sizeof(buf));
-	assert_true(n >= 0);
+	/* Read in odd pieces, the body gives exactly size bytes ... */
+	while ((k = mail_body_read(body, buf + n, (size_t)(n % 2 ? 1 : 4093))) > 0)
+		n += k;
+	assert_true(k == 0);
 	assert_int_equal((uint64_t)n, size);
+	/* ... and as a file the same bytes, after which reading starts over. */
+	fd = mail_body_fd(body);
+	assert_true(fd >= 0);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
+	assert_int_equal(read(fd, buf2, sizeof(buf2)), n);
+	assert_memory_equal(buf, buf2, (size_t)n);
+	memset(buf2, 0, sizeof(buf2));
+	for (k = 0; (m = mail_body_read(body, buf2 + k, sizeof(buf2) - (size_t)k)) > 0;)
+		k += m;
+	assert_int_equal(k, n);
+	assert_memory_equal(buf, buf2, (size_t)n);
 	if (r->n < 16) {
 		r->depth[r->n] = p->depth;
 		r->is_uu[r->n] = p->is_uu;

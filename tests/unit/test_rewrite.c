@@ -314,8 +314,10 @@ struct parts {
 };
 
 static int
-rec_cb(void *arg, const struct mail_part *mp, int fd, uint64_t size)
+rec_cb(void *arg, const struct mail_part *mp, struct mail_body *body)
 {
+	uint64_t size = mail_body_size(body);
+	int fd = mail_body_fd(body);
 	struct parts *ps = arg;
 	struct part *p;
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -333,6 +335,7 @@ rec_cb(void *arg, const struct mail_part *mp, int fd, uint64_t size)
 	p->be = mp->body_end;
 	p->content = malloc(size + 1);
 	assert_non_null(p->content);
+	assert_true(fd >= 0);
 	assert_int_equal(read(fd, p->content, size), (ssize_t)size);
 	p->content[size] = '\0';
 	p->len = size;
