@@ -294,5 +294,29 @@ b64dec_count(struct b64dec *d, const void *in, size_t len)
 uint64_t
 b64dec_count_size(const struct b64dec *d)
 {
-	return d->out;
+	/* An incomplete last group: its whole bytes, as b64dec_finish gives. */
+	return d->out + (d->n == 2 ? 1u : d->n == 3 ? (d->eq2 ? 1u : 2u) : 0u);
+}
+
+size_t
+b64dec_finish(struct b64dec *d, void *out)
+{
+	unsigned char *o = out;
+	size_t nb = 0;
+
+	if (d->n == 2) {
+		o[0] = (unsigned char)(d->acc >> 4);
+		nb = 1;
+	} else if (d->n == 3) {
+		o[0] = (unsigned char)(d->acc >> 10);
+		nb = 1;
+		if (!d->eq2) {
+			o[1] = (unsigned char)(d->acc >> 2);
+			nb = 2;
+		}
+	}
+	d->acc = 0;
+	d->n = 0;
+	d->eq2 = 0;
+	return nb;
 }

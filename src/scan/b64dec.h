@@ -8,8 +8,11 @@
  * (line breaks, spaces, junk) is skipped; '=' counts as a character of
  * value 0, and a complete group of four ending in "=" gives 2 bytes, in
  * "==" 3 - 2 = 1 byte (padding anywhere, so concatenated encodings decode);
- * an incomplete last group gives nothing. b64dec_count over the same bytes
- * gives exactly the number of bytes b64dec_step gives over them.
+ * an incomplete last group gives the whole bytes its characters hold
+ * (b64dec_finish: "wA" or "wA=" gives 1 byte, "wAB" 2), as GMime does: a
+ * sender or parser that loses the last '=' loses no data. b64dec_count
+ * over the same bytes, with b64dec_count_size, gives exactly the number of
+ * bytes b64dec_step and b64dec_finish give over them.
  */
 #ifndef PC_B64DEC_H
 #define PC_B64DEC_H
@@ -38,8 +41,16 @@ void b64dec_init(struct b64dec *d);
 size_t b64dec_step(struct b64dec *d, const void *in, size_t len, void *out);
 
 /*
+ * Ends the input: writes the bytes of an incomplete last group (at most 2)
+ * to out and returns how many; the state is then empty (a second call
+ * gives 0).
+ */
+size_t b64dec_finish(struct b64dec *d, void *out);
+
+/*
  * Counting pass: adds what len bytes of in decode to; b64dec_count_size()
- * is then the exact output of b64dec_step over the same bytes.
+ * is then the exact output of b64dec_step and b64dec_finish over the same
+ * bytes.
  */
 void b64dec_count(struct b64dec *d, const void *in, size_t len);
 uint64_t b64dec_count_size(const struct b64dec *d);

@@ -149,7 +149,7 @@ read_base64(struct mail_body *b, unsigned char *buf, size_t len)
 		size_t got;
 
 		if (b->raw_pos >= b->len)
-			return 0;
+			return (ssize_t)b64dec_finish(&b->dec, buf); /* 0 the second time */
 		if (want > MB_RAW)
 			want = MB_RAW;
 		if (want > b->len - b->raw_pos)
@@ -167,7 +167,7 @@ read_base64(struct mail_body *b, unsigned char *buf, size_t len)
 			return -1;
 		if (n == 0) {
 			b->raw_pos = b->len; /* the file shrank: what we have is all */
-			return 0;
+			return (ssize_t)b64dec_finish(&b->dec, buf);
 		}
 		b->raw_pos += (uint64_t)n;
 		got = b64dec_step(&b->dec, b->raw, (size_t)n, buf);

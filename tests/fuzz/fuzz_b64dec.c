@@ -36,6 +36,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c += b64dec_step(&d3, data + i, n, o3 + c);
 		b64dec_count(&k, data + i, n);
 	}
+	a += b64dec_finish(&d1, o1 + a);
+	b += b64dec_finish(&d2, o2 + b);
+	c += b64dec_finish(&d3, o3 + c);
 	if (a > cap || a != b || a != c || memcmp(o1, o2, a) != 0 || memcmp(o1, o3, a) != 0 ||
 	    b64dec_count_size(&k) != a)
 		abort();

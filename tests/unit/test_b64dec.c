@@ -38,8 +38,11 @@ static const struct vec vecs[] = {
     V("TW\r\nFu", "Man"),
     V("T W\tF\nu", "Man"),     /* whitespace anywhere */
     V("TW*F!u", "Man"),        /* junk skipped */
-    V("TWF", ""),              /* incomplete group: nothing */
-    V("TWFuT", "Man"),         /* the incomplete rest dropped */
+    V("TWF", "Ma"),            /* incomplete group: its whole bytes */
+    V("TWFuT", "Man"),         /* one character holds no byte */
+    V("TWFuTQ", "ManM"),       /* two hold one */
+    V("TQ=", "M"),             /* a lost last '=' loses no data */
+    V("wA=", "\xc0"),          /* (GMime decodes so too) */
     V("TQ==TWFu", "MMan"),     /* concatenated encodings */
     V("TWE=TQ==", "MaM"),      /* padding in the middle */
     V("TQ=\r\n=", "M"),        /* padding split by a line break */
@@ -73,6 +76,8 @@ check_one(const struct vec *t, size_t chunk)
 		if (len == 0)
 			break;
 	}
+	got += b64dec_finish(&d, out + got);
+	assert_int_equal(b64dec_finish(&d, out + got), 0);
 	assert_int_equal(got, t->out_len);
 	assert_memory_equal(out, t->out, t->out_len);
 	assert_int_equal(b64dec_count_size(&c), t->out_len);
@@ -129,6 +134,7 @@ test_against_gmime(void **state)
 			b64dec_count(&c, enc + off, k);
 			off += k;
 		}
+		got += b64dec_finish(&d, out + got);
 		assert_int_equal(got, n);
 		assert_memory_equal(out, raw, n);
 		assert_int_equal(b64dec_count_size(&c), n);
@@ -177,6 +183,8 @@ test_fast_path(void **state)
 		a = b64dec_step(&d1, in, n, o1);
 		for (size_t i = 0; i < n; i++)
 			b += b64dec_step(&d2, in + i, 1, o2 + b);
+		a += b64dec_finish(&d1, o1 + a);
+		b += b64dec_finish(&d2, o2 + b);
 		b64dec_count(&c, in, n);
 		assert_int_equal(a, b);
 		assert_memory_equal(o1, o2, a);
