@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 
+#include "scan/arj.h"
 #include "scan/docfmt.h"
 #include "scan/extract.h"
 
@@ -13,10 +14,9 @@ static const struct {
 	const char *name;
 	extract_fn fn;
 } table[] = {
-    {EXF_NONE, "none", NULL},
-    {EXF_PDF, "pdf", pdf_extract},
-    {EXF_RTF, "rtf", rtf_extract},
-    {EXF_HTML, "html", htmldata_extract},
+    {EXF_NONE, "none", NULL},      {EXF_PDF, "pdf", pdf_extract},
+    {EXF_RTF, "rtf", rtf_extract}, {EXF_HTML, "html", htmldata_extract},
+    {EXF_ARJ, "arj", arj_extract},
 };
 
 extract_fn

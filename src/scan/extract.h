@@ -28,6 +28,7 @@ enum extract_format {
 	EXF_PDF,  /* PDF streams (docfmt.h) */
 	EXF_RTF,  /* RTF embedded objects (docfmt.h) */
 	EXF_HTML, /* HTML data: URIs (docfmt.h) */
+	EXF_ARJ,  /* ARJ archives (arj.h) */
 	EXF_COUNT
 };
 

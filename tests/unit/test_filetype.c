@@ -68,10 +68,11 @@ static const struct {
     {"clam.cab", NULL, NULL, "application/vnd.ms-cab-compressed", CONT_ARCHIVE, 0},
     {"clam.newc.cpio", NULL, NULL, "application/x-cpio", CONT_ARCHIVE, 0},
     /* libarchive cannot read these: they must not be handed to it. */
-    {"clam.arj", NULL, NULL, "application/x-arj", CONT_NONE, 0},
     {"clam.chm", NULL, NULL, NULL, CONT_NONE, 0},
     {"clam.ole.doc", NULL, NULL, "application/msword", CONT_NONE, T(2)},
     {"clam.pdf", NULL, NULL, "application/pdf", CONT_EXTRACT, T(10)},
+    /* ARJ is ours to read (arj.h). */
+    {"clam.arj", NULL, NULL, "application/x-arj", CONT_EXTRACT, 0},
     {"clam.mail", NULL, NULL, "message/rfc822", CONT_MAIL, T(4)},
     /* libmagic calls these text/plain: the header check finds the mail. */
     {"clam.exe.mbox.base64", NULL, NULL, "text/plain", CONT_MAIL, T(4) | T(7)},

@@ -326,7 +326,6 @@ static const struct {
     {"clam_IScab_int.exe", "InstallShield cabinet in a PE", SCAN_CLEAN},
     {"clam_ISmsi_ext.exe", "InstallShield MSI in a PE", SCAN_CLEAN},
     {"clam_ISmsi_int.exe", "InstallShield MSI in a PE", SCAN_CLEAN},
-    {"clam.arj", "ARJ: libarchive has no ARJ reader", SCAN_CLEAN},
     {"clam.chm", "CHM: libarchive has no CHM reader", SCAN_CLEAN},
     {"clam.sis", "Symbian SIS: no reader", SCAN_CLEAN},
     {"clam.exe.szdd", "MS SZDD (compress.exe): no reader", SCAN_CLEAN},
