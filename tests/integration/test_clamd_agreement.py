@@ -64,7 +64,6 @@ KNOWN_DIFFERENCES = {
     "clam_IScab_int.exe": (CLAMD_ONLY, UNPACKER.format("InstallShield cabinets")),
     "clam_ISmsi_ext.exe": (CLAMD_ONLY, UNPACKER.format("InstallShield MSI setups")),
     "clam_ISmsi_int.exe": (CLAMD_ONLY, UNPACKER.format("InstallShield MSI setups")),
-    "clam.arj": (CLAMD_ONLY, "ARJ archive: libarchive cannot read ARJ"),
     "clam.chm": (CLAMD_ONLY, "CHM (Microsoft compiled help): not an archive format Portcullis reads"),
     "clam.sis": (CLAMD_ONLY, "SIS (Symbian installer): not an archive format Portcullis reads"),
     "clam.exe.szdd": (CLAMD_ONLY, "SZDD (MS compress.exe): not a format Portcullis decompresses"),
