@@ -31,7 +31,7 @@ cmake --build build-fuzz -j "$(nproc 2>/dev/null || echo 2)" --target fuzz_ndb f
 	fuzz_smtp_data fuzz_smtp_reply fuzz_smtp_cmd fuzz_rewrite fuzz_zipdec fuzz_textblocks \
 	fuzz_doc fuzz_arj >/dev/null
 for spec in ndb:100000 walk:50000 smtp_data:100000 smtp_reply:100000 smtp_cmd:200000 \
-	rewrite:30000 zipdec:50000 textblocks:20000 doc:100000 arj:50000; do
+	rewrite:30000 zipdec:50000 textblocks:20000 doc:100000 arj:30000; do
 	name=${spec%%:*}
 	runs=${spec##*:}
 	bin=build-fuzz/tests/fuzz/fuzz_$name

@@ -86,6 +86,7 @@ def test_many_members_many_windows(run_scan, tmp_path, testfiles, method):
 
 @need_arj
 def test_damaged_not_clean(run_scan_both, tmp_path):
+    """Damaged archives are corrupt; a text file merely named .arj stays clean text."""
     good = make_arj(tmp_path, "good.arj", 1, [("report.txt", CLEAN)]).read_bytes()
     cases = {
         # the packed data cut in the middle
@@ -103,19 +104,15 @@ def test_damaged_not_clean(run_scan_both, tmp_path):
         p = tmp_path / name
         p.write_bytes(bytes(data))
         files.append(p)
-    res = run_scan_both(*files, timeout=30)
+    notes = tmp_path / "notes.arj"
+    notes.write_bytes(CLEAN)
+    res = run_scan_both(notes, *files, timeout=30)
     assert_sane(res)
     assert not res.errors, res.stdout
+    assert str(notes) in res.ok and not res.names_under(notes), res.stdout
+    assert not any(u.path.startswith(str(notes)) for u in res.unscanned), res.stdout
     for p in files:
         assert str(p) not in res.ok, res.stdout
         assert any(u.path.startswith(str(p)) and u.kind == "CORRUPT" for u in res.unscanned), \
             (p, res.stdout)
 
-
-def test_not_arj_by_name(run_scan, tmp_path):
-    """A text file named .arj is text: clean, not a corrupt archive."""
-    f = tmp_path / "notes.arj"
-    f.write_bytes(CLEAN)
-    res = run_scan(f)
-    assert_sane(res)
-    assert res.rc == 0 and str(f) in res.ok and not res.unscanned, res.stdout
