@@ -116,3 +116,17 @@ def test_damaged_not_clean(run_scan_both, tmp_path):
         assert any(u.path.startswith(str(p)) and u.kind == "CORRUPT" for u in res.unscanned), \
             (p, res.stdout)
 
+
+
+@need_arj
+@pytest.mark.parametrize("method,config", [(1, None), (4, {"max_file_size": "1M"})])
+def test_bomb_is_a_limit(run_scan, tmp_path, method, config):
+    """64 MiB of zeros packed small: cut at a limit, quickly, the limit noted.
+    Method 1 packs them past scan.max_ratio; method 4 cannot (about 85:1),
+    so it meets a smaller scan.max_file_size."""
+    f = make_arj(tmp_path, "bomb%d.arj" % method, method, [("zeros.bin", bytes(64 << 20))])
+    res = run_scan(f, config=config, timeout=30)
+    assert_sane(res)
+    assert res.rc == 2 and not res.names(), res.stdout
+    assert res.limits() & {"max_ratio", "max_file_size"}, res.stdout
+    assert res.elapsed < 10
