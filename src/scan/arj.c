@@ -488,21 +488,13 @@ out_write(void *arg, const unsigned char *buf, size_t len)
 	return o->cut == LIMIT_NONE ? 0 : -1;
 }
 
+/* len bytes at off in fd: 0, or -1 if they cannot all be read. */
 static int
 rd(int fd, uint64_t off, void *buf, size_t len)
 {
-	size_t got = 0;
+	ssize_t n = pread_full(fd, buf, len, off);
 
-	while (got < len) {
-		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-	}
-	return 0;
+	return n >= 0 && (size_t)n == len ? 0 : -1;
 }
 
 /*
