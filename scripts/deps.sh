@@ -16,10 +16,10 @@ PKGS=(
 	# useradd (passwd, run.sh creates the user portcullis)
 	git procps passwd
 	# tests, with the commands the integration tests run: clamd
-	# (clamav-daemon), zip, 7z (p7zip-full: deflate64 zips), /usr/bin/time -v,
+	# (clamav-daemon), zip, 7z (p7zip-full: deflate64 zips), arj, /usr/bin/time -v,
 	# openssl, swaks, mount/umount of a small tmpfs (mount); the Postfix tools
 	# come with postfix below
-	libcmocka-dev python3 python3-pytest clamav-daemon clamav-testfiles zip p7zip-full time
+	libcmocka-dev python3 python3-pytest clamav-daemon clamav-testfiles zip p7zip-full arj time
 	openssl swaks mount
 	# public MIME test messages of other libraries (tests/integration/test_mail_corpus.py)
 	libpython3.11-testsuite golang-github-jhillyerd-enmime-dev

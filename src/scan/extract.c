@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 
+#include "scan/arj.h"
 #include "scan/docfmt.h"
 #include "scan/extract.h"
 
@@ -15,10 +16,10 @@ static const struct {
 } table[] = {
     {EXF_NONE, "none", NULL},         {EXF_PDF, "pdf", pdf_extract},
     {EXF_RTF, "rtf", rtf_extract},    {EXF_HTML, "html", htmldata_extract},
-    {EXF_NONE, "none", NULL},         {EXF_TNEF, "tnef", extract_tnef},
-    {EXF_CHM, "chm", extract_chm},    {EXF_SZDD, "szdd", extract_szdd},
-    {EXF_KWAJ, "kwaj", extract_kwaj}, {EXF_OLE2, "ole2", extract_ole2},
-    {EXF_SIS, "sis", extract_sis},
+    {EXF_TNEF, "tnef", extract_tnef}, {EXF_CHM, "chm", extract_chm},
+    {EXF_SZDD, "szdd", extract_szdd}, {EXF_KWAJ, "kwaj", extract_kwaj},
+    {EXF_OLE2, "ole2", extract_ole2}, {EXF_SIS, "sis", extract_sis},
+    {EXF_ARJ, "arj", arj_extract},
 };
 
 extract_fn

@@ -34,6 +34,7 @@ enum extract_format {
 	EXF_KWAJ, /* MS-DOS COMPRESS.EXE KWAJ (libmspack): ex_mspack.c */
 	EXF_OLE2, /* OLE2 compound document streams (libgsf): ex_ole2.c */
 	EXF_SIS,  /* Symbian installer (ours, zlib): ex_sis.c */
+	EXF_ARJ,  /* ARJ archives (arj.h) */
 	EXF_COUNT
 };
 

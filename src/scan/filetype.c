@@ -18,6 +18,7 @@
 
 #include <magic.h>
 
+#include "scan/arj.h"
 #include "scan/filetype.h"
 #include "scan/sig.h"
 #include "scan/uudecode.h"
@@ -849,6 +850,18 @@ doc_format(const char *mime, const void *buf, size_t len, const char *ext, int t
 }
 
 /*
+ * ARJ, which libarchive cannot read (arj.h): a main header whose CRC is
+ * right, libmagic's type, or the name .arj on an object starting with the
+ * header id (a damaged archive is then ours to call corrupt).
+ */
+static int
+is_arj(const char *mime, const unsigned char *b, size_t len, const char *ext)
+{
+	return arj_sniff(b, len) || mime_match(mime, "application/x-arj", 0) ||
+	       (ext && strcasecmp(ext, "arj") == 0 && len >= 2 && b[0] == 0x60 && b[1] == 0xea);
+}
+
+/*
  * Fills out from a MIME type: container kind (with our own mail and
  * uuencode checks on text) and target bits.
  */
@@ -879,6 +892,9 @@ classify(const char *mime, const void *buf, size_t len, const char *name, struct
 		else if (mime_match(out->mime, "text/x-uuencode", 0) ||
 		         (text && uu_has_begin(buf, len)))
 			out->container = CONT_UU;
+		else if ((out->extract = is_arj(out->mime, buf, len, ext) ? EXF_ARJ : EXF_NONE) !=
+		         EXF_NONE)
+			out->container = CONT_EXTRACT;
 		else if ((out->extract = doc_format(out->mime, buf, len, ext, text)) != EXF_NONE)
 			out->container = CONT_EXTRACT;
 	}

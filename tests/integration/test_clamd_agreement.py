@@ -64,7 +64,6 @@ KNOWN_DIFFERENCES = {
     "clam_IScab_int.exe": (CLAMD_ONLY, UNPACKER.format("InstallShield cabinets")),
     "clam_ISmsi_ext.exe": (CLAMD_ONLY, UNPACKER.format("InstallShield MSI setups")),
     "clam_ISmsi_int.exe": (CLAMD_ONLY, UNPACKER.format("InstallShield MSI setups")),
-    "clam.arj": (CLAMD_ONLY, "ARJ archive: libarchive cannot read ARJ"),
     "clam-fsg.exe": (NAMES, RAW_ONLY.format("the FSG-packed PE")),
     "clam_IScab_ext.exe": (NAMES, RAW_ONLY.format("the InstallShield cabinet")),
     "gen-mail-qp.eml": (

@@ -58,7 +58,7 @@ TESTFILE_TABLE = {
     "clam-wwpack.exe": N(PACKED.format("WWPack32")),
     "clam-yc.exe": N(PACKED.format("yoda's Crypter over UPX")),
     "clam.7z": U(),
-    "clam.arj": N("ARJ: libarchive has no ARJ reader"),
+    "clam.arj": U(),
     "clam.bin-be.cpio": U(),
     "clam.bin-le.cpio": U(),
     "clam.bz2.zip": U(),

@@ -68,7 +68,6 @@ static const struct {
     {"clam.cab", NULL, NULL, "application/vnd.ms-cab-compressed", CONT_ARCHIVE, 0},
     {"clam.newc.cpio", NULL, NULL, "application/x-cpio", CONT_ARCHIVE, 0},
     /* libarchive cannot read these: they must not be handed to it. */
-    {"clam.arj", NULL, NULL, "application/x-arj", CONT_NONE, 0},
     /* Formats of extract.h: by libmagic's type, by magic, by name. */
     {"clam.chm", NULL, NULL, "application/vnd.ms-htmlhelp", CONT_EXTRACT, 0},
     {"clam.ole.doc", NULL, NULL, "application/msword", CONT_EXTRACT, T(2)},
@@ -79,6 +78,8 @@ static const struct {
     {NULL, "\x01\x02\x03 not TNEF", "winmail.dat", "application/octet-stream", CONT_EXTRACT, 0},
     {NULL, "\x01\x02\x03 not TNEF", "other.dat", "application/octet-stream", CONT_NONE, 0},
     {"clam.pdf", NULL, NULL, "application/pdf", CONT_EXTRACT, T(10)},
+    /* ARJ is ours to read (arj.h). */
+    {"clam.arj", NULL, NULL, "application/x-arj", CONT_EXTRACT, 0},
     {"clam.mail", NULL, NULL, "message/rfc822", CONT_MAIL, T(4)},
     /* libmagic calls these text/plain: the header check finds the mail. */
     {"clam.exe.mbox.base64", NULL, NULL, "text/plain", CONT_MAIL, T(4) | T(7)},

@@ -326,7 +326,6 @@ static const struct {
     {"clam_IScab_int.exe", "InstallShield cabinet in a PE", SCAN_CLEAN},
     {"clam_ISmsi_ext.exe", "InstallShield MSI in a PE", SCAN_CLEAN},
     {"clam_ISmsi_int.exe", "InstallShield MSI in a PE", SCAN_CLEAN},
-    {"clam.arj", "ARJ: libarchive has no ARJ reader", SCAN_CLEAN},
 };
 
 /* Where clam.exe must show up in some of the readable ones. */
