@@ -410,6 +410,10 @@ walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, ui
 		if (r == ARC_END)
 			break;
 		if (r == ARC_FATAL || r == ARC_BAD) {
+			/* A zip too short for one local header holds no member
+			 * to hide anything in; its bytes were matched as they are. */
+			if (zip && idx == 0 && size < ZIP_LOCAL_HEADER_SIZE)
+				break;
 			if (arc_error_encrypted(a)) {
 				note(w, SCAN_ENCRYPTED, LIMIT_NONE, path, arc_error(a));
 			} else {

@@ -32,7 +32,6 @@
 #define ZIP_DIGSIG 0x05054b50u
 #define ZIP_DESC 0x08074b50u
 
-#define ZIP_LOCAL_LEN 30
 #define ZIP_NAME_MAX 65535 /* the field is 16 bits: names are whole, to match libarchive's */
 #define ZIP_BLOCK (64 * 1024)
 #define ZIP_RATIO_FLOOR (1024 * 1024) /* as WALK_RATIO_FLOOR */
@@ -158,7 +157,7 @@ local_plausible(const unsigned char *b, size_t n)
 		return 0;
 	if (nlen == 0 || nlen > 1024)
 		return 0;
-	if (n >= (size_t)nlen && memchr(b + ZIP_LOCAL_LEN, 0, nlen) != NULL)
+	if (n >= (size_t)nlen && memchr(b + ZIP_LOCAL_HEADER_SIZE, 0, nlen) != NULL)
 		return 0;
 	return 1;
 }
@@ -168,12 +167,12 @@ zip_find_embedded(const unsigned char *b, size_t n)
 {
 	const unsigned char *p = b + 1;
 
-	while (n > ZIP_LOCAL_LEN && (p = memmem(p, n - (size_t)(p - b), "PK\3\4", 4)) != NULL) {
+	while (n > ZIP_LOCAL_HEADER_SIZE && (p = memmem(p, n - (size_t)(p - b), "PK\3\4", 4)) != NULL) {
 		size_t at = (size_t)(p - b);
 
-		if (at + ZIP_LOCAL_LEN > n)
+		if (at + ZIP_LOCAL_HEADER_SIZE > n)
 			break;
-		if (local_plausible(p, n - at - ZIP_LOCAL_LEN))
+		if (local_plausible(p, n - at - ZIP_LOCAL_HEADER_SIZE))
 			return at;
 		p++;
 	}
@@ -187,7 +186,7 @@ zip_find_embedded(const unsigned char *b, size_t n)
 static uint64_t
 resync(int fd, uint64_t off, uint64_t from, uint64_t end)
 {
-	unsigned char buf[ZIP_BLOCK + ZIP_LOCAL_LEN + 1024];
+	unsigned char buf[ZIP_BLOCK + ZIP_LOCAL_HEADER_SIZE + 1024];
 
 	while (from + 4 <= end) {
 		size_t want = end - from < sizeof(buf) ? (size_t)(end - from) : sizeof(buf);
@@ -206,8 +205,8 @@ resync(int fd, uint64_t off, uint64_t from, uint64_t end)
 				continue;
 			if (le32(p) == ZIP_CENTRAL || le32(p) == ZIP_END)
 				return from + i;
-			if (le32(p) == ZIP_LOCAL && (i + ZIP_LOCAL_LEN > want ||
-			                             local_plausible(p, want - i - ZIP_LOCAL_LEN)))
+			if (le32(p) == ZIP_LOCAL && (i + ZIP_LOCAL_HEADER_SIZE > want ||
+			                             local_plausible(p, want - i - ZIP_LOCAL_HEADER_SIZE)))
 				return from + i;
 		}
 		if (want < sizeof(buf))
@@ -221,11 +220,11 @@ resync(int fd, uint64_t off, uint64_t from, uint64_t end)
 static int
 read_local(int fd, uint64_t off, uint64_t size, uint64_t at, struct zip_local *z)
 {
-	unsigned char h[ZIP_LOCAL_LEN];
+	unsigned char h[ZIP_LOCAL_HEADER_SIZE];
 	unsigned nlen, xlen;
 	unsigned char *extra;
 
-	if (size - at < ZIP_LOCAL_LEN || rd(fd, off + at, h, sizeof(h)) < 0 || le32(h) != ZIP_LOCAL)
+	if (size - at < ZIP_LOCAL_HEADER_SIZE || rd(fd, off + at, h, sizeof(h)) < 0 || le32(h) != ZIP_LOCAL)
 		return -1;
 	memset(z, 0, sizeof(*z));
 	z->at = at;
@@ -235,15 +234,15 @@ read_local(int fd, uint64_t off, uint64_t size, uint64_t at, struct zip_local *z
 	z->usize = le32(h + 22);
 	nlen = le16(h + 26);
 	xlen = le16(h + 28);
-	if (size - at - ZIP_LOCAL_LEN < (uint64_t)nlen + xlen)
+	if (size - at - ZIP_LOCAL_HEADER_SIZE < (uint64_t)nlen + xlen)
 		return -1;
-	if (rd(fd, off + at + ZIP_LOCAL_LEN, z->name, nlen < ZIP_NAME_MAX ? nlen : ZIP_NAME_MAX) <
+	if (rd(fd, off + at + ZIP_LOCAL_HEADER_SIZE, z->name, nlen < ZIP_NAME_MAX ? nlen : ZIP_NAME_MAX) <
 	    0)
 		return -1;
 	z->name[nlen < ZIP_NAME_MAX ? nlen : ZIP_NAME_MAX] = '\0';
 	/* Zip64 sizes (APPNOTE 4.5.3): usize then csize, each only if maxed out. */
 	extra = xmalloc(xlen + 1);
-	if (rd(fd, off + at + ZIP_LOCAL_LEN + nlen, extra, xlen) == 0) {
+	if (rd(fd, off + at + ZIP_LOCAL_HEADER_SIZE + nlen, extra, xlen) == 0) {
 		for (unsigned i = 0; i + 4 <= xlen;) {
 			unsigned id = le16(extra + i), len = le16(extra + i + 2), k = i + 4;
 
@@ -261,7 +260,7 @@ read_local(int fd, uint64_t off, uint64_t size, uint64_t at, struct zip_local *z
 		}
 	}
 	free(extra);
-	z->data = at + ZIP_LOCAL_LEN + nlen + xlen;
+	z->data = at + ZIP_LOCAL_HEADER_SIZE + nlen + xlen;
 	if ((z->flags & ZF_DESCRIPTOR) && z->csize == 0) {
 		z->csize = ZIP_UNKNOWN;
 		if (z->usize == 0)
@@ -513,6 +512,11 @@ zipscan(struct extract_ctx *x, int fd, uint64_t off, uint64_t size, struct zip_s
 		switch (le32(sig)) {
 		case ZIP_LOCAL:
 			if (read_local(fd, off, size, pos, z) < 0) {
+				/* Shorter than the fixed header: no member data. */
+				if (size - pos < ZIP_LOCAL_HEADER_SIZE) {
+					pos = size;
+					break;
+				}
 				extract_note(x, SCAN_CORRUPT, LIMIT_NONE, NULL,
 				             "zip local header cut short at %llu",
 				             (unsigned long long)pos);

@@ -20,6 +20,9 @@
 
 #include "scan/extract.h"
 
+/* The fixed part of a zip local file header, in bytes. */
+#define ZIP_LOCAL_HEADER_SIZE 30
+
 /* Names of the members libarchive handed on already (raw, as it gave them). */
 struct zip_seen {
 	char **names;

@@ -393,6 +393,16 @@ def test_zip_magic_then_random(run_scan_both, tmp_path, seed):
     assert res.kinds() & {"CORRUPT", "ENCRYPTED"}
 
 
+def test_zip_magic_shorter_than_a_header_is_clean(run_scan_both, tmp_path):
+    """PK\3\4 and fewer bytes than one local header (a real attachment
+    in enmime's test mail): no member can be in it, so it is clean; one
+    byte more than a header and it is not (test above)."""
+    f = write(tmp_path / "short.bin", b"PK\3\4\x14\x00\x08\x00\x08\x00\xc2\x02)J\x00\x00")
+    res = run_scan_both(f)
+    assert_sane(res)
+    assert res.rc == 0 and str(f) in res.ok, res.stdout
+
+
 def test_real_zips_stay_clean(run_scan_both, tmp_path):
     files = [write(tmp_path / "a.zip", zip_bytes([("a.txt", b"hello\n"), ("d/b.txt", b"x")])),
              write(tmp_path / "s.zip", gh.streamed_zip([("a.txt", b"hello\n")])),
