@@ -167,7 +167,8 @@ zip_find_embedded(const unsigned char *b, size_t n)
 {
 	const unsigned char *p = b + 1;
 
-	while (n > ZIP_LOCAL_HEADER_SIZE && (p = memmem(p, n - (size_t)(p - b), "PK\3\4", 4)) != NULL) {
+	while (n > ZIP_LOCAL_HEADER_SIZE &&
+	       (p = memmem(p, n - (size_t)(p - b), "PK\3\4", 4)) != NULL) {
 		size_t at = (size_t)(p - b);
 
 		if (at + ZIP_LOCAL_HEADER_SIZE > n)
@@ -205,8 +206,9 @@ resync(int fd, uint64_t off, uint64_t from, uint64_t end)
 				continue;
 			if (le32(p) == ZIP_CENTRAL || le32(p) == ZIP_END)
 				return from + i;
-			if (le32(p) == ZIP_LOCAL && (i + ZIP_LOCAL_HEADER_SIZE > want ||
-			                             local_plausible(p, want - i - ZIP_LOCAL_HEADER_SIZE)))
+			if (le32(p) == ZIP_LOCAL &&
+			    (i + ZIP_LOCAL_HEADER_SIZE > want ||
+			     local_plausible(p, want - i - ZIP_LOCAL_HEADER_SIZE)))
 				return from + i;
 		}
 		if (want < sizeof(buf))
@@ -224,7 +226,8 @@ read_local(int fd, uint64_t off, uint64_t size, uint64_t at, struct zip_local *z
 	unsigned nlen, xlen;
 	unsigned char *extra;
 
-	if (size - at < ZIP_LOCAL_HEADER_SIZE || rd(fd, off + at, h, sizeof(h)) < 0 || le32(h) != ZIP_LOCAL)
+	if (size - at < ZIP_LOCAL_HEADER_SIZE || rd(fd, off + at, h, sizeof(h)) < 0 ||
+	    le32(h) != ZIP_LOCAL)
 		return -1;
 	memset(z, 0, sizeof(*z));
 	z->at = at;
@@ -236,8 +239,8 @@ read_local(int fd, uint64_t off, uint64_t size, uint64_t at, struct zip_local *z
 	xlen = le16(h + 28);
 	if (size - at - ZIP_LOCAL_HEADER_SIZE < (uint64_t)nlen + xlen)
 		return -1;
-	if (rd(fd, off + at + ZIP_LOCAL_HEADER_SIZE, z->name, nlen < ZIP_NAME_MAX ? nlen : ZIP_NAME_MAX) <
-	    0)
+	if (rd(fd, off + at + ZIP_LOCAL_HEADER_SIZE, z->name,
+	       nlen < ZIP_NAME_MAX ? nlen : ZIP_NAME_MAX) < 0)
 		return -1;
 	z->name[nlen < ZIP_NAME_MAX ? nlen : ZIP_NAME_MAX] = '\0';
 	/* Zip64 sizes (APPNOTE 4.5.3): usize then csize, each only if maxed out. */
