@@ -395,12 +395,18 @@ static void
 walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, uint64_t size,
              const char *path, const char *name, unsigned depth)
 {
-	struct arc *a = arc_open(fd, off, size, filetype_is_compressed_stream(t));
 	char elem[WALK_NAME_MAX + 1];
 	unsigned char magic[4];
 	struct zip_seen seen = {NULL, 0, 0};
 	int zip = size >= 4 && pread(fd, magic, 4, (off_t)off) == 4 && memcmp(magic, "PK", 2) == 0;
 	unsigned idx = 0;
+	struct arc *a;
+
+	/* A zip too short for one local header holds no member to hide
+	 * anything in; its bytes were matched as they are. */
+	if (zip && size < ZIP_LOCAL_HEADER_SIZE)
+		return;
+	a = arc_open(fd, off, size, filetype_is_compressed_stream(t));
 
 	while (!w->halt && !time_up(w, path)) {
 		struct arc_member m;
@@ -410,10 +416,6 @@ walk_archive(struct walk *w, const struct file_type *t, int fd, uint64_t off, ui
 		if (r == ARC_END)
 			break;
 		if (r == ARC_FATAL || r == ARC_BAD) {
-			/* A zip too short for one local header holds no member
-			 * to hide anything in; its bytes were matched as they are. */
-			if (zip && idx == 0 && size < ZIP_LOCAL_HEADER_SIZE)
-				break;
 			if (arc_error_encrypted(a)) {
 				note(w, SCAN_ENCRYPTED, LIMIT_NONE, path, arc_error(a));
 			} else {

@@ -515,11 +515,6 @@ zipscan(struct extract_ctx *x, int fd, uint64_t off, uint64_t size, struct zip_s
 		switch (le32(sig)) {
 		case ZIP_LOCAL:
 			if (read_local(fd, off, size, pos, z) < 0) {
-				/* Shorter than the fixed header: no member data. */
-				if (size - pos < ZIP_LOCAL_HEADER_SIZE) {
-					pos = size;
-					break;
-				}
 				extract_note(x, SCAN_CORRUPT, LIMIT_NONE, NULL,
 				             "zip local header cut short at %llu",
 				             (unsigned long long)pos);
