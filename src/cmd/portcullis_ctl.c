@@ -10,6 +10,12 @@
  * envelope, headers) has bytes outside printable ASCII escaped as \xNN,
  * except with `show --raw`, which copies the stored message unchanged.
  *
+ * An item is an SMTP message or an FTP file (the protocol column; NULL,
+ * from before FTP, is SMTP). An FTP file is released by writing it into a
+ * directory the administrator names (`release ID --dir DIR`) under
+ * ID-NAME, NAME built from the stored file name with only [A-Za-z0-9._-]
+ * left, so that a name from the wire cannot leave DIR.
+ *
  * Exit status: 0 success, 1 unknown ID, 2 any other error (usage, invalid
  * ID, I/O, refused release).
  */
@@ -43,7 +49,8 @@
 
 #define CTL_HEADER_MAX (256 * 1024) /* show prints at most this much header */
 #define CTL_REPLY_MAX 4096
-#define CTL_MAX_TO 1000 /* --to given at most this often */
+#define CTL_MAX_TO 1000  /* --to given at most this often */
+#define CTL_NAME_MAX 100 /* the NAME of a released FTP file's ID-NAME */
 
 struct ctl {
 	struct pc_config conf;
@@ -61,6 +68,7 @@ usage(FILE *f)
 	        "usage: portcullis-ctl [options] quarantine list [--json]\n"
 	        "       portcullis-ctl [options] quarantine show ID [--raw]\n"
 	        "       portcullis-ctl [options] quarantine release ID [--to ADDR]...\n"
+	        "       portcullis-ctl [options] quarantine release ID --dir OUTDIR\n"
 	        "       portcullis-ctl [options] quarantine delete ID\n"
 	        "       portcullis-ctl [options] quarantine purge [--older-than AGE] [--max-size "
 	        "SIZE]\n"
@@ -76,6 +84,12 @@ usage(FILE *f)
 	        "  -v, --verbose        debug logging on stderr\n"
 	        "  -V, --version        print the version\n"
 	        "  -h, --help           this text\n"
+	        "\n"
+	        "release sends an SMTP message to its next hop (or --next-hop, to the --to\n"
+	        "addresses). An FTP file is released with --dir OUTDIR (after the ID; not\n"
+	        "the quarantine's -d/--dir): it is written to the existing directory\n"
+	        "OUTDIR as a new file ID-NAME, NAME being the stored file name reduced to\n"
+	        "[A-Za-z0-9._-]; an existing file is never replaced.\n"
 	        "\n"
 	        "AGE: 30d, 12h, 90m, 45s. SIZE: 500M, 1G (powers of 1024). Defaults for purge:\n"
 	        "quarantine.max_age and quarantine.max_size.\n"
@@ -111,6 +125,19 @@ iso_time(int64_t t, char *buf, size_t cap)
 	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(buf, cap, "@%lld", (long long)t);
 	return buf;
+}
+
+/* The protocol of a record: a row from before the column is SMTP. */
+static const char *
+rec_protocol(const struct q_record *r)
+{
+	return r->protocol != NULL ? r->protocol : "smtp";
+}
+
+static int
+rec_is_ftp(const struct q_record *r)
+{
+	return strcmp(rec_protocol(r), "ftp") == 0;
 }
 
 /* A JSON string or null; text that is not UTF-8 gets '?' for high bytes. */
@@ -158,6 +185,9 @@ record_json(const struct q_record *r)
 	                    r->released_at ? json_string(iso_time(r->released_at, t, sizeof(t)))
 	                                   : json_null());
 	json_object_set_new(o, "released_reply", j_str(r->released_reply));
+	json_object_set_new(o, "protocol", j_str(rec_protocol(r)));
+	json_object_set_new(o, "user", j_str(r->user));
+	json_object_set_new(o, "file_name", j_str(r->file_name));
 	return o;
 }
 
@@ -214,7 +244,11 @@ put_names(FILE *f, const char *names)
 	free(s);
 }
 
-/* One line: ID TIME DIRECTION <FROM> <RCPT>,... NAME,... SIZE ACTION RELEASED */
+/*
+ * One line: ID TIME DIRECTION <FROM> <RCPT>,... NAME,... SIZE ACTION RELEASED
+ * for a message; for an FTP file the two envelope columns are ftp:USER
+ * and the file name (escaped, spaces too), so every line has nine columns.
+ */
 static void
 list_line(const struct q_record *r)
 {
@@ -223,9 +257,16 @@ list_line(const struct q_record *r)
 	printf("%s %s ", r->id, iso_time(r->time, t, sizeof(t)));
 	put_field(stdout, r->direction, 0);
 	putchar(' ');
-	put_addr(stdout, r->mail_from);
-	putchar(' ');
-	put_rcpts(stdout, r, ",");
+	if (rec_is_ftp(r)) {
+		fputs("ftp:", stdout);
+		put_field(stdout, r->user, 0);
+		putchar(' ');
+		put_field(stdout, r->file_name, 0);
+	} else {
+		put_addr(stdout, r->mail_from);
+		putchar(' ');
+		put_rcpts(stdout, r, ",");
+	}
 	putchar(' ');
 	put_names(stdout, r->virus_names);
 	printf(" %" PRIu64 " ", r->size);
@@ -358,6 +399,7 @@ cmd_show(struct ctl *c, const char *id, int raw)
 	}
 	printf("id: %s\n", r.id);
 	printf("time: %s\n", iso_time(r.time, t, sizeof(t)));
+	show_kv("protocol", rec_protocol(&r));
 	show_kv("direction", r.direction);
 	show_kv("listener", r.listener);
 	show_kv("next_hop", r.next_hop);
@@ -368,6 +410,8 @@ cmd_show(struct ctl *c, const char *id, int raw)
 	printf("\nrcpts: ");
 	put_rcpts(stdout, &r, " ");
 	putchar('\n');
+	show_kv("user", r.user);
+	show_kv("file_name", r.file_name);
 	show_kv("virus_names", r.virus_names);
 	show_kv("status", r.status);
 	show_kv("action", r.action);
@@ -375,6 +419,11 @@ cmd_show(struct ctl *c, const char *id, int raw)
 	show_kv("path", r.path);
 	printf("released_at: %s\n", r.released_at ? iso_time(r.released_at, t, sizeof(t)) : "-");
 	show_kv("released_reply", r.released_reply);
+	if (rec_is_ftp(&r)) {
+		/* A file, not a message: no header block (see --raw). */
+		rc = fd < 0 ? EX_ERR : EX_OK;
+		goto out;
+	}
 	putchar('\n');
 	rc = fd < 0 || show_headers(fd, size) < 0 ? EX_ERR : EX_OK;
 out:
@@ -445,8 +494,96 @@ release_smtp(const char *id, const char *nh, const struct smtp_send_req *req, ch
 	return rc;
 }
 
+/*
+ * The NAME of a released FTP file: the part of the stored file name after
+ * its last '/', each byte outside [A-Za-z0-9._-] and each leading '.' as
+ * '_', at most CTL_NAME_MAX bytes, "file" when nothing is left. It can be
+ * neither "." nor ".." nor contain a '/', so DIR/ID-NAME stays in DIR.
+ */
+static void
+ftp_release_name(const char *file_name, char out[CTL_NAME_MAX + 1])
+{
+	const char *base = file_name ? file_name : "", *slash = strrchr(base, '/');
+	size_t n = 0;
+	int leading = 1;
+
+	if (slash != NULL)
+		base = slash + 1;
+	for (const unsigned char *p = (const unsigned char *)base; *p && n < CTL_NAME_MAX; p++) {
+		unsigned char ch = *p;
+		int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		         (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+
+		if (ch == '.' && leading)
+			ok = 0;
+		else
+			leading = 0;
+		out[n++] = ok ? (char)ch : '_';
+	}
+	out[n] = '\0';
+	if (n == 0)
+		snprintf(out, CTL_NAME_MAX + 1, "file");
+}
+
+/*
+ * Writes the stored FTP file (fd, size bytes) to a new file ID-NAME in the
+ * existing directory dir: created with O_EXCL (an existing name, even a
+ * dangling symlink, is never replaced), mode 0640, fsynced, and the
+ * directory fsynced. The reply for the index ("written to DIR/ID-NAME")
+ * goes into reply. 0, or -1 (logged; a partly written file is removed).
+ */
 static int
-cmd_release(struct ctl *c, const char *id, char **to, size_t nto)
+release_ftp(const struct q_record *r, const char *dir, int fd, uint64_t size, char *reply,
+            size_t replycap)
+{
+	char name[QUARANTINE_ID_LEN + 1 + CTL_NAME_MAX + 1], base[CTL_NAME_MAX + 1];
+	size_t dlen = strlen(dir);
+	int dfd, out, saved;
+
+	/* "out/" and "out" name the same place: one '/' in the reply. */
+	while (dlen > 1 && dir[dlen - 1] == '/')
+		dlen--;
+	ftp_release_name(r->file_name, base);
+	snprintf(name, sizeof(name), "%s-%s", r->id, base);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		log_warnx("%s: --dir %.*s: %s", r->id, (int)dlen, dir,
+		          errno == ENOTDIR ? "not a directory" : strerror(errno));
+		return -1;
+	}
+	out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+	             0640);
+	if (out < 0) {
+		log_warnx("%s: %.*s/%s: %s%s", r->id, (int)dlen, dir, name, strerror(errno),
+		          errno == EEXIST ? " (released there before? nothing was replaced)" : "");
+		close(dfd);
+		return -1;
+	}
+	if (copy_fd_range(out, fd, 0, size) < 0 || fsync(out) < 0) {
+		saved = errno;
+		close(out);
+		goto fail;
+	}
+	if (close(out) < 0) {
+		saved = errno;
+		goto fail;
+	}
+	if (fsync(dfd) < 0)
+		log_warn("%s: %.*s: fsync", r->id, (int)dlen, dir);
+	close(dfd);
+	snprintf(reply, replycap, "written to %.*s/%s", (int)dlen, dir, name);
+	return 0;
+fail:
+	log_warnx("%s: %.*s/%s: write failed: %s", r->id, (int)dlen, dir, name, strerror(saved));
+	if (unlinkat(dfd, name, 0) < 0)
+		log_warn("%s: %.*s/%s: cannot remove the partial file", r->id, (int)dlen, dir,
+		         name);
+	close(dfd);
+	return -1;
+}
+
+static int
+cmd_release(struct ctl *c, const char *id, char **to, size_t nto, const char *outdir)
 {
 	const struct smtp_listener_conf *l;
 	const char *nh, *const *rcpts;
@@ -458,6 +595,40 @@ cmd_release(struct ctl *c, const char *id, char **to, size_t nto)
 
 	if ((rc = get_record(c, id, &r)) != EX_OK)
 		return rc;
+	rc = EX_ERR;
+	if (rec_is_ftp(&r)) {
+		if (outdir == NULL || *outdir == '\0') {
+			log_warnx("%s: an FTP file is released into a directory: give --dir DIR "
+			          "(after the ID)",
+			          id);
+			goto out;
+		}
+		if (nto > 0 || c->next_hop != NULL) {
+			log_warnx("%s: --to and --next-hop are for SMTP messages, this is an FTP "
+			          "file (use --dir DIR)",
+			          id);
+			goto out;
+		}
+		if ((fd = open_message(c, &r, &size)) < 0)
+			goto out;
+		if (release_ftp(&r, outdir, fd, size, reply, sizeof(reply)) < 0) {
+			close(fd);
+			goto out;
+		}
+		close(fd);
+		goto released;
+	}
+	if (strcmp(rec_protocol(&r), "smtp") != 0) {
+		log_warnx("%s: protocol %.50s: this portcullis-ctl cannot release it", id,
+		          r.protocol);
+		goto out;
+	}
+	if (outdir != NULL) {
+		log_warnx("%s: --dir is for FTP files; this is an SMTP message (its next hop, or "
+		          "--next-hop and --to)",
+		          id);
+		goto out;
+	}
 	l = ctl_listener(c, r.listener);
 	nh = c->next_hop                 ? c->next_hop
 	     : r.next_hop && *r.next_hop ? r.next_hop
@@ -466,7 +637,6 @@ cmd_release(struct ctl *c, const char *id, char **to, size_t nto)
 	timeout = c->timeout_ms ? c->timeout_ms : l ? l->next_hop_timeout_ms : 300000;
 	rcpts = nto > 0 ? (const char *const *)to : (const char *const *)r.rcpts;
 	n = nto > 0 ? nto : r.nrcpts;
-	rc = EX_ERR;
 	if (nh == NULL || *nh == '\0') {
 		log_warnx("%s: no next hop known (use --next-hop)", id);
 		goto out;
@@ -510,6 +680,7 @@ cmd_release(struct ctl *c, const char *id, char **to, size_t nto)
 		goto out;
 	}
 	close(fd);
+released:
 	for (char *line = reply, *nl; line != NULL; line = nl) {
 		if ((nl = strchr(line, '\n')) != NULL)
 			*nl++ = '\0';
@@ -522,7 +693,10 @@ cmd_release(struct ctl *c, const char *id, char **to, size_t nto)
 		log_warnx("%s: released, but the release could not be recorded", id);
 		goto out;
 	}
-	log_info("%s: released to %s rcpts=%zu", id, nh, n);
+	if (rec_is_ftp(&r))
+		log_info("%s: released: %s", id, reply);
+	else
+		log_info("%s: released to %s rcpts=%zu", id, nh, n);
 	rc = EX_OK;
 out:
 	quarantine_record_clear(&r);
@@ -638,9 +812,10 @@ ctl_quarantine(struct ctl *c, int argc, char **argv)
 	    {"to", required_argument, NULL, 't'},
 	    {"older-than", required_argument, NULL, 'o'},
 	    {"max-size", required_argument, NULL, 's'},
+	    {"dir", required_argument, NULL, 'D'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *sub, *age = NULL, *maxsize = NULL, *id = NULL;
+	const char *sub, *age = NULL, *maxsize = NULL, *id = NULL, *outdir = NULL;
 	char **to = NULL;
 	size_t nto = 0;
 	int json = 0, raw = 0, ch, rc = EX_ERR;
@@ -674,6 +849,9 @@ ctl_quarantine(struct ctl *c, int argc, char **argv)
 		case 's':
 			maxsize = optarg;
 			break;
+		case 'D':
+			outdir = optarg;
+			break;
 		default:
 			usage(stderr);
 			goto out;
@@ -686,7 +864,7 @@ ctl_quarantine(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	if (argc - optind != (takes_id ? 1 : 0) || (json && strcmp(sub, "list")) ||
-	    (raw && strcmp(sub, "show")) || (nto && strcmp(sub, "release")) ||
+	    (raw && strcmp(sub, "show")) || ((nto || outdir) && strcmp(sub, "release")) ||
 	    ((age || maxsize) && strcmp(sub, "purge"))) {
 		usage(stderr);
 		goto out;
@@ -703,7 +881,7 @@ ctl_quarantine(struct ctl *c, int argc, char **argv)
 	else if (!strcmp(sub, "show"))
 		rc = cmd_show(c, id, raw);
 	else if (!strcmp(sub, "release"))
-		rc = cmd_release(c, id, to, nto);
+		rc = cmd_release(c, id, to, nto, outdir);
 	else if (!strcmp(sub, "delete"))
 		rc = cmd_delete(c, id);
 	else

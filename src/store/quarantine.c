@@ -45,13 +45,20 @@ static const char q_schema[] =
     " id TEXT PRIMARY KEY, time INTEGER, direction TEXT, listener TEXT,"
     " next_hop TEXT, client_addr TEXT, helo TEXT, mail_from TEXT,"
     " rcpts TEXT, virus_names TEXT, status TEXT, size INTEGER, action TEXT,"
-    " path TEXT, released_at INTEGER, released_reply TEXT);"
+    " path TEXT, released_at INTEGER, released_reply TEXT,"
+    " protocol TEXT, user TEXT, file_name TEXT);"
     "CREATE INDEX IF NOT EXISTS messages_time ON messages(time);";
+
+/* Columns added after the first schema: an older index gets them with
+ * ALTER TABLE on open (its rows keep NULL, protocol NULL meaning smtp). */
+static const char *const q_added_columns[] = {"protocol", "user", "file_name"};
+#define Q_NADDED (sizeof(q_added_columns) / sizeof(q_added_columns[0]))
 
 /* The columns row_to_record() reads, in its order. */
 #define Q_SELECT                                                                                   \
 	"SELECT id, time, direction, listener, next_hop, client_addr, helo, mail_from, rcpts,"     \
-	" virus_names, status, size, action, released_at, released_reply FROM messages"
+	" virus_names, status, size, action, released_at, released_reply, protocol, user,"         \
+	" file_name FROM messages"
 
 int
 quarantine_id_valid(const char *id)
@@ -108,6 +115,67 @@ q_sqlite_class(sqlite3 *db, int rc)
 	if ((rc & 0xff) == SQLITE_IOERR && sys != 0)
 		return storeio_class(sys);
 	return STORE_ERR_IO;
+}
+
+/* Sets have[i] for each of q_added_columns the messages table has. 0, or
+ * an SQLite error code. */
+static int
+q_have_columns(sqlite3 *db, int have[Q_NADDED])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(have, 0, Q_NADDED * sizeof(have[0]));
+	rc = sqlite3_prepare_v2(db, "PRAGMA table_info(messages)", -1, &st, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *name = sqlite3_column_text(st, 1);
+
+		for (size_t i = 0; name != NULL && i < Q_NADDED; i++)
+			if (strcmp((const char *)name, q_added_columns[i]) == 0)
+				have[i] = 1;
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/*
+ * Adds the columns an index from an older version lacks. Another process
+ * (daemon, ctl) may open the same index at the same moment: the check is
+ * repeated under the write lock, so each column is added once. SQLITE_OK
+ * or the failing code, with *msg set (sqlite3_free) when SQLite gave one.
+ */
+static int
+q_upgrade(sqlite3 *db, char **msg)
+{
+	int have[Q_NADDED], rc, missing = 0;
+
+	if ((rc = q_have_columns(db, have)) != SQLITE_OK)
+		return rc;
+	for (size_t i = 0; i < Q_NADDED; i++)
+		missing |= !have[i];
+	if (!missing)
+		return SQLITE_OK;
+	if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, msg)) != SQLITE_OK)
+		return rc;
+	rc = q_have_columns(db, have);
+	for (size_t i = 0; rc == SQLITE_OK && i < Q_NADDED; i++) {
+		char *sql;
+
+		if (have[i])
+			continue;
+		/* The names are our constants, never input. */
+		sql = xasprintf("ALTER TABLE messages ADD COLUMN %s TEXT", q_added_columns[i]);
+		rc = sqlite3_exec(db, sql, NULL, NULL, msg);
+		free(sql);
+		if (rc == SQLITE_OK)
+			log_info("quarantine: index upgraded: column %s added", q_added_columns[i]);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, msg);
+	if (rc != SQLITE_OK)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }
 
 struct quarantine *
@@ -174,6 +242,8 @@ quarantine_open(const char *dir, char **err)
 	                  &msg);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, q_schema, NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		rc = q_upgrade(q->db, &msg);
 	if (rc != SQLITE_OK) {
 		*err = xasprintf("%s: %s", path, msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
@@ -257,8 +327,9 @@ q_insert(struct quarantine *q, const char *id, int64_t t, const struct q_meta *m
 {
 	static const char sql[] =
 	    "INSERT INTO messages (id, time, direction, listener, next_hop, client_addr,"
-	    " helo, mail_from, rcpts, virus_names, status, size, action, path)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+	    " helo, mail_from, rcpts, virus_names, status, size, action, path, protocol, user,"
+	    " file_name)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 	sqlite3_stmt *st = NULL;
 	char *rcpts = q_rcpts_json(m->rcpts, m->nrcpts);
 	int rc;
@@ -279,6 +350,9 @@ q_insert(struct quarantine *q, const char *id, int64_t t, const struct q_meta *m
 		sqlite3_bind_int64(st, 12, size > INT64_MAX ? INT64_MAX : (int64_t)size);
 		q_bind_text(st, 13, m->action);
 		q_bind_text(st, 14, relpath);
+		q_bind_text(st, 15, m->protocol);
+		q_bind_text(st, 16, m->user);
+		q_bind_text(st, 17, m->file_name);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_DONE)
 			rc = SQLITE_OK;
@@ -457,6 +531,9 @@ q_row_to_record(struct quarantine *q, sqlite3_stmt *st, struct q_record *r)
 	r->action = q_col_text(st, 12);
 	r->released_at = sqlite3_column_int64(st, 13);
 	r->released_reply = q_col_text(st, 14);
+	r->protocol = q_col_text(st, 15);
+	r->user = q_col_text(st, 16);
+	r->file_name = q_col_text(st, 17);
 	if (q_relpath(r->id, r->time, rel, sizeof(rel)) == 0)
 		r->path = xasprintf("%s/%s", q->dir, rel);
 }
@@ -479,6 +556,9 @@ quarantine_record_clear(struct q_record *r)
 	free(r->status);
 	free(r->action);
 	free(r->released_reply);
+	free(r->protocol);
+	free(r->user);
+	free(r->file_name);
 	free(r->path);
 	memset(r, 0, sizeof(*r));
 }

@@ -10,6 +10,10 @@
  * built only from the ID and the stored time, never from wire data nor
  * from the path column (which is informational).
  *
+ * An item is an SMTP message or a file from the FTP proxy (protocol
+ * column); an FTP file is kept byte-identical under the same layout
+ * (ID.eml too), its file name only a column, never part of a path.
+ *
  * Every function blocks (disk, fsync, SQLite): the daemon calls them on
  * worker threads, never on its event loop. A handle may be shared by
  * threads: one SQLite connection guarded by a mutex; other processes
@@ -36,6 +40,11 @@ struct q_meta {
 	const char *const *rcpts;
 	size_t nrcpts;
 	const char *virus_names, *status, *action;
+	/* "smtp" or "ftp" (NULL: a row that predates the column, read as
+	 * smtp). For FTP: client_addr, next_hop (the server), the login name
+	 * and the file name as the client gave it, already sanitized by the
+	 * caller; file_name is informational and never used for a path. */
+	const char *protocol, *user, *file_name;
 };
 
 /* One row of the index, owned by the caller; release with
@@ -47,6 +56,7 @@ struct q_record {
 	char **rcpts;
 	size_t nrcpts;
 	char *virus_names, *status, *action;
+	char *protocol, *user, *file_name; /* protocol NULL: an old row, smtp */
 	uint64_t size;
 	int64_t released_at; /* Unix seconds, 0 = never released */
 	char *released_reply;
@@ -55,7 +65,9 @@ struct q_record {
 
 /*
  * Opens (creating dir with mode 0700 and missing parents with 0755, and the
- * index) the quarantine at dir. Copies dir. Returns the handle, or NULL
+ * index) the quarantine at dir. An index written before the protocol, user
+ * and file_name columns existed gets them added (old rows keep NULL there).
+ * Copies dir. Returns the handle, or NULL
  * with *err set to an allocated message (caller frees).
  */
 struct quarantine *quarantine_open(const char *dir, char **err);

@@ -4,8 +4,12 @@ The quarantine is built the way portcullisd builds it (same schema, files
 at DIR/YYYY/MM/DD/ID.eml, UTC date of `time`) with Python's sqlite3, then
 every subcommand is run against it. Releases go to an SMTP sink on
 127.0.0.1 that records the envelope and the unstuffed data, or into a
-Maildir. IDs that are not 16 hex digits must be refused with exit 2 before
-anything is opened: the directory tree is compared byte for byte.
+Maildir. FTP items (protocol 'ftp', user, file_name; seeded the same way,
+since the FTP proxy does not store any yet) are released into a directory
+under ID-NAME with NAME made safe from the stored file name. An index with
+the first schema (no protocol, user, file_name) is upgraded on open. IDs
+that are not 16 hex digits must be refused with exit 2 before anything is
+opened: the directory tree is compared byte for byte.
 
 Binary: $PORTCULLIS_CTL, else <repo>/build/portcullis-ctl; the sanitizer
 variant $PORTCULLIS_CTL_ASAN, else <repo>/build-asan/portcullis-ctl, when
@@ -31,6 +35,16 @@ REPO = Path(__file__).resolve().parents[2]
 DAY = 86400
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+ id TEXT PRIMARY KEY, time INTEGER, direction TEXT, listener TEXT,
+ next_hop TEXT, client_addr TEXT, helo TEXT, mail_from TEXT,
+ rcpts TEXT, virus_names TEXT, status TEXT, size INTEGER, action TEXT,
+ path TEXT, released_at INTEGER, released_reply TEXT,
+ protocol TEXT, user TEXT, file_name TEXT);
+CREATE INDEX IF NOT EXISTS messages_time ON messages(time);
+"""
+# The first version's schema, before FTP items.
+OLD_SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
  id TEXT PRIMARY KEY, time INTEGER, direction TEXT, listener TEXT,
  next_hop TEXT, client_addr TEXT, helo TEXT, mail_from TEXT,
@@ -76,7 +90,7 @@ class Quarantine:
     def add(self, data=MESSAGE, t=None, mail_from="sender@example.net",
             rcpts=("rcpt@example.org",), next_hop=None, listener="smtp",
             virus="Eicar-Test-Signature", direction="inbound", action="quarantine",
-            status="infected", qid=None):
+            status="infected", qid=None, protocol=None, user=None, file_name=None):
         t = int(time.time()) if t is None else int(t)
         qid = qid or secrets.token_hex(8)
         d = datetime.fromtimestamp(t, timezone.utc)
@@ -91,6 +105,9 @@ class Quarantine:
                       (qid, t, direction, listener, next_hop, "[192.0.2.7]:40000",
                        "client.example", mail_from, json.dumps(list(rcpts)), virus,
                        status, len(data), action, rel))
+            if protocol is not None or user is not None or file_name is not None:
+                c.execute("UPDATE messages SET protocol = ?, user = ?, file_name = ?"
+                          " WHERE id = ?", (protocol, user, file_name, qid))
         c.close()
         return qid
 
@@ -529,6 +546,9 @@ def test_usage_errors(ctl, q, tmp_path):
         ["quarantine", "show"],
         ["quarantine", "list", "--raw"],
         ["quarantine", "delete", "0123456789abcdef", "--to", "x@y"],
+        ["quarantine", "list", "--dir", str(tmp_path)],
+        ["quarantine", "show", "0123456789abcdef", "--dir", str(tmp_path)],
+        ["quarantine", "release", "0123456789abcdef", "--dir"],
         ["quarantine", "purge", "--older-than", "soon"],
         ["quarantine", "purge", "--max-size", "big"],
         ["--timeout", "never", "quarantine", "list"],
@@ -540,3 +560,242 @@ def test_usage_errors(ctl, q, tmp_path):
     assert r.rc == 2 and "no quarantine directory" in r.err
     assert not (tmp_path / "nope").exists()
     assert ctl("--help").rc == 0
+
+
+# --- FTP items --------------------------------------------------------------
+
+FTP_FILE = b"MZ\x90\x00\x03\x00\x00\x00\r\n\r\nnot a header\x00\xff binary tail\n"
+EVIL_NAME = "../../etc/evil name.exe"
+
+
+def add_ftp(q, **kw):
+    """An FTP item as the FTP proxy will store it: no envelope, a login name
+    and the client's file name; the server is the next hop."""
+    args = dict(data=FTP_FILE, mail_from=None, rcpts=(), next_hop="192.0.2.21:21",
+                listener="ftp", protocol="ftp", user="alice", file_name=EVIL_NAME)
+    args.update(kw)
+    return q.add(**args)
+
+
+def test_ftp_list_and_json(ctl, q):
+    now = int(time.time())
+    smtp = q.add(t=now - 2 * DAY)
+    ftp = add_ftp(q, t=now - DAY)
+    r = ctl("--dir", q.dir, "quarantine", "list")
+    assert r.rc == 0
+    # The SMTP line is as before; an FTP line has ftp:USER and the file
+    # name (spaces escaped) where the envelope would be: nine columns.
+    assert r.out.splitlines() == [
+        "%s %s inbound <sender@example.net> <rcpt@example.org> Eicar-Test-Signature %d "
+        "quarantine -" % (smtp, iso(now - 2 * DAY), len(MESSAGE)),
+        "%s %s inbound ftp:alice ../../etc/evil\\x20name.exe Eicar-Test-Signature %d "
+        "quarantine -" % (ftp, iso(now - DAY), len(FTP_FILE)),
+    ]
+    assert all(len(line.split()) == 9 for line in r.out.splitlines())
+
+    v = json.loads(ctl("--dir", q.dir, "quarantine", "list", "--json").out)
+    assert [m["id"] for m in v] == [smtp, ftp]
+    # A row without protocol (from before FTP) is SMTP.
+    assert v[0]["protocol"] == "smtp" and v[0]["user"] is None and v[0]["file_name"] is None
+    assert v[1]["protocol"] == "ftp" and v[1]["user"] == "alice"
+    assert v[1]["file_name"] == EVIL_NAME
+    assert v[1]["next_hop"] == "192.0.2.21:21" and v[1]["size"] == len(FTP_FILE)
+    assert v[1]["mail_from"] is None and v[1]["rcpts"] == []
+    # Every key of before is still there.
+    for k in ("id", "time", "time_unix", "direction", "listener", "next_hop", "client_addr",
+              "helo", "mail_from", "rcpts", "virus_names", "status", "size", "action",
+              "released_at", "released_reply"):
+        assert k in v[1] and k in v[0], k
+
+
+def test_ftp_show(ctl, q):
+    t = int(time.time()) - 50
+    qid = add_ftp(q, t=t, user="bob\x1b[2J")
+    r = ctl("--dir", q.dir, "quarantine", "show", qid)
+    assert r.rc == 0, r.err
+    assert b"\x1b" not in r.stdout
+    fields = dict(line.split(": ", 1) for line in r.out.splitlines())
+    assert fields["id"] == qid and fields["time"] == iso(t)
+    assert fields["protocol"] == "ftp"
+    assert fields["user"] == "bob\\x1b[2J"
+    assert fields["file_name"] == EVIL_NAME
+    assert fields["next_hop"] == "192.0.2.21:21"
+    assert fields["size"] == str(len(FTP_FILE))
+    # A file has no header block: the record is all.
+    assert "\n\n" not in r.out
+    r = ctl("--dir", q.dir, "quarantine", "show", qid, "--raw")
+    assert r.rc == 0 and r.stdout == FTP_FILE
+
+    smtp = q.add()
+    fields = dict(line.split(": ", 1)
+                  for line in ctl("--dir", q.dir, "quarantine", "show", smtp)
+                  .out.partition("\n\n")[0].splitlines())
+    assert fields["protocol"] == "smtp" and fields["user"] == "-"
+    assert fields["file_name"] == "-"
+
+
+def test_ftp_release_to_dir(ctl, q, tmp_path):
+    qid = add_ftp(q)
+    out = tmp_path / "out"
+    out.mkdir()
+    before = snapshot(tmp_path)
+    t0 = int(time.time())
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", str(out) + "/")
+    assert r.rc == 0, r.err
+    want = out / ("%s-evil_name.exe" % qid)
+    assert r.out == "written to %s\n" % want
+    # Only the one new file, inside DIR; nothing outside it.
+    assert sorted(os.listdir(out)) == [want.name]
+    assert want.read_bytes() == FTP_FILE
+    st = want.lstat()
+    assert st.st_mode & 0o7777 & ~0o640 == 0 and st.st_mode & 0o600 == 0o600
+    after = snapshot(tmp_path)
+    new = set(after) - set(before)
+    assert all(p.startswith(str(q.dir)) or p == str(want) for p in new), new
+    assert not (tmp_path / "etc").exists()
+    row = q.row(qid)
+    assert row["released_reply"] == "written to %s" % want
+    assert t0 <= row["released_at"] <= int(time.time()) + 1
+    assert q.path(qid).read_bytes() == FTP_FILE  # released, still kept
+    v = json.loads(ctl("--dir", q.dir, "quarantine", "list", "--json").out)
+    assert v[0]["released_reply"] == "written to %s" % want and v[0]["released_at"]
+
+    # Again into the same directory: O_EXCL, the first copy and the first
+    # release mark stay; into another directory it works again.
+    want.write_bytes(b"changed by the admin")
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", out)
+    assert r.rc == 2 and "File exists" in r.err and r.out == ""
+    assert want.read_bytes() == b"changed by the admin"
+    assert q.row(qid)["released_reply"] == row["released_reply"]
+    assert q.row(qid)["released_at"] == row["released_at"]
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", out2)
+    assert r.rc == 0, r.err
+    assert (out2 / want.name).read_bytes() == FTP_FILE
+
+
+@pytest.mark.parametrize("file_name,name", [
+    (EVIL_NAME, "evil_name.exe"),
+    ("/etc/passwd", "passwd"),
+    ("..", "__"),
+    (".", "_"),
+    ("", "file"),
+    (None, "file"),
+    ("dir/", "file"),
+    ("dir/..", "__"),
+    (".hidden", "_hidden"),
+    ("...x..y", "___x..y"),
+    ("-rf", "-rf"),
+    ("j\u00fcrgen.txt", "j__rgen.txt"),
+    ("C:\\Users\\x.exe", "C__Users_x.exe"),
+    ("evil\x1b[2J\nname\x7f", "evil__2J_name_"),
+    ("a" * 300 + ".exe", "a" * 100),
+])
+def test_ftp_release_names(ctl, q, tmp_path, file_name, name):
+    qid = add_ftp(q, file_name=file_name)
+    out = tmp_path / "out"
+    out.mkdir()
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", out)
+    assert r.rc == 0, r.err
+    assert os.listdir(out) == ["%s-%s" % (qid, name)]
+    assert (out / ("%s-%s" % (qid, name))).read_bytes() == FTP_FILE
+    assert r.out == "written to %s/%s-%s\n" % (out, qid, name)
+
+
+def test_ftp_release_refused(ctl, q, sink, tmp_path):
+    qid = add_ftp(q)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    # No --dir: an FTP file has no next hop to go to.
+    r = ctl("--dir", q.dir, "quarantine", "release", qid)
+    assert r.rc == 2 and "--dir" in r.err and "FTP" in r.err
+    # --to and --next-hop are for messages.
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", out, "--to", "a@b.example")
+    assert r.rc == 2 and "--to" in r.err
+    r = ctl("--dir", q.dir, "--next-hop", "smtp:" + sink.addr, "quarantine", "release", qid,
+            "--dir", out)
+    assert r.rc == 2 and "--next-hop" in r.err
+    # DIR must exist and be a directory; it is never created.
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", tmp_path / "nope")
+    assert r.rc == 2 and "No such file" in r.err
+    assert not (tmp_path / "nope").exists()
+    (tmp_path / "plain").write_bytes(b"x")
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", tmp_path / "plain")
+    assert r.rc == 2 and "not a directory" in r.err
+    assert (tmp_path / "plain").read_bytes() == b"x"
+    # A symlink planted at the name is not followed nor replaced.
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"do not touch")
+    (out / ("%s-evil_name.exe" % qid)).symlink_to(victim)
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", out)
+    assert r.rc == 2
+    assert victim.read_bytes() == b"do not touch"
+    assert (out / ("%s-evil_name.exe" % qid)).is_symlink()
+    os.unlink(out / ("%s-evil_name.exe" % qid))
+    # The stored file is gone: nothing is written.
+    q.path(qid).unlink()
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", out)
+    assert r.rc == 2 and os.listdir(out) == []
+    assert q.row(qid)["released_at"] is None
+
+    # --dir on an SMTP message is an error too, and sends nothing.
+    smtp = q.add(next_hop="smtp:" + sink.addr)
+    r = ctl("--dir", q.dir, "quarantine", "release", smtp, "--dir", out)
+    assert r.rc == 2 and "--dir" in r.err and "SMTP" in r.err
+    assert sink.transactions == [] and os.listdir(out) == []
+    assert q.row(smtp)["released_at"] is None
+    # An unknown protocol is not guessed at.
+    other = q.add(next_hop="smtp:" + sink.addr, protocol="gopher")
+    r = ctl("--dir", q.dir, "quarantine", "release", other)
+    assert r.rc == 2 and "gopher" in r.err and sink.transactions == []
+
+
+def test_old_schema_upgraded(ctl, q, tmp_path):
+    """An index from before FTP items: listed as SMTP, upgraded in place,
+    and its rows can become (and be released as) FTP items."""
+    c = sqlite3.connect(str(q.db))
+    c.executescript(OLD_SCHEMA)
+    c.close()
+    # q.add's INSERT names only the old columns.
+    c = sqlite3.connect(str(q.db))
+    assert "protocol" not in [r[1] for r in c.execute("PRAGMA table_info(messages)")]
+    c.close()
+    t = int(time.time()) - 10
+    d = datetime.fromtimestamp(t, timezone.utc)
+    qid = "0123456789abcdef"
+    rel = "%04d/%02d/%02d/%s.eml" % (d.year, d.month, d.day, qid)
+    (q.dir / rel).parent.mkdir(parents=True)
+    (q.dir / rel).write_bytes(MESSAGE)
+    c = sqlite3.connect(str(q.db))
+    with c:
+        c.execute("INSERT INTO messages (id, time, direction, listener, mail_from, rcpts,"
+                  " virus_names, status, size, action, path) VALUES"
+                  " (?,?,?,?,?,?,?,?,?,?,?)",
+                  (qid, t, "inbound", "smtp", "sender@example.net",
+                   '["rcpt@example.org"]', "Old.Virus", "infected", len(MESSAGE),
+                   "quarantine", rel))
+    c.close()
+
+    r = ctl("--dir", q.dir, "quarantine", "list")
+    assert r.rc == 0, r.err
+    assert r.out == ("%s %s inbound <sender@example.net> <rcpt@example.org> Old.Virus %d "
+                     "quarantine -\n" % (qid, iso(t), len(MESSAGE)))
+    v = json.loads(ctl("--dir", q.dir, "quarantine", "list", "--json").out)
+    assert v[0]["protocol"] == "smtp" and v[0]["user"] is None
+    c = sqlite3.connect(str(q.db))
+    cols = [r[1] for r in c.execute("PRAGMA table_info(messages)")]
+    c.close()
+    assert cols[-3:] == ["protocol", "user", "file_name"]
+    assert q.row(qid)["protocol"] is None  # old rows stay NULL
+
+    c = sqlite3.connect(str(q.db))
+    with c:
+        c.execute("UPDATE messages SET protocol='ftp', user='alice', file_name=?", (EVIL_NAME,))
+    c.close()
+    out = tmp_path / "out"
+    out.mkdir()
+    r = ctl("--dir", q.dir, "quarantine", "release", qid, "--dir", out)
+    assert r.rc == 0, r.err
+    assert (out / ("%s-evil_name.exe" % qid)).read_bytes() == MESSAGE

@@ -4,7 +4,10 @@
  * delete, release marks, purge by age and by size, ID validation, a
  * tampered index that must not steer file operations, failures that must
  * leave neither file nor row (short source, locked index, full disk on a
- * tiny tmpfs), and concurrent stores from several threads.
+ * tiny tmpfs), and concurrent stores from several threads. FTP items: the
+ * protocol, user and file_name columns round trip; an index from before
+ * those columns is upgraded on open (also by several openers at once) and
+ * keeps its rows.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -200,6 +203,10 @@ test_store_get(void **state)
 	assert_int_equal(r.released_at, 0);
 	assert_null(r.released_reply);
 	assert_string_equal(r.path, path);
+	/* A caller that does not know the FTP fields leaves them NULL. */
+	assert_null(r.protocol);
+	assert_null(r.user);
+	assert_null(r.file_name);
 
 	rfd = quarantine_open_message(q, &r);
 	assert_true(rfd >= 0);
@@ -228,10 +235,241 @@ test_null_fields(void **state)
 	assert_int_equal(quarantine_get(q, id, &r), 0);
 	assert_null(r.direction);
 	assert_null(r.mail_from);
+	assert_null(r.protocol);
+	assert_null(r.user);
+	assert_null(r.file_name);
 	assert_int_equal(r.nrcpts, 0);
 	assert_int_equal(r.size, 0);
 	assert_true(r.time > T0);
 	quarantine_record_clear(&r);
+	quarantine_free(q);
+}
+
+static const struct q_meta ftp_meta = {
+    .direction = "inbound",
+    .listener = "ftp",
+    .next_hop = "192.0.2.21:21",
+    .client_addr = "[192.0.2.1]:4711",
+    .virus_names = "Eicar-Test-Signature",
+    .status = "infected",
+    .action = "quarantine",
+    .protocol = "ftp",
+    .user = "alice",
+    .file_name = "../../etc/evil name.exe",
+};
+
+/* An FTP file: byte-identical, its fields back from get and list, the
+ * file name never used for the path. */
+static void
+test_ftp_fields(void **state)
+{
+	static const char body[] = "MZ\x90\0\x03\0\0\0\r\n\xff binary\n";
+	struct quarantine *q = open_q("q");
+	char id[17], sid[17], path[320], buf[64];
+	struct q_record r, *v;
+	size_t n;
+	int fd = msg_fd(body, sizeof(body) - 1), cls = -1;
+
+	assert_int_equal(quarantine_store_at(q, &ftp_meta, fd, sizeof(body) - 1, T0, id, &cls), 0);
+	close(fd);
+	store_at(q, "smtp\r\n", T0 + 1, sid);
+	assert_int_equal(quarantine_get(q, id, &r), 0);
+	assert_string_equal(r.protocol, "ftp");
+	assert_string_equal(r.user, "alice");
+	assert_string_equal(r.file_name, "../../etc/evil name.exe");
+	assert_string_equal(r.next_hop, "192.0.2.21:21");
+	assert_string_equal(r.client_addr, "[192.0.2.1]:4711");
+	assert_null(r.mail_from);
+	assert_int_equal(r.nrcpts, 0);
+	assert_int_equal(r.size, sizeof(body) - 1);
+	snprintf(path, sizeof(path), "%s/q/2024/05/01/%s.eml", base, id);
+	assert_string_equal(r.path, path);
+	fd = quarantine_open_message(q, &r);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), sizeof(body) - 1);
+	assert_memory_equal(buf, body, sizeof(body) - 1);
+	close(fd);
+	quarantine_record_clear(&r);
+	assert_null(r.protocol);
+
+	assert_int_equal(quarantine_list(q, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].id, id);
+	assert_string_equal(v[0].protocol, "ftp");
+	assert_string_equal(v[0].user, "alice");
+	assert_string_equal(v[0].file_name, "../../etc/evil name.exe");
+	assert_string_equal(v[1].id, sid);
+	assert_null(v[1].protocol);
+	assert_null(v[1].user);
+	quarantine_records_free(v, n);
+	quarantine_free(q);
+}
+
+/* The schema of the first version, before protocol, user, file_name. */
+static const char old_schema[] =
+    "CREATE TABLE IF NOT EXISTS messages ("
+    " id TEXT PRIMARY KEY, time INTEGER, direction TEXT, listener TEXT,"
+    " next_hop TEXT, client_addr TEXT, helo TEXT, mail_from TEXT,"
+    " rcpts TEXT, virus_names TEXT, status TEXT, size INTEGER, action TEXT,"
+    " path TEXT, released_at INTEGER, released_reply TEXT);"
+    "CREATE INDEX IF NOT EXISTS messages_time ON messages(time);";
+#define OLD_ID "0123456789abcdef"
+
+/* Creates base/sub as the old version left it: one message, its row. */
+static void
+make_old_quarantine(const char *sub)
+{
+	char path[256], sql[512];
+	sqlite3 *db;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", base, sub);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s/2024", base, sub);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s/2024/05", base, sub);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s/2024/05/01", base, sub);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s/2024/05/01/" OLD_ID ".eml", base, sub);
+	fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "old\r\n", 5), 5);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/%s/index.sqlite", base, sub);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, old_schema, NULL, NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO messages (id, time, direction, listener, next_hop, mail_from,"
+	         " rcpts, virus_names, status, size, action, path) VALUES ('" OLD_ID
+	         "', %d, 'inbound', 'smtp', 'smtp:127.0.0.1:2525', 'old@example.net',"
+	         " '[\"r@example.org\"]', 'Old.Virus', 'infected', 5, 'quarantine',"
+	         " '2024/05/01/" OLD_ID ".eml')",
+	         T0);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* How many of protocol, user, file_name the index of base/sub has. */
+static int
+new_columns(const char *sub)
+{
+	char path[256];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s/index.sqlite", base, sub);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA table_info(messages)", -1, &st, NULL),
+	                 SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+
+		n += !strcmp(name, "protocol") || !strcmp(name, "user") ||
+		     !strcmp(name, "file_name");
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void
+test_old_schema(void **state)
+{
+	struct quarantine *q;
+	char id[17], buf[16];
+	struct q_record r, *v;
+	size_t n;
+	int fd, cls;
+
+	make_old_quarantine("q");
+	assert_int_equal(new_columns("q"), 0);
+	q = open_q("q");
+	assert_int_equal(new_columns("q"), 3);
+
+	/* The old row reads back whole, its new fields NULL (= smtp). */
+	assert_int_equal(quarantine_get(q, OLD_ID, &r), 0);
+	assert_int_equal(r.time, T0);
+	assert_string_equal(r.mail_from, "old@example.net");
+	assert_int_equal(r.nrcpts, 1);
+	assert_string_equal(r.rcpts[0], "r@example.org");
+	assert_string_equal(r.virus_names, "Old.Virus");
+	assert_int_equal(r.size, 5);
+	assert_null(r.protocol);
+	assert_null(r.user);
+	assert_null(r.file_name);
+	fd = quarantine_open_message(q, &r);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "old\r\n", 5);
+	close(fd);
+	quarantine_record_clear(&r);
+
+	/* A new FTP row next to it. */
+	fd = msg_fd("ftp-bytes", 9);
+	assert_int_equal(quarantine_store_at(q, &ftp_meta, fd, 9, T0 + 60, id, &cls), 0);
+	close(fd);
+	quarantine_free(q);
+
+	/* Opening again changes nothing; both rows are there. */
+	q = open_q("q");
+	assert_int_equal(new_columns("q"), 3);
+	assert_int_equal(quarantine_list(q, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].id, OLD_ID);
+	assert_null(v[0].protocol);
+	assert_string_equal(v[1].id, id);
+	assert_string_equal(v[1].protocol, "ftp");
+	assert_string_equal(v[1].user, "alice");
+	assert_string_equal(v[1].file_name, "../../etc/evil name.exe");
+	assert_int_equal(v[1].size, 9);
+	quarantine_records_free(v, n);
+	assert_int_equal(quarantine_mark_released(q, OLD_ID, T0 + 120, "250 ok"), 0);
+	assert_int_equal(quarantine_delete(q, id), 0);
+	assert_int_equal(count_rows(q), 1);
+	quarantine_free(q);
+}
+
+#define NOPENERS 6
+
+static void *
+opener_main(void *arg)
+{
+	char path[256], *err = NULL;
+	struct quarantine *q;
+
+	snprintf(path, sizeof(path), "%s/q", base);
+	q = quarantine_open(path, &err);
+	if (q == NULL) {
+		free(err);
+		return (void *)1;
+	}
+	quarantine_free(q);
+	return NULL;
+}
+
+/* The daemon and portcullis-ctl may open an old index at the same moment:
+ * each column is added once and every opener succeeds. */
+static void
+test_old_schema_concurrent_open(void **state)
+{
+	pthread_t th[NOPENERS];
+	struct quarantine *q;
+
+	make_old_quarantine("q");
+	for (int i = 0; i < NOPENERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, opener_main, NULL), 0);
+	for (int i = 0; i < NOPENERS; i++) {
+		void *ret;
+
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(new_columns("q"), 3);
+	q = open_q("q");
+	assert_int_equal(count_rows(q), 1);
 	quarantine_free(q);
 }
 
@@ -567,6 +805,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_get, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_null_fields, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ftp_fields, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_old_schema, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_old_schema_concurrent_open, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_and_release, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_purge_age, setup, teardown),
