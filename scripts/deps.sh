@@ -21,6 +21,10 @@ PKGS=(
 	# come with postfix below
 	libcmocka-dev python3 python3-pytest clamav-daemon clamav-testfiles zip p7zip-full arj time
 	openssl swaks mount
+	# FTP proxy tests (tests/integration/test_ftp_*.py) and bench/ftp: pyftpdlib as
+	# the upstream server, vsftpd as a second one (run on a private config and
+	# port; the tests never use the system's instance), lftp and curl as clients
+	python3-pyftpdlib vsftpd lftp curl
 	# public MIME test messages of other libraries (tests/integration/test_mail_corpus.py)
 	libpython3.11-testsuite golang-github-jhillyerd-enmime-dev
 	# fuzz targets (scripts/test.sh builds and replays them)
