@@ -423,8 +423,10 @@ def test_command_timeout(ftp_server, ftp_proxy_factory):
 
 
 def test_client_vanishes_mid_upload(pair):
-    """The client closes control and data halfway: nothing reaches the
-    server, the daemon goes on."""
+    """The client closes control and data halfway through an upload: the
+    daemon goes on serving. (Whether the part that arrived is stored is
+    not tested: in stream mode the end of the data connection is the end
+    of the file, for a server without a proxy too.)"""
     d, srv = pair
     c = FtpClient("127.0.0.1", d.ftp_port, "pasv")
     conn, prelim = c._open("STOR half.bin")
@@ -433,10 +435,10 @@ def test_client_vanishes_mid_upload(pair):
     c.sock.close()
     conn.close()
     time.sleep(1)
-    assert not srv.has("half.bin") or srv.get("half.bin") == b"", \
-        "a partial upload reached the server"
+    assert d.alive()
     c2 = FtpClient("127.0.0.1", d.ftp_port, "pasv")
     try:
         assert c2.stor("after-vanish.bin", b"x").code == 226
     finally:
         c2.close_quietly()
+    assert srv.get("after-vanish.bin") == b"x"
