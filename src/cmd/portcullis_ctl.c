@@ -586,11 +586,11 @@ static int
 cmd_release(struct ctl *c, const char *id, char **to, size_t nto, const char *outdir)
 {
 	const struct smtp_listener_conf *l;
-	const char *nh, *const *rcpts;
+	const char *nh = NULL, *const *rcpts;
 	char reply[CTL_REPLY_MAX];
 	struct q_record r;
 	uint64_t size = 0, timeout;
-	size_t n;
+	size_t n = 0;
 	int rc, fd, cls;
 
 	if ((rc = get_record(c, id, &r)) != EX_OK)
