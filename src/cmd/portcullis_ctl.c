@@ -586,7 +586,7 @@ static int
 cmd_release(struct ctl *c, const char *id, char **to, size_t nto, const char *outdir)
 {
 	const struct smtp_listener_conf *l;
-	const char *nh = NULL, *const *rcpts;
+	const char *nh = NULL, *const * rcpts;
 	char reply[CTL_REPLY_MAX];
 	struct q_record r;
 	uint64_t size = 0, timeout;

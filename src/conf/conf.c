@@ -36,10 +36,12 @@ enum conf_type {
 	T_ADDR,
 	T_NEXTHOP,
 	T_CIDRS,
+	T_PORTS,    /* "LO-HI" or "" */
+	T_HOSTPORT, /* "HOST:PORT" (numeric) or "" */
 };
 
 /* Where a key's value lives: struct pc_config, or one listener. */
-enum conf_scope { SC_GLOBAL, SC_LISTENER };
+enum conf_scope { SC_GLOBAL, SC_LISTENER, SC_FTP };
 
 struct conf_key {
 	const char *section;
@@ -60,15 +62,21 @@ static const char *const dirby[] = {"nexthop", "client", "recipient", NULL};
 static const char *const ldirs[] = {"auto", "inbound", "outbound", NULL};
 static const char *const tlsmodes[] = {"none", "may", "require", NULL};
 static const char *const fwds[] = {"auto", "xforward", "xclient", "off", NULL};
+/* FTP's infected actions share enum policy_action: "block" is ACT_REJECT. */
+static const char *const ftp_actions[] = {"pass",  "block",   "drop",     "quarantine",
+                                          "strip", "replace", "tempfail", NULL};
+static const char *const datamodes[] = {"passive", "active", NULL};
 
 #define BIT(a) (1u << (a))
 #define INFECTED_ACTIONS                                                                           \
 	(BIT(ACT_PASS) | BIT(ACT_REJECT) | BIT(ACT_DROP) | BIT(ACT_QUARANTINE) | BIT(ACT_STRIP) |  \
 	 BIT(ACT_REPLACE))
+#define FTP_ACTIONS (BIT(ACT_PASS) | BIT(ACT_REJECT) | BIT(ACT_QUARANTINE) | BIT(ACT_REPLACE))
 #define CAUSE_ACTIONS (BIT(ACT_TEMPFAIL) | BIT(ACT_REJECT) | BIT(ACT_QUARANTINE) | BIT(ACT_PASS))
 
 #define OFF(f) offsetof(struct pc_config, f)
 #define LOFF(f) offsetof(struct smtp_listener_conf, f)
+#define FOFF(f) offsetof(struct ftp_listener_conf, f)
 /* The rows of [inbound] and [outbound]; one row per key. */
 /* clang-format off */
 #define DIR_ROWS(sec, fld, infected_default)                                                       \
@@ -87,7 +95,9 @@ static const char *const fwds[] = {"auto", "xforward", "xclient", "off", NULL};
 	 SC_GLOBAL},                                                                               \
 	{sec, "notify_sender", T_BOOL, OFF(fld.notify_sender), 0, 0, "no", NULL, SC_GLOBAL},       \
 	{sec, "notify_admin", T_STR0, OFF(fld.notify_admin), 0, 0, "", NULL, SC_GLOBAL},           \
-	{sec, "add_headers", T_BOOL, OFF(fld.add_headers), 0, 0, "yes", NULL, SC_GLOBAL}
+	{sec, "add_headers", T_BOOL, OFF(fld.add_headers), 0, 0, "yes", NULL, SC_GLOBAL},        \
+	{sec, "ftp_infected", T_ENUM, OFF(fld.ftp_infected), FTP_ACTIONS, 0, "block",            \
+	 ftp_actions, SC_GLOBAL}
 /* clang-format on */
 #define KB 1024ULL
 #define MB (1024ULL * 1024)
@@ -164,6 +174,28 @@ static const struct conf_key conf_keys[] = {
     {"smtp", "authorized_xforward_hosts", T_CIDRS, LOFF(authorized_xforward_hosts), 0, 0,
      "127.0.0.0/8 ::1/128", NULL, SC_LISTENER},
 
+    {"ftp", "listen", T_ADDR, FOFF(listen), 0, 0, "127.0.0.1:2121", NULL, SC_FTP},
+    {"ftp", "upstream", T_HOSTPORT, FOFF(upstream), 0, 0, "", NULL, SC_FTP},
+    {"ftp", "allowed_upstreams", T_LIST, FOFF(allowed_upstreams), 0, 0, "", NULL, SC_FTP},
+    {"ftp", "clients", T_CIDRS, FOFF(clients), 0, 0,
+     "127.0.0.0/8 ::1/128 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7", NULL, SC_FTP},
+    {"ftp", "data_ports", T_PORTS, FOFF(data_ports), 0, 0, "", NULL, SC_FTP},
+    {"ftp", "upstream_mode", T_ENUM, FOFF(upstream_mode), 0, 0, "passive", datamodes, SC_FTP},
+    {"ftp", "hostname", T_STR0, FOFF(hostname), 0, 0, "", NULL, SC_FTP},
+    {"ftp", "max_sessions", T_UINT, FOFF(max_sessions), 1, 100000, "200", NULL, SC_FTP},
+    {"ftp", "max_sessions_per_client", T_UINT, FOFF(max_sessions_per_client), 1, 100000, "20",
+     NULL, SC_FTP},
+    {"ftp", "max_line_length", T_UINT, FOFF(max_line_length), 128, 65536, "1024", NULL, SC_FTP},
+    {"ftp", "command_timeout", T_DURATION, FOFF(command_timeout_ms), 100, 86400000, "300s", NULL,
+     SC_FTP},
+    {"ftp", "data_timeout", T_DURATION, FOFF(data_timeout_ms), 100, 86400000, "120s", NULL,
+     SC_FTP},
+    {"ftp", "upstream_timeout", T_DURATION, FOFF(upstream_timeout_ms), 100, 86400000, "60s",
+     NULL, SC_FTP},
+    {"ftp", "memory_spool", T_SIZE, FOFF(memory_spool), 0, 1 * GB, "1M", NULL, SC_FTP},
+    {"ftp", "max_file_size", T_SIZE, FOFF(max_file_size), 1 * KB, 1024 * GB, "4G", NULL, SC_FTP},
+    {"ftp", "direction", T_ENUM, FOFF(direction), 0, 0, "auto", ldirs, SC_FTP},
+
     {"policy", "direction_by", T_ENUM, OFF(direction_by), 0, 0, "nexthop", dirby, SC_GLOBAL},
     {"policy", "internal_networks", T_CIDRS, OFF(internal_networks), 0, 0,
      "127.0.0.0/8 ::1/128 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7", NULL, SC_GLOBAL},
@@ -239,6 +271,24 @@ conf_parse_value(void *base, const struct conf_key *k, const char *value)
 			return msg;
 		}
 		break;
+	case T_PORTS: {
+		unsigned lo, hi;
+
+		if (conf_port_range(value, &lo, &hi) < 0) {
+			snprintf(msg, sizeof(msg),
+			         "\"%.64s\" is not a port range LO-HI within 1024-65535", value);
+			return msg;
+		}
+		break;
+	}
+	case T_HOSTPORT:
+		if (*value && hostport_parse(value, &ss, &sl) < 0) {
+			snprintf(msg, sizeof(msg),
+			         "\"%.64s\" is not ADDRESS:PORT (e.g. 192.0.2.1:21, [::1]:21)",
+			         value);
+			return msg;
+		}
+		break;
 	case T_CIDRS: {
 		char bad[80];
 
@@ -305,7 +355,29 @@ static int
 is_string_type(enum conf_type t)
 {
 	return t == T_STR || t == T_STR0 || t == T_LIST || t == T_ADDR || t == T_NEXTHOP ||
-	       t == T_CIDRS;
+	       t == T_CIDRS || t == T_PORTS || t == T_HOSTPORT;
+}
+
+int
+conf_port_range(const char *s, unsigned *lo, unsigned *hi)
+{
+	char *end;
+	unsigned long a, b;
+
+	*lo = *hi = 0;
+	if (*s == '\0')
+		return 0;
+	errno = 0;
+	a = strtoul(s, &end, 10);
+	if (end == s || *end != '-' || errno)
+		return -1;
+	s = end + 1;
+	b = strtoul(s, &end, 10);
+	if (end == s || *end != '\0' || errno || a < 1024 || b > 65535 || a > b)
+		return -1;
+	*lo = (unsigned)a;
+	*hi = (unsigned)b;
+	return 0;
 }
 
 /* "smtp" and "smtp.NAME" are listener sections; returns NAME or NULL. */
@@ -319,10 +391,31 @@ listener_section(const char *section)
 	return NULL;
 }
 
+/* "ftp" and "ftp.NAME" likewise. */
+static const char *
+ftp_section(const char *section)
+{
+	if (strcmp(section, "ftp") == 0)
+		return "ftp";
+	if (strncmp(section, "ftp.", 4) == 0 && section[4] != '\0')
+		return section + 4;
+	return NULL;
+}
+
 static const char *
 table_section(const char *section)
 {
-	return listener_section(section) ? "smtp" : section;
+	return listener_section(section) ? "smtp" : ftp_section(section) ? "ftp" : section;
+}
+
+/* The index of the first row of a scope: listener keys are counted from it. */
+static size_t
+scope_first(enum conf_scope sc)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (conf_keys[i].scope == sc)
+			return i;
+	return 0;
 }
 
 static const struct conf_key *
@@ -377,6 +470,40 @@ conf_listener(struct pc_config *c, const char *name)
 		const char *err = conf_parse_value(l, &conf_keys[i], conf_keys[i].def);
 		if (err)
 			panic("conf: default of smtp.%s: %s", conf_keys[i].key, err);
+	}
+	return l;
+}
+
+static void
+ftp_listener_free(struct ftp_listener_conf *l)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (conf_keys[i].scope == SC_FTP && is_string_type(conf_keys[i].type))
+			free(*(char **)((char *)l + conf_keys[i].off));
+	free(l->name);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Returns the FTP listener called name, creating it with defaults if needed. */
+static struct ftp_listener_conf *
+conf_ftp_listener(struct pc_config *c, const char *name)
+{
+	struct ftp_listener_conf *l;
+
+	for (size_t i = 0; i < c->nftp_listeners; i++)
+		if (strcmp(c->ftp_listeners[i].name, name) == 0)
+			return &c->ftp_listeners[i];
+	c->ftp_listeners =
+	    xrealloc(c->ftp_listeners, (c->nftp_listeners + 1) * sizeof(*c->ftp_listeners));
+	l = &c->ftp_listeners[c->nftp_listeners++];
+	memset(l, 0, sizeof(*l));
+	l->name = xstrdup(name);
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (conf_keys[i].scope != SC_FTP)
+			continue;
+		const char *err = conf_parse_value(l, &conf_keys[i], conf_keys[i].def);
+		if (err)
+			panic("conf: default of ftp.%s: %s", conf_keys[i].key, err);
 	}
 	return l;
 }
@@ -518,13 +645,13 @@ conf_handler(void *user, const char *section, const char *name, const char *valu
 		lname = listener_section(section);
 		l = conf_listener(r->c, lname);
 		base = l;
-		seen = &l->seen[k - conf_keys - (k - conf_keys) + 0];
 		/* Listener keys are indexed from the first listener row. */
-		for (size_t i = 0; i < NKEYS; i++)
-			if (conf_keys[i].scope == SC_LISTENER) {
-				seen = &l->seen[k - &conf_keys[i]];
-				break;
-			}
+		seen = &l->seen[(size_t)(k - conf_keys) - scope_first(SC_LISTENER)];
+	} else if (k->scope == SC_FTP) {
+		struct ftp_listener_conf *l = conf_ftp_listener(r->c, ftp_section(section));
+
+		base = l;
+		seen = &l->seen[(size_t)(k - conf_keys) - scope_first(SC_FTP)];
 	} else {
 		base = r->c;
 		seen = &r->seen[k - conf_keys];
@@ -565,16 +692,36 @@ conf_load(struct pc_config *c, const char *path, FILE *errf)
 		conf_error(&r, "syntax error");
 	}
 	fclose(r.fp);
+	/* A file that names only FTP listeners wants no built-in SMTP one. */
+	if (c->listeners_implicit && c->nftp_listeners > 0) {
+		for (size_t i = 0; i < c->nlisteners; i++)
+			listener_free(&c->listeners[i]);
+		c->nlisteners = 0;
+		c->listeners_implicit = 0;
+	}
 	/* Two listeners on one address would fail at bind: say it here. */
-	for (size_t i = 0; i < c->nlisteners; i++)
-		for (size_t j = i + 1; j < c->nlisteners; j++)
-			if (strcmp(c->listeners[i].listen, c->listeners[j].listen) == 0) {
+	for (size_t i = 0; i < c->nlisteners + c->nftp_listeners; i++)
+		for (size_t j = i + 1; j < c->nlisteners + c->nftp_listeners; j++) {
+			const char *ai = i < c->nlisteners
+			                     ? c->listeners[i].listen
+			                     : c->ftp_listeners[i - c->nlisteners].listen;
+			const char *aj = j < c->nlisteners
+			                     ? c->listeners[j].listen
+			                     : c->ftp_listeners[j - c->nlisteners].listen;
+			const char *ni = i < c->nlisteners
+			                     ? c->listeners[i].name
+			                     : c->ftp_listeners[i - c->nlisteners].name;
+			const char *nj = j < c->nlisteners
+			                     ? c->listeners[j].name
+			                     : c->ftp_listeners[j - c->nlisteners].name;
+
+			if (strcmp(ai, aj) == 0) {
 				r.errors++;
 				if (errf)
 					fprintf(errf, "%s: listeners %s and %s both listen on %s\n",
-					        path, c->listeners[i].name, c->listeners[j].name,
-					        c->listeners[i].listen);
+					        path, ni, nj, ai);
 			}
+		}
 	for (size_t i = 0; i < c->nlisteners; i++)
 		if ((c->listeners[i].tls_cert[0] == '\0') != (c->listeners[i].tls_key[0] == '\0')) {
 			r.errors++;
@@ -599,6 +746,7 @@ conf_set(struct pc_config *c, const char *section, const char *key, const char *
 		return -1;
 	}
 	base = k->scope == SC_LISTENER ? (void *)conf_listener(c, listener_section(section))
+	       : k->scope == SC_FTP    ? (void *)conf_ftp_listener(c, ftp_section(section))
 	                               : (void *)c;
 	if ((err = conf_parse_value(base, k, value)) != NULL) {
 		if (errf)
@@ -669,6 +817,15 @@ conf_dump(const struct pc_config *c, FILE *out)
 			if (conf_keys[i].scope == SC_LISTENER)
 				dump_value(&conf_keys[i], &c->listeners[l], out);
 	}
+	for (size_t l = 0; l < c->nftp_listeners; l++) {
+		if (strcmp(c->ftp_listeners[l].name, "ftp") == 0)
+			fprintf(out, "\n[ftp]\n");
+		else
+			fprintf(out, "\n[ftp.%s]\n", c->ftp_listeners[l].name);
+		for (size_t i = 0; i < NKEYS; i++)
+			if (conf_keys[i].scope == SC_FTP)
+				dump_value(&conf_keys[i], &c->ftp_listeners[l], out);
+	}
 }
 
 void
@@ -680,5 +837,8 @@ conf_free(struct pc_config *c)
 	for (size_t i = 0; i < c->nlisteners; i++)
 		listener_free(&c->listeners[i]);
 	free(c->listeners);
+	for (size_t i = 0; i < c->nftp_listeners; i++)
+		ftp_listener_free(&c->ftp_listeners[i]);
+	free(c->ftp_listeners);
 	memset(c, 0, sizeof(*c));
 }

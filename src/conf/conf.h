@@ -45,6 +45,7 @@ struct dir_policy {
 	int notify_sender;
 	char *notify_admin; /* "" = none */
 	int add_headers;
+	int ftp_infected; /* FTP: pass, block (ACT_REJECT), quarantine or replace */
 };
 
 /* [smtp] and each [smtp.NAME]: one listener and its next hop. */
@@ -68,6 +69,30 @@ struct smtp_listener_conf {
 	int direction;                   /* enum listener_direction */
 	char *authorized_xforward_hosts; /* clients whose XFORWARD we believe */
 	unsigned char seen[32];          /* duplicate-key detection while loading */
+};
+
+enum ftp_data_mode { FTP_DATA_PASSIVE = 0, FTP_DATA_ACTIVE };
+
+/* [ftp] and each [ftp.NAME]: one FTP listener and its server(s). */
+struct ftp_listener_conf {
+	char *name; /* "ftp" for [ftp], NAME for [ftp.NAME] */
+	char *listen;
+	char *upstream;          /* "HOST:PORT"; "" = chosen by the client (USER name@host) */
+	char *allowed_upstreams; /* CIDRs and host names a client may choose */
+	char *clients;           /* CIDRs allowed to use the listener */
+	char *data_ports;        /* "LO-HI" for every data listener we open; "" = any */
+	int upstream_mode;       /* enum ftp_data_mode: data connections to the server */
+	char *hostname;          /* "" = gethostname() */
+	unsigned max_sessions;
+	unsigned max_sessions_per_client;
+	unsigned max_line_length;
+	uint64_t command_timeout_ms;
+	uint64_t data_timeout_ms;
+	uint64_t upstream_timeout_ms;
+	uint64_t memory_spool;
+	uint64_t max_file_size;
+	int direction; /* enum listener_direction */
+	unsigned char seen[32];
 };
 
 struct pc_config {
@@ -134,7 +159,14 @@ struct pc_config {
 	struct smtp_listener_conf *listeners;
 	size_t nlisteners;
 	int listeners_implicit;
+
+	/* [ftp], [ftp.NAME]: none unless the file names one. */
+	struct ftp_listener_conf *ftp_listeners;
+	size_t nftp_listeners;
 };
+
+/* Parses a data_ports value "LO-HI" (1024..65535); "" gives 0, 0. 0 or -1. */
+int conf_port_range(const char *s, unsigned *lo, unsigned *hi);
 
 /* Sets every key to its default. Defaults that fail to parse are a panic. */
 void conf_defaults(struct pc_config *c);

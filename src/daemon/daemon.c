@@ -20,6 +20,7 @@
 #include "config.h"
 #include "daemon/daemon.h"
 #include "daemon/runtime.h"
+#include "ftp/ftp_proxy.h"
 #include "smtp/smtp_proxy.h"
 #include "store/quarantine.h"
 #include "util/log.h"
@@ -32,7 +33,9 @@ struct daemon {
 	struct event_base *base;
 	struct workq *wq;
 	struct proxy *px;
+	struct ftp_proxy *fpx;
 	const struct daemon_opts *o;
+	int undrained; /* proxies (SMTP, FTP) with sessions left while draining */
 	int reloading;
 	int draining;
 	struct event *sighup, *sigterm, *sigint, *housekeeping, *drain_timer;
@@ -155,6 +158,7 @@ reload_done(void *arg)
 	d->reloading = 0;
 	if (j->rt) {
 		proxy_set_runtime(d->px, j->rt);
+		ftp_proxy_set_runtime(d->fpx, j->rt);
 		runtime_unref(j->rt);
 		log_info("reload: configuration and signatures reloaded");
 	} else
@@ -195,6 +199,8 @@ drain_idle(void *arg)
 {
 	struct daemon *d = arg;
 
+	if (--d->undrained > 0)
+		return;
 	log_info("drained: every session has ended");
 	event_base_loopexit(d->base, NULL);
 }
@@ -204,7 +210,8 @@ drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
-	log_warnx("drain timeout: closing %u sessions", proxy_sessions(d->px));
+	log_warnx("drain timeout: closing %u sessions",
+	          proxy_sessions(d->px) + ftp_proxy_sessions(d->fpx));
 	event_base_loopexit(d->base, NULL);
 }
 
@@ -221,9 +228,12 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	d->draining = 1;
-	log_info("stopping: no new sessions, draining %u", proxy_sessions(d->px));
+	log_info("stopping: no new sessions, draining %u",
+	         proxy_sessions(d->px) + ftp_proxy_sessions(d->fpx));
 	evtimer_add(d->drain_timer, &tv);
+	d->undrained = 2;
 	proxy_drain(d->px, drain_idle, d);
+	ftp_proxy_drain(d->fpx, drain_idle, d);
 }
 
 /* ---------------------------------------------------------- housekeeping */
@@ -297,7 +307,7 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	struct timeval hour = {HOUSEKEEPING_S, 0};
 	struct passwd *pw = NULL;
 	struct runtime *rt;
-	char *err = NULL, *desc;
+	char *err = NULL, *desc, *fdesc;
 
 	if (conf->daemon_user[0] && geteuid() == 0 && (pw = getpwnam(conf->daemon_user)) == NULL)
 		fatalx("daemon.user %s does not exist: create it (useradd --system %s) or set "
@@ -310,10 +320,14 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 		fatalx("event_base_new failed");
 	d.wq = workq_new(d.base, conf->workers);
 	d.px = proxy_new(d.base, d.wq);
+	d.fpx = ftp_proxy_new(d.base, d.wq);
 
 	/* Bind as root, then drop privileges before the first wire byte. */
 	for (size_t i = 0; i < conf->nlisteners; i++)
 		if (proxy_listen(d.px, &conf->listeners[i], &err) < 0)
+			fatalx("%s", err);
+	for (size_t i = 0; i < conf->nftp_listeners; i++)
+		if (ftp_proxy_listen(d.fpx, &conf->ftp_listeners[i], &err) < 0)
 			fatalx("%s", err);
 	prepare_dirs(conf, pw);
 	drop_privileges(pw);
@@ -321,6 +335,7 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	if ((rt = runtime_build(conf, &err)) == NULL)
 		fatalx("cannot start: %s", err);
 	proxy_set_runtime(d.px, rt);
+	ftp_proxy_set_runtime(d.fpx, rt);
 	runtime_unref(rt);
 
 	signals_add(&d);
@@ -332,8 +347,11 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	event_active(d.housekeeping, EV_TIMEOUT, 0); /* once at start too */
 
 	desc = proxy_listeners_describe(d.px);
-	log_info("ready listeners=%s version=%s", desc, PORTCULLIS_VERSION);
+	fdesc = ftp_proxy_listeners_describe(d.fpx);
+	log_info("ready listeners=%s%s%s version=%s", desc, *desc && *fdesc ? "," : "", fdesc,
+	         PORTCULLIS_VERSION);
 	free(desc);
+	free(fdesc);
 	event_base_dispatch(d.base);
 
 	/* Freeing the signal events puts back SIG_IGN, the handler libevent
@@ -346,6 +364,7 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	log_info("stopped");
 	workq_free(d.wq);
 	proxy_free(d.px);
+	ftp_proxy_free(d.fpx);
 	event_base_free(d.base);
 	return 0;
 }

@@ -145,6 +145,43 @@ rewrite(const struct inspect_env *env, const struct inspect_ctx *ctx,
 }
 
 /*
+ * replace for a file that is not a message (FTP): the receiver gets the
+ * report template, rendered, instead of the file. 0 or -1.
+ */
+static int
+report_copy(const struct inspect_env *env, const struct inspect_ctx *ctx,
+            struct inspect_outcome *out)
+{
+	struct notify_vars v;
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	char *text;
+	int rc;
+
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
+	memset(&v, 0, sizeof(v));
+	v.hostname = ctx->hostname;
+	v.virus = out->names;
+	v.date = date;
+	v.client = ctx->client_label;
+	v.direction = direction_name(out->dir);
+	v.part = "the whole file";
+	v.filename = ctx->file_name;
+	v.action = "replaced by this report";
+	if ((text = notify_render(env->templates, NOTIFY_REPORT, &v)) == NULL)
+		return -1;
+	out->copy = spool_new(env->spool_dir, 1 << 20);
+	rc = spool_write(out->copy, text, strlen(text));
+	free(text);
+	if (rc < 0) {
+		spool_free(out->copy);
+		out->copy = NULL;
+	}
+	return rc;
+}
+
+/*
  * Before a strip or replace: asks the scanner where the hits that no part
  * carries are (clamd's hit on the whole message). 0, or -1 when the scanner
  * failed doing so (noted in out->verdict).
@@ -184,7 +221,7 @@ locate_failed(const struct inspect_env *env, const struct inspect_object *obj,
 	verdict_init(&failed);
 	verdict_note(&failed, SCAN_ERROR, LIMIT_NONE, out->verdict.where, "%s",
 	             out->verdict.reason ? out->verdict.reason : "");
-	policy_decide(env->policy, out->dir, &failed, &out->dec);
+	policy_decide(env->policy, out->dir, &failed, 0, &out->dec);
 	verdict_clear(&failed);
 	if (out->dec.action == ACT_PASS) {
 		log_warnx("rewrite: locating %s failed, and an infected message never passes: "
@@ -234,6 +271,9 @@ quarantine(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	m.virus_names = out->names[0] ? out->names : out->dec.cause_detail;
 	m.status = scan_status_name(out->verdict.status);
 	m.action = "quarantine";
+	m.protocol = ctx->proto == INSPECT_FTP ? "ftp" : "smtp";
+	m.user = ctx->user;
+	m.file_name = ctx->file_name;
 	if (quarantine_store(env->quarantine, &m, obj->fd, obj->size, out->id, &err) == 0) {
 		out->kind = INSPECT_STORED;
 		return;
@@ -266,9 +306,11 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	if (pos >= 0)
 		lseek(obj->fd, pos, SEEK_SET);
 	out->names = verdict_names(&out->verdict);
-	out->dir = policy_direction(env->policy, ctx->listener_dir, ctx->dest, ctx->client,
-	                            ctx->rcpts, ctx->nrcpts);
-	policy_decide(env->policy, out->dir, &out->verdict, &out->dec);
+	out->dir = ctx->proto == INSPECT_FTP
+	               ? policy_direction_dest(env->policy, ctx->listener_dir, ctx->dest)
+	               : policy_direction(env->policy, ctx->listener_dir, ctx->dest, ctx->client,
+	                                  ctx->rcpts, ctx->nrcpts);
+	policy_decide(env->policy, out->dir, &out->verdict, ctx->proto == INSPECT_FTP, &out->dec);
 	if ((out->dec.action == ACT_STRIP || out->dec.action == ACT_REPLACE) &&
 	    locate(env, obj, out) < 0)
 		locate_failed(env, obj, out);
@@ -283,8 +325,18 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
 		if (obj->message)
 			out->headers = status_headers(ctx, dp, out);
 		return;
-	case ACT_STRIP:
-	case ACT_REPLACE: {
+	case ACT_REPLACE:
+		if (!obj->message) {
+			if (report_copy(env, ctx, out) == 0) {
+				out->kind = INSPECT_DELIVER_COPY;
+				return;
+			}
+			out->dec.action = ACT_QUARANTINE;
+			quarantine(env, ctx, obj, out);
+			return;
+		}
+		/* FALLTHROUGH */
+	case ACT_STRIP: {
 		char *h = status_headers(ctx, dp, out);
 		int rc = rewrite(env, ctx, obj, out, h);
 

@@ -47,14 +47,20 @@ struct inspect_ctx {
 	int listener_dir;              /* its direction key: LDIR_AUTO, _INBOUND, _OUTBOUND */
 	const struct sockaddr *client; /* the original client */
 	const char *client_label;      /* the same as "addr:port" / "[v6]:port" */
-	const struct sockaddr *dest;   /* next hop or server; NULL: delivered locally */
-	const char *dest_label;        /* "smtp:127.0.0.1:10026", "maildir:/var/..." */
+	const struct sockaddr *dest;   /* next hop, or where an FTP file goes (the server
+	                                  for an upload, the client for a download);
+	                                  NULL: delivered locally */
+	const char *dest_label;        /* "smtp:127.0.0.1:10026", "maildir:/var/...",
+	                                  "ftp:192.0.2.1:21" (the server) */
 	const char *hostname;          /* ours, for added headers and reports */
 	/* SMTP: the envelope */
 	const char *helo;
 	const char *mail_from; /* "" for the null sender */
 	const char *const *rcpts;
 	size_t nrcpts;
+	/* FTP: the login name and the file name as the client gave it (sanitized) */
+	const char *user;
+	const char *file_name;
 };
 
 /* The object itself. fd is read with pread (its offset is left alone). */
@@ -67,7 +73,8 @@ struct inspect_object {
 
 enum inspect_kind {
 	INSPECT_DELIVER,      /* hand it on as it is (headers prepended, for a message) */
-	INSPECT_DELIVER_COPY, /* hand on copy instead: the rewritten message */
+	INSPECT_DELIVER_COPY, /* hand on copy instead: the rewritten message, or for a
+	                         file that is not a message, the scanner's report */
 	INSPECT_REFUSE,       /* refuse: permanent or not, and why */
 	INSPECT_STORED,       /* kept durably (fsynced) under id, not handed on */
 	INSPECT_DROPPED,      /* accepted and discarded, as the policy says */

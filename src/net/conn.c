@@ -563,6 +563,15 @@ conn_peer(const struct conn *c)
 	return (const struct sockaddr *)&c->peer;
 }
 
+int
+conn_local(const struct conn *c, struct sockaddr_storage *ss, socklen_t *len)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	*len = sizeof(*ss);
+	return fd < 0 ? -1 : getsockname(fd, (struct sockaddr *)ss, len);
+}
+
 socklen_t
 conn_peer_len(const struct conn *c)
 {

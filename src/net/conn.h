@@ -96,6 +96,8 @@ void conn_goodbye(struct conn *c, uint64_t linger_ms);
 
 const struct sockaddr *conn_peer(const struct conn *c);
 socklen_t conn_peer_len(const struct conn *c);
+/* Our own address of the connection (getsockname); 0 or -1. */
+int conn_local(const struct conn *c, struct sockaddr_storage *ss, socklen_t *len);
 /* "192.0.2.1" or "2001:db8::1" */
 const char *conn_peer_addr(const struct conn *c);
 unsigned conn_peer_port(const struct conn *c);

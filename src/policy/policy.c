@@ -96,8 +96,18 @@ policy_direction(const struct policy *p, int listener_dir, const struct sockaddr
 	}
 }
 
+enum direction
+policy_direction_dest(const struct policy *p, int listener_dir, const struct sockaddr *dest)
+{
+	if (listener_dir == LDIR_INBOUND)
+		return DIR_INBOUND;
+	if (listener_dir == LDIR_OUTBOUND)
+		return DIR_OUTBOUND;
+	return dest && cidr_list_match(&p->internal, dest) ? DIR_INBOUND : DIR_OUTBOUND;
+}
+
 void
-policy_decide(const struct policy *p, enum direction d, const struct scan_verdict *v,
+policy_decide(const struct policy *p, enum direction d, const struct scan_verdict *v, int ftp,
               struct policy_decision *out)
 {
 	const struct dir_policy *dp = &p->dir[d];
@@ -108,7 +118,7 @@ policy_decide(const struct policy *p, enum direction d, const struct scan_verdic
 		out->action = ACT_PASS;
 		return;
 	case SCAN_INFECTED:
-		out->action = dp->infected;
+		out->action = ftp ? dp->ftp_infected : dp->infected;
 		return;
 	case SCAN_ERROR:
 		out->action = dp->scanner_error;

@@ -35,6 +35,13 @@ void policy_free(struct policy *p);
 enum direction policy_direction(const struct policy *p, int listener_dir,
                                 const struct sockaddr *next_hop, const struct sockaddr *client,
                                 const char *const *rcpts, size_t nrcpts);
+/*
+ * The direction of an FTP transfer: where the file goes (the server for an
+ * upload, the client for a download). dest inside internal_networks is
+ * inbound, as for a mail next hop; the listener's direction key overrides.
+ */
+enum direction policy_direction_dest(const struct policy *p, int listener_dir,
+                                     const struct sockaddr *dest);
 const char *direction_name(enum direction d);
 
 struct policy_decision {
@@ -44,8 +51,11 @@ struct policy_decision {
 	char cause_detail[96]; /* "limit max_ratio", ... for replies and headers */
 };
 
-/* What the verdict gets in direction d. Clean always gives ACT_PASS. */
-void policy_decide(const struct policy *p, enum direction d, const struct scan_verdict *v,
+/*
+ * What the verdict gets in direction d. Clean always gives ACT_PASS. ftp
+ * set: an infected file gets the direction's ftp_infected action.
+ */
+void policy_decide(const struct policy *p, enum direction d, const struct scan_verdict *v, int ftp,
                    struct policy_decision *out);
 
 #endif

@@ -44,8 +44,12 @@ proxy_drained_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy *px = arg;
 
-	if (px->drained && proxy_sessions(px) == 0)
-		px->drained(px->drained_arg);
+	if (px->drained && proxy_sessions(px) == 0) {
+		void (*fn)(void *) = px->drained;
+
+		px->drained = NULL; /* once */
+		fn(px->drained_arg);
+	}
 }
 
 void

@@ -124,7 +124,7 @@ def run_tool(cmd, timeout=60, **kw):
 _SERVER_SCRIPT = r'''
 import json, logging, os, sys
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import DTPHandler, FTPHandler
+from pyftpdlib.handlers import ActiveDTP, DTPHandler, FTPHandler
 from pyftpdlib.servers import FTPServer
 
 cfg = json.loads(sys.argv[1])
@@ -164,8 +164,21 @@ class DTP(DTPHandler):
     handle_read_event = handle_read
 
 
+class ADTP(ActiveDTP):
+    # pyftpdlib 1.5.7 keeps the connector of a PORT connection after
+    # handing its socket to the DTP; when the session ends it closes the
+    # connector again, unregistering that fd number from its ioloop. If a
+    # new session was accepted on the same (reused) number meanwhile, that
+    # session is never read again. Dropping the reference avoids it.
+    def handle_connect(self):
+        ActiveDTP.handle_connect(self)
+        if getattr(self.cmd_channel, "_dtp_connector", None) is self:
+            self.cmd_channel._dtp_connector = None
+
+
 class Handler(FTPHandler):
     dtp_handler = DTP
+    active_dtp = ADTP
     use_sendfile = False
     permit_foreign_addresses = False
     banner = "pyftpdlib test server ready."

@@ -166,6 +166,61 @@ test_listeners(void **state)
 	conf_free(&c);
 }
 
+/* [ftp] / [ftp.NAME]: their keys, defaults, errors; an FTP-only file has no SMTP listener. */
+static void
+test_ftp_listeners(void **state)
+{
+	struct pc_config c;
+	char msgs[1024];
+	unsigned lo, hi;
+	(void)state;
+
+	conf_defaults(&c);
+	assert_int_equal(c.nftp_listeners, 0);
+	assert_int_equal(
+	    load_text(
+	        &c,
+	        "[ftp.a]\nlisten = 127.0.0.1:2121\nupstream = 127.0.0.1:21\n"
+	        "data_ports = 40000-40100\nupstream_mode = active\n"
+	        "[ftp.b]\nlisten = [::1]:2122\nallowed_upstreams = 10.0.0.0/8 ftp.example.org\n"
+	        "clients = 192.0.2.0/24\nmax_sessions_per_client = 3\n"
+	        "[inbound]\nftp_infected = quarantine\n",
+	        msgs, sizeof(msgs)),
+	    0);
+	assert_string_equal(msgs, "");
+	assert_int_equal(c.nlisteners, 0); /* only FTP sections: no implicit SMTP listener */
+	assert_int_equal(c.nftp_listeners, 2);
+	assert_string_equal(c.ftp_listeners[0].name, "a");
+	assert_string_equal(c.ftp_listeners[0].upstream, "127.0.0.1:21");
+	assert_int_equal(c.ftp_listeners[0].upstream_mode, FTP_DATA_ACTIVE);
+	assert_int_equal(conf_port_range(c.ftp_listeners[0].data_ports, &lo, &hi), 0);
+	assert_int_equal(lo, 40000);
+	assert_int_equal(hi, 40100);
+	assert_string_equal(c.ftp_listeners[1].upstream, "");
+	assert_int_equal(c.ftp_listeners[1].max_sessions_per_client, 3);
+	assert_int_equal(c.ftp_listeners[1].max_sessions, 200); /* the default */
+	assert_int_equal(c.ftp_listeners[1].upstream_mode, FTP_DATA_PASSIVE);
+	assert_int_equal(c.inbound.ftp_infected, ACT_QUARANTINE);
+	assert_int_equal(c.outbound.ftp_infected, ACT_REJECT); /* block */
+	conf_free(&c);
+
+	static const char *bad[] = {
+	    "[ftp]\ndata_ports = 5000-4000\n",
+	    "[ftp]\nclients = 300.0.0.0/8\n",
+	    "[ftp]\nupstream = ftp.example.org\n",
+	    "[ftp]\nupstream_mode = sideways\n",
+	    "[inbound]\nftp_infected = strip\n",
+	    "[ftp]\nlisten = 127.0.0.1:2121\n[ftp.x]\nlisten = 127.0.0.1:2121\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		conf_defaults(&c);
+		if (load_text(&c, bad[i], msgs, sizeof(msgs)) == 0)
+			fail_msg("accepted: %s", bad[i]);
+		assert_non_null(strstr(msgs, "F:"));
+		conf_free(&c);
+	}
+}
+
 static void
 test_long_line(void **state)
 {
@@ -210,9 +265,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),  cmocka_unit_test(test_values),
-	    cmocka_unit_test(test_errors),    cmocka_unit_test(test_long_line),
-	    cmocka_unit_test(test_listeners), cmocka_unit_test(test_shipped_example),
+	    cmocka_unit_test(test_defaults),      cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_errors),        cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_listeners),     cmocka_unit_test(test_shipped_example),
+	    cmocka_unit_test(test_ftp_listeners),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

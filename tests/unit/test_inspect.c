@@ -298,13 +298,14 @@ test_infected_actions(void **state)
 	     ACT_REPLACE,
 	     {INSPECT_DELIVER_COPY, WHY_NONE, 0, NULL, "", "This part of the message was replaced",
 	      ACT_REPLACE}},
-	    /* not a message: nothing to rewrite, so it is quarantined */
+	    /* not a message: nothing to strip, so it is quarantined */
 	    {O_EICAR_FILE,
 	     ACT_STRIP,
 	     {INSPECT_STORED, WHY_NONE, 0, NULL, "", NULL, ACT_QUARANTINE}},
+	    /* not a message, replaced: the receiver gets the scanner's report */
 	    {O_EICAR_FILE,
 	     ACT_REPLACE,
-	     {INSPECT_STORED, WHY_NONE, 0, NULL, "", NULL, ACT_QUARANTINE}},
+	     {INSPECT_DELIVER_COPY, WHY_NONE, 0, NULL, "", "Eicar-Test-Signature", ACT_REPLACE}},
 	    {O_EICAR_FILE, ACT_PASS, {INSPECT_DELIVER, WHY_NONE, 0, NULL, "", NULL, ACT_PASS}},
 	    {O_EICAR_FILE,
 	     ACT_REJECT,
@@ -570,6 +571,81 @@ test_direction(void **state)
 	pol.direction_by = DIRBY_NEXTHOP;
 }
 
+/*
+ * FTP: the direction is where the file goes (10.x is internal here), the
+ * action is the direction's ftp_infected (infected is for mail), and a
+ * quarantined file carries protocol, user and file name.
+ */
+static void
+test_ftp(void **state)
+{
+	static const struct {
+		const char *dest;
+		int ftp_in, ftp_out;
+		enum direction want_dir;
+		enum inspect_kind want;
+	} v[] = {
+	    {"10.1.2.3:21", ACT_QUARANTINE, ACT_PASS, DIR_INBOUND, INSPECT_STORED},
+	    {"198.51.100.7:21", ACT_QUARANTINE, ACT_REJECT, DIR_OUTBOUND, INSPECT_REFUSE},
+	    {"198.51.100.7:21", ACT_REJECT, ACT_PASS, DIR_OUTBOUND, INSPECT_DELIVER},
+	    {"10.1.2.3:21", ACT_REPLACE, ACT_PASS, DIR_INBOUND, INSPECT_DELIVER_COPY},
+	};
+	struct inspect_env env = env_of(scanner, q);
+	(void)state;
+
+	/* mail's own actions would drop: a wrong key shows */
+	pol.dir[DIR_INBOUND].infected = ACT_DROP;
+	pol.dir[DIR_OUTBOUND].infected = ACT_DROP;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct sockaddr_storage dest;
+		struct inspect_ctx ctx;
+		struct inspect_object obj = {.name = "eicar.txt"};
+		struct inspect_outcome out;
+		socklen_t len;
+		int message;
+
+		pol.dir[DIR_INBOUND].ftp_infected = v[i].ftp_in;
+		pol.dir[DIR_OUTBOUND].ftp_infected = v[i].ftp_out;
+		ctx_init(&ctx, LDIR_AUTO);
+		ctx.proto = INSPECT_FTP;
+		ctx.listener = "ftp";
+		ctx.helo = ctx.mail_from = NULL;
+		ctx.rcpts = NULL;
+		ctx.nrcpts = 0;
+		ctx.user = "alice";
+		ctx.file_name = "eicar.txt";
+		assert_int_equal(hostport_parse(v[i].dest, &dest, &len), 0);
+		ctx.dest = (struct sockaddr *)&dest;
+		ctx.dest_label = "ftp:10.1.2.3:21";
+		obj.fd = object_fd(O_EICAR_FILE, &obj.size, &message);
+		obj.message = message;
+		inspect_run(&env, &ctx, &obj, &out);
+		if (out.dir != v[i].want_dir || out.kind != v[i].want)
+			fail_msg("row %zu: %s %s, want %s %s", i, direction_name(out.dir),
+			         inspect_kind_name(out.kind), direction_name(v[i].want_dir),
+			         inspect_kind_name(v[i].want));
+		if (out.kind == INSPECT_STORED) {
+			struct q_record r;
+
+			assert_int_equal(quarantine_get(q, out.id, &r), 0);
+			assert_string_equal(r.protocol, "ftp");
+			assert_string_equal(r.user, "alice");
+			assert_string_equal(r.file_name, "eicar.txt");
+			assert_int_equal(r.nrcpts, 0);
+			quarantine_record_clear(&r);
+		}
+		if (out.kind == INSPECT_DELIVER_COPY) {
+			char *t = copy_text(out.copy);
+
+			assert_non_null(strstr(t, "Eicar-Test-Signature"));
+			assert_null(strstr(t, "EICAR-STANDARD-ANTIVIRUS-TEST-FILE"));
+			free(t);
+		}
+		inspect_outcome_clear(&out);
+		close(obj.fd);
+	}
+}
+
 static void
 test_names(void **state)
 {
@@ -675,6 +751,7 @@ main(void)
 	    cmocka_unit_test(test_clean),     cmocka_unit_test(test_infected_actions),
 	    cmocka_unit_test(test_unscanned), cmocka_unit_test(test_store_fails),
 	    cmocka_unit_test(test_direction), cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_ftp),
 	};
 
 	log_init("test_inspect", 0, getenv("PC_TEST_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_ERR);

@@ -172,7 +172,7 @@ test_decide(void **state)
 			verdict_add_hit(&v, "X", "m");
 		else
 			verdict_note(&v, rows[i].st, rows[i].limit, "m", "r");
-		policy_decide(&p, rows[i].dir, &v, &d);
+		policy_decide(&p, rows[i].dir, &v, 0, &d);
 		if (d.action != rows[i].action || strcmp(d.cause_detail, rows[i].detail) != 0)
 			fail_msg("row %zu: action %d detail \"%s\"", i, d.action, d.cause_detail);
 		verdict_clear(&v);
