@@ -195,6 +195,7 @@ static const struct conf_key conf_keys[] = {
     {"ftp", "memory_spool", T_SIZE, FOFF(memory_spool), 0, 1 * GB, "1M", NULL, SC_FTP},
     {"ftp", "max_file_size", T_SIZE, FOFF(max_file_size), 1 * KB, 1024 * GB, "4G", NULL, SC_FTP},
     {"ftp", "direction", T_ENUM, FOFF(direction), 0, 0, "auto", ldirs, SC_FTP},
+    {"ftp", "notify_next_hop", T_NEXTHOP, FOFF(notify_next_hop), 0, 0, "", NULL, SC_FTP},
 
     {"policy", "direction_by", T_ENUM, OFF(direction_by), 0, 0, "nexthop", dirby, SC_GLOBAL},
     {"policy", "internal_networks", T_CIDRS, OFF(internal_networks), 0, 0,
@@ -265,7 +266,7 @@ conf_parse_value(void *base, const struct conf_key *k, const char *value)
 		}
 		break;
 	case T_NEXTHOP:
-		if (nexthop_valid(value) < 0) {
+		if ((*value || k->def == NULL || *k->def) && nexthop_valid(value) < 0) {
 			snprintf(msg, sizeof(msg),
 			         "\"%.64s\" is not maildir:/PATH or smtp:ADDRESS:PORT", value);
 			return msg;

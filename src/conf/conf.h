@@ -91,7 +91,9 @@ struct ftp_listener_conf {
 	uint64_t upstream_timeout_ms;
 	uint64_t memory_spool;
 	uint64_t max_file_size;
-	int direction; /* enum listener_direction */
+	int direction;         /* enum listener_direction */
+	char *notify_next_hop; /* where admin notices go: smtp:HOST:PORT, maildir:PATH;
+	                          "" = the first SMTP listener's next hop */
 	unsigned char seen[32];
 };
 

@@ -26,6 +26,7 @@
 
 #include <event2/buffer.h>
 
+#include "ftp/ftp_notice.h"
 #include "ftp/ftp_session.h"
 #include "util/cidr.h"
 #include "util/log.h"
@@ -826,6 +827,7 @@ struct scan_job {
 	struct spool *spool;
 	struct inspect_outcome out;
 	char listener[64], client[96], dest_label[100], hostname[256], user[128], name[256];
+	char verb[5], notify_next_hop[256];
 	struct sockaddr_storage client_sa, dest_sa;
 	int listener_dir;
 };
@@ -853,6 +855,7 @@ job_run(void *arg)
 
 	log_context_set(j->log_id);
 	inspect_run(&j->rt->inspect, &ctx, &obj, &j->out);
+	ftp_notice_admin(j->rt, j->notify_next_hop, &ctx, j->verb, &j->out);
 	log_context_set(NULL);
 }
 
@@ -901,6 +904,9 @@ scan(struct fsess *s)
 	snprintf(j->hostname, sizeof(j->hostname), "%s", s->hostname);
 	snprintf(j->user, sizeof(j->user), "%s", s->user);
 	snprintf(j->name, sizeof(j->name), "%s", x->name);
+	snprintf(j->verb, sizeof(j->verb), "%s", x->verb);
+	snprintf(j->notify_next_hop, sizeof(j->notify_next_hop), "%s",
+	         s->lc->notify_next_hop ? s->lc->notify_next_hop : "");
 	memcpy(&j->client_sa, conn_peer(s->cl), conn_peer_len(s->cl));
 	memcpy(&j->dest_sa, dest,
 	       dest->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)

@@ -169,7 +169,9 @@ report_copy(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	v.part = "the whole file";
 	v.filename = ctx->file_name;
 	v.action = "replaced by this report";
-	if ((text = notify_render(env->templates, NOTIFY_REPORT, &v)) == NULL)
+	if ((text = notify_render(env->templates,
+	                          ctx->proto == INSPECT_FTP ? NOTIFY_FTP_REPORT : NOTIFY_REPORT,
+	                          &v)) == NULL)
 		return -1;
 	out->copy = spool_new(env->spool_dir, 1 << 20);
 	rc = spool_write(out->copy, text, strlen(text));

@@ -30,7 +30,16 @@
 #define NOTIFY_LINE_MAX 998 /* RFC 5322 line length, without CRLF */
 #define NOTIFY_EW_RAW 39    /* bytes per RFC 2047 encoded word: 52 base64 characters */
 
-enum notify_which { NT_RECIPIENT = 0, NT_SENDER, NT_ADMIN, NT_REMOVED, NT_REPORT, NT_COUNT };
+enum notify_which {
+	NT_RECIPIENT = 0,
+	NT_SENDER,
+	NT_ADMIN,
+	NT_REMOVED,
+	NT_REPORT,
+	NT_FTP_ADMIN,
+	NT_FTP_REPORT,
+	NT_COUNT
+};
 
 struct notify_tpl {
 	char *subject;
@@ -105,6 +114,28 @@ static const struct {
                    "  File name:  %FILENAME%\n"
                    "  Virus:      %VIRUS%\n"
                    "  Scanned:    %DATE% on %HOSTNAME%\n"},
+    [NT_FTP_ADMIN] = {NOTIFY_FTP_ADMIN, "[Portcullis] %DIRECTION% FTP virus %VIRUS%: %ACTION%",
+                      "Portcullis found a virus in a file transferred over FTP.\n"
+                      "\n"
+                      "  Virus:      %VIRUS%\n"
+                      "  Action:     %ACTION%\n"
+                      "  Direction:  %DIRECTION%\n"
+                      "  Command:    %COMMAND%\n"
+                      "  File name:  %FILENAME%\n"
+                      "  Client:     %CLIENT%\n"
+                      "  User:       %USER%\n"
+                      "  Server:     %SERVER%\n"
+                      "  Received:   %DATE%\n"
+                      "  Quarantine: %ID%\n"
+                      "\n"
+                      "-- \n"
+                      "Portcullis virus gateway on %HOSTNAME%\n"},
+    [NT_FTP_REPORT] = {NOTIFY_FTP_REPORT, "Virus report",
+                       "This file was replaced by Portcullis because it contains a virus.\n"
+                       "\n"
+                       "  File name:  %FILENAME%\n"
+                       "  Virus:      %VIRUS%\n"
+                       "  Scanned:    %DATE% on %HOSTNAME%\n"},
 };
 
 /* Index of a template name, or -1. */
@@ -150,6 +181,9 @@ var_lookup(const struct notify_vars *v, const char *name, size_t namelen)
 	    {"PART", offsetof(struct notify_vars, part)},
 	    {"FILENAME", offsetof(struct notify_vars, filename)},
 	    {"DIRECTION", offsetof(struct notify_vars, direction)},
+	    {"USER", offsetof(struct notify_vars, user)},
+	    {"SERVER", offsetof(struct notify_vars, server)},
+	    {"COMMAND", offsetof(struct notify_vars, command)},
 	};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {

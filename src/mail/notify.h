@@ -35,6 +35,8 @@
 #define NOTIFY_ADMIN "admin"
 #define NOTIFY_REMOVED "removed"
 #define NOTIFY_REPORT "report"
+#define NOTIFY_FTP_ADMIN "ftp-admin"   /* to the admin: an infected FTP file */
+#define NOTIFY_FTP_REPORT "ftp-report" /* what an FTP receiver gets instead of the file */
 
 struct notify_templates;
 
@@ -57,10 +59,14 @@ struct notify_vars {
 	const char *part;         /* %PART%: MIME part id, "2.1" */
 	const char *filename;     /* %FILENAME%: the part's declared name */
 	const char *direction;    /* %DIRECTION%: "inbound" / "outbound" */
+	const char *user;         /* %USER%: the FTP login name */
+	const char *server;       /* %SERVER%: the FTP server, "ftp:addr:port" */
+	const char *command;      /* %COMMAND%: RETR, STOR, APPE, STOU */
 };
 
 /*
- * Loads recipient.txt, sender.txt, admin.txt, removed.txt and report.txt
+ * Loads recipient.txt, sender.txt, admin.txt, removed.txt, report.txt,
+ * ftp-admin.txt and ftp-report.txt
  * from dir (NULL: the defaults only). A missing file gets the built-in
  * default (logged at debug). A file that cannot be read, is larger than
  * NOTIFY_TEMPLATE_MAX, holds a NUL or invalid UTF-8, or whose Subject line

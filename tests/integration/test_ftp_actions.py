@@ -12,12 +12,14 @@ its own file names.
 
 import re
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 pytest.register_assert_rewrite("smtp_util", "ftp_util")
 from ftp_util import *  # noqa: E402,F401,F403
-from smtp_util import names_rx  # noqa: E402
+from smtp_util import names_rx, notices_to  # noqa: E402
 from samples_build import GIF_1X1, clam_exe, zip_bytes  # noqa: E402
 
 pytest_plugins = ["smtp_util", "ftp_util"]
@@ -370,3 +372,55 @@ def test_clean_archive_passes(ftp_server, ftp_proxy_factory):
     assert x.code == 226 and ftp_server.get("clean.zip") == data, x
     d.transfer_log(status="clean", action="pass")
 
+
+
+# ------------------------------------------------------------ admin notice
+
+def test_admin_notice_via_smtp(sink, ftp_server, ftp_proxy_factory):
+    """notify_admin: an infected FTP file (here quarantined) sends the admin
+    the ftp-admin notice through notify_next_hop, naming the virus, the
+    file, the user, the server and the quarantine ID; a clean file sends
+    nothing."""
+    d = ftp_proxy_factory(server=ftp_server, sink=sink,
+                          ftp={"direction": "inbound",
+                               "notify_next_hop": "smtp:127.0.0.1:%d" % sink.port},
+                          inbound={"ftp_infected": "quarantine",
+                                   "notify_admin": "av-admin@example.org"})
+    c = FtpClient("127.0.0.1", d.ftp_port, "pasv")
+    try:
+        assert c.stor("clean-first.bin", b"nothing to see").code == 226
+        x = c.stor("notice-eicar.txt", EICAR)
+    finally:
+        c.close_quietly()
+    assert x.code == 550, x
+    qid = re.search(r"\b(%s)\b" % QID_RE, x.final).group(1)
+    (n,) = notices_to(sink, "av-admin@example.org")
+    assert n.mail_from == ""
+    for want in (b"FTP", b"notice-eicar.txt", USER.encode(), qid.encode(), b"STOR",
+                 ftp_server.addr.encode()):
+        assert want in n.data, "%r not in the notice:\n%s" % (want, n.data.decode(errors="replace"))
+    assert re.search(EICAR_RE.encode(), n.data)
+    time.sleep(0.5)
+    assert len(sink.notices()) == 1, "one notice, for the infected file only"
+
+
+def test_admin_notice_maildir_fallback(ftp_server, ftp_proxy_factory):
+    """Without notify_next_hop, the notice goes where the SMTP listener's
+    mail goes (here its Maildir)."""
+    d = ftp_proxy_factory(server=ftp_server, ftp={"direction": "inbound"},
+                          inbound={"ftp_infected": "block",
+                                   "notify_admin": "av-admin@example.org"})
+    ftp_server.put("fallback.com", EICAR)
+    c = FtpClient("127.0.0.1", d.ftp_port, "pasv")
+    try:
+        x = c.retr("fallback.com")
+    finally:
+        c.close_quietly()
+    assert x.code == 550 and x.data == b"", x
+    nh = d.conf["smtp"]["next_hop"]
+    assert nh.startswith("maildir:"), nh
+    new = Path(nh[len("maildir:"):]) / "new"
+    wait_until(lambda: len(list(new.iterdir())) == 1, 10, what="the notice in the Maildir")
+    text = next(new.iterdir()).read_bytes()
+    assert b"av-admin@example.org" in text and b"fallback.com" in text and b"RETR" in text
+    assert re.search(EICAR_RE.encode(), text)
