@@ -196,6 +196,8 @@ static const struct conf_key conf_keys[] = {
     {"ftp", "max_file_size", T_SIZE, FOFF(max_file_size), 1 * KB, 1024 * GB, "4G", NULL, SC_FTP},
     {"ftp", "direction", T_ENUM, FOFF(direction), 0, 0, "auto", ldirs, SC_FTP},
     {"ftp", "notify_next_hop", T_NEXTHOP, FOFF(notify_next_hop), 0, 0, "", NULL, SC_FTP},
+    {"ftp", "keepalive_interval", T_DURATION, FOFF(keepalive_interval_ms), 0, 86400000, "15s",
+     NULL, SC_FTP},
 
     {"policy", "direction_by", T_ENUM, OFF(direction_by), 0, 0, "nexthop", dirby, SC_GLOBAL},
     {"policy", "internal_networks", T_CIDRS, OFF(internal_networks), 0, 0,

@@ -91,9 +91,10 @@ struct ftp_listener_conf {
 	uint64_t upstream_timeout_ms;
 	uint64_t memory_spool;
 	uint64_t max_file_size;
-	int direction;         /* enum listener_direction */
-	char *notify_next_hop; /* where admin notices go: smtp:HOST:PORT, maildir:PATH;
-	                          "" = the first SMTP listener's next hop */
+	uint64_t keepalive_interval_ms; /* a held download's "150-" lines; 0 = none */
+	int direction;                  /* enum listener_direction */
+	char *notify_next_hop;          /* where admin notices go: smtp:HOST:PORT, maildir:PATH;
+	                                   "" = the first SMTP listener's next hop */
 	unsigned char seen[32];
 };
 

@@ -147,9 +147,11 @@ fsess_server_gone(struct fsess *s, const char *why)
 	flog_warnx(s, "server %s: %s", s->sv_label, why);
 	if (!s->close_reason)
 		s->close_reason = "server-gone";
-	if (s->x && !s->closing)
+	if (s->x && !s->closing) {
 		/* the transfer's own final reply first: nothing was handed on */
+		xfer_mark_release(s, "The transfer ends: see the next reply.");
 		fsess_reply(s, "451 Transfer aborted: the server closed the connection.");
+	}
 	fsess_goodbye(s, "421 Service not available, the server closed the connection.");
 }
 

@@ -82,15 +82,19 @@ struct xfer {
 	struct conn *cd; /* client data */
 	struct conn *sd; /* server data */
 	int cd_up, sd_up;
-	int want_cd;          /* waiting for the client's data connection (passive) */
-	int sent_all;         /* the last byte is in the output of the receiving leg */
-	uint64_t size;        /* the spool's size, for the log */
-	struct event *timer;  /* data_timeout for a data connection to arrive */
-	int cd_done, sd_done; /* our sending half is out and closed */
-	int src_eof;          /* the sending side's data ended */
-	int sv_cmd_sent;      /* the command went to the server, its final reply is due */
-	int sv_started;       /* the server said 1xx */
-	struct ftp_reply fin; /* the server's final reply to the command */
+	int want_cd;         /* waiting for the client's data connection (passive) */
+	int sent_all;        /* the last byte is in the output of the receiving leg */
+	uint64_t size;       /* the spool's size, for the log */
+	struct event *timer; /* data_timeout for a data connection to arrive */
+	/* a download's 1xx from the server, held until the file is judged */
+	struct ftp_reply mark;
+	int mark_held, mark_open; /* held; its first line sent as "150-" (keep-alive) */
+	struct event *ka;         /* keepalive_interval: the next "150-" line */
+	int cd_done, sd_done;     /* our sending half is out and closed */
+	int src_eof;              /* the sending side's data ended */
+	int sv_cmd_sent;          /* the command went to the server, its final reply is due */
+	int sv_started;           /* the server said 1xx */
+	struct ftp_reply fin;     /* the server's final reply to the command */
 	int have_fin;
 	/* delivering: the bytes of `from` [0, size) */
 	const struct spool *from;
@@ -173,6 +177,8 @@ void xfer_pasv(struct fsess *s, int extended, const char *arg);
 void xfer_port(struct fsess *s, int extended, const char *arg);
 void xfer_begin(struct fsess *s, const char *verb, const char *arg, const char *line);
 void xfer_abort(struct fsess *s);
+/* A download's held 1xx: sent now (or closed, when keep-alive lines opened it). */
+void xfer_mark_release(struct fsess *s, const char *closing);
 /* The session ends: the transfer goes with it (a running job finds it gone). */
 void xfer_free(struct fsess *s);
 void dlisten_free(struct dlisten *d);

@@ -112,6 +112,8 @@ dlisten_open(struct fsess *s, int client_leg, const struct sockaddr_storage *loc
 		lo = hi = 0;
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		return NULL;
+	/* a port whose last data connection is in TIME_WAIT is free to listen on */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
 	for (unsigned i = 0; i < span; i++) {
 		ftp_sa_set_port((struct sockaddr *)&ss,
 		                lo ? (uint16_t)(lo + (rot + i) % span) : (uint16_t)0);
@@ -273,6 +275,7 @@ end(struct fsess *s, const char *action, const char *text)
 
 	if (s->x->spool)
 		s->x->size = spool_size(s->x->spool);
+	xfer_mark_release(s, "The transfer ends: see the next reply.");
 	log_transfer(s, action, text);
 	while (*p) {
 		const char *nl = strchr(p, '\n');
@@ -380,6 +383,9 @@ xfer_free(struct fsess *s)
 	ftp_reply_clear(&x->fin);
 	if (x->timer)
 		event_free(x->timer);
+	if (x->ka)
+		event_free(x->ka);
+	ftp_reply_clear(&x->mark);
 	free(x->line);
 	free(x->report);
 	free(x->reply);
@@ -443,6 +449,17 @@ pump(struct fsess *s)
 	    !(up ? x->sd_up && x->sv_started : x->cd_up))
 		return;
 	size = spool_size(x->from);
+	if (size - x->off >= FTP_PUMP_CHUNK) {
+		/* the rest as a file segment: libevent sends it with sendfile(2),
+		 * no copy through user space (the dup is libevent's to close) */
+		int fd = dup(spool_fd(x->from));
+
+		if (fd >= 0 && evbuffer_add_file(conn_output(to), fd, (ev_off_t)x->off,
+		                                 (ev_off_t)(size - x->off)) == 0)
+			x->off = size;
+		/* on failure libevent may or may not have closed fd: left alone
+		 * (at worst one descriptor leaks), and the copy loop below sends */
+	}
 	while (x->off < size && evbuffer_get_length(conn_output(to)) < FTP_PUMP_CHUNK) {
 		size_t want = size - x->off < sizeof(buf) ? (size_t)(size - x->off) : sizeof(buf);
 		ssize_t n = spool_pread(x->from, buf, want, x->off);
@@ -690,7 +707,20 @@ sv_cmd_cb(struct fsess *s, struct ftp_reply *r)
 	conn_set_timeouts(s->sv, 0, s->lc->upstream_timeout_ms);
 	if (x->phase == XP_CLOSE)
 		return;
-	if (x->kind != X_UP) {
+	if (x->kind == X_DOWN) {
+		/* held: nothing of the file reaches the client before its scan */
+		x->mark = *r;
+		memset(r, 0, sizeof(*r));
+		x->mark_held = 1;
+		if (s->lc->keepalive_interval_ms) {
+			struct timeval tv = {(time_t)(s->lc->keepalive_interval_ms / 1000),
+			                     (suseconds_t)(s->lc->keepalive_interval_ms % 1000) *
+			                         1000};
+
+			evtimer_add(x->ka, &tv);
+		}
+		client_data_open(s);
+	} else if (x->kind == X_LIST) {
 		fsess_relay(s, r);
 		client_data_open(s);
 	} else {
@@ -923,10 +953,12 @@ start_send(struct fsess *s, const struct spool *from)
 	x->phase = XP_SEND;
 	x->from = from;
 	x->off = 0;
-	if (x->kind == X_UP)
+	if (x->kind == X_UP) {
 		server_leg_open(s);
-	else
+	} else {
+		xfer_mark_release(s, "Sending the scanned file.");
 		pump(s);
+	}
 }
 
 static void
@@ -938,8 +970,13 @@ on_outcome(struct fsess *s)
 	int code;
 
 	if (names)
-		x->report = xasprintf("Portcullis scanned %s: infected (%s)\nThe gateway %s it.",
-		                      x->name, names, inspect_action_past(o->dec.action));
+		x->report = xasprintf(
+		    "Portcullis scanned %s: infected (%s)\nThe gateway %s.", x->name, names,
+		    o->dec.action == ACT_PASS         ? "passed it on as the policy says"
+		    : o->dec.action == ACT_REJECT     ? "blocked it"
+		    : o->dec.action == ACT_QUARANTINE ? "quarantined it"
+		    : o->dec.action == ACT_REPLACE    ? "replaced it with its report"
+		                                      : inspect_action_past(o->dec.action));
 	else if (o->kind == INSPECT_REFUSE)
 		x->report = xasprintf("Portcullis could not scan %s: %s", x->name, o->text);
 	switch (o->kind) {
@@ -1052,6 +1089,54 @@ sanitize_name(const char *arg, char *out, size_t cap)
 		snprintf(out, cap, "unnamed");
 }
 
+void
+xfer_mark_release(struct fsess *s, const char *closing)
+{
+	struct xfer *x = s->x;
+
+	if (x == NULL || !x->mark_held)
+		return;
+	x->mark_held = 0;
+	evtimer_del(x->ka);
+	if (x->mark_open)
+		fsess_reply(s, "%d %s", x->mark.code, closing);
+	else if (!strcmp(closing, "Sending the scanned file."))
+		fsess_relay(s, &x->mark);
+	/* else: the refusal that follows is the reply to the command */
+}
+
+/* A long download: a "150-" line on the control channel every
+ * keepalive_interval, so that the client and the firewalls between see it alive. */
+static void
+ka_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fsess *s = arg;
+	struct xfer *x = s->x;
+	struct timeval tv = {(time_t)(s->lc->keepalive_interval_ms / 1000),
+	                     (suseconds_t)(s->lc->keepalive_interval_ms % 1000) * 1000};
+
+	(void)fd;
+	(void)what;
+	if (x == NULL || !x->mark_held || s->closing)
+		return;
+	if (!x->mark_open) {
+		for (size_t i = 0; i < x->mark.nlines; i++) {
+			const char *l = x->mark.lines[i];
+
+			/* the server's lines, each a continuation now */
+			if (strlen(l) >= 4 && isdigit((unsigned char)l[0]))
+				fsess_reply(s, "%d-%s", x->mark.code, l + 4);
+			else
+				fsess_reply(s, "%d-%s", x->mark.code, l);
+		}
+		x->mark_open = 1;
+	}
+	fsess_reply(s, "%d-Portcullis: %llu bytes received, %s", x->mark.code,
+	            (unsigned long long)(x->spool ? spool_size(x->spool) : x->size),
+	            x->phase == XP_SCAN ? "scanning" : "receiving");
+	evtimer_add(x->ka, &tv);
+}
+
 static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1091,7 +1176,8 @@ xfer_begin(struct fsess *s, const char *verb, const char *arg, const char *line)
 	x->spool = spool_new(s->rt->conf.spool_dir, s->lc->memory_spool);
 	x->phase = XP_RECV;
 	x->timer = evtimer_new(s->px->base, timer_cb, s);
-	if (x->timer == NULL)
+	x->ka = evtimer_new(s->px->base, ka_cb, s);
+	if (x->timer == NULL || x->ka == NULL)
 		fatalx("out of memory (ftp transfer)");
 	s->x = x;
 	s->busy = 1;

@@ -122,7 +122,7 @@ def run_tool(cmd, timeout=60, **kw):
 # --------------------------------------------------------- pyftpdlib server
 
 _SERVER_SCRIPT = r'''
-import json, logging, os, sys
+import json, logging, os, sys, time
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import ActiveDTP, DTPHandler, FTPHandler
 from pyftpdlib.servers import FTPServer
@@ -132,6 +132,9 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                     format="%(asctime)s %(message)s")
 journal = open(cfg["journal"], "a", buffering=1)
 DROP = cfg.get("drop_after")
+# a RETR of a file named slow* sends one chunk every SLOW seconds (the
+# loop sleeps: fine for the one client of such a test)
+SLOW = cfg.get("slow")
 
 
 def note(text):
@@ -147,6 +150,9 @@ def dropping(dc):
 
 class DTP(DTPHandler):
     def send(self, data):
+        f = self.file_obj
+        if SLOW and f is not None and os.path.basename(getattr(f, "name", "")).startswith("slow"):
+            time.sleep(SLOW)
         n = DTPHandler.send(self, data)
         if dropping(self) and self.tot_bytes_sent >= DROP:
             note("! server exits: %d bytes of %s sent" % (self.tot_bytes_sent,
@@ -214,11 +220,12 @@ class FtpServer:
     (lo, hi) or a fresh range. Every command it receives goes to a journal
     (commands()). drop_after=N: a RETR or STOR of a file whose name starts
     with "drop" kills the server once N bytes moved (the server vanishes
-    mid-transfer, control and data connections alike).
+    mid-transfer, control and data connections alike). slow=S: a RETR of
+    a file whose name starts with "slow" sends a chunk every S seconds.
     """
 
     def __init__(self, tmp, host="127.0.0.1", passive_ports=None, drop_after=None,
-                 name="pyftpd", start=True):
+                 name="pyftpd", start=True, slow=None):
         self.tmp = Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -229,6 +236,7 @@ class FtpServer:
         self.errlog = self.tmp / "server.log"
         self.passive_ports = passive_ports or port_range(60, v6=(":" in host))
         self.drop_after = drop_after
+        self.slow = slow
         self.port = None
         self.proc = None
         if start:
@@ -237,7 +245,7 @@ class FtpServer:
     def start(self, timeout=20.0):
         cfg = {"host": self.host, "root": str(self.root), "journal": str(self.journal),
                "user": USER, "passwd": PASSWD, "passive_ports": list(self.passive_ports),
-               "drop_after": self.drop_after}
+               "drop_after": self.drop_after, "slow": self.slow}
         with open(self.errlog, "ab") as err:
             self.proc = subprocess.Popen([PYTHON, "-c", _SERVER_SCRIPT, json.dumps(cfg)],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -1181,6 +1181,31 @@ class Certs:
         return ctx
 
 
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """Mounts 256k tmpfs file systems; skips when mount is not permitted
+    (a container without CAP_SYS_ADMIN). mount(8) itself must be there:
+    scripts/deps.sh installs it."""
+    mounted = []
+
+    def mount(path):
+        path.mkdir(parents=True, exist_ok=True)
+        if shutil.which("mount") is None:
+            pytest.fail("mount(8) not found (Debian package mount; scripts/deps.sh installs it)")
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs",
+                            str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=10)
+        if p.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN): %s" %
+                        " ".join(p.stdout.decode(errors="replace").split()))
+        mounted.append(path)
+        return path
+
+    yield mount
+    for p in mounted:
+        subprocess.run(["umount", "-l", str(p)], timeout=10)
+
+
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory):
     """A throw-away CA and a server cert for localhost/127.0.0.1 (EC P-256),

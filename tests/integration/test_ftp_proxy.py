@@ -580,3 +580,36 @@ def test_config_check(tmp_path, ftp_proxy_factory, key, value, ok):
         line = sec + 1 + next(i for i, l in enumerate(text[sec:]) if l.startswith(key + " ="))
         assert "%s:%d: " % (d.conf_path, line) in out, \
             "the error names the file and line %d: %s" % (line, out)
+
+
+# ------------------------------------------------------------- keep-alive
+
+def test_download_mark_held_and_keepalive(ftp_server_factory, ftp_proxy_factory):
+    """A download's 1xx is held until the file is judged; while a slow
+    server sends, the client gets "1xx-" keep-alive lines every
+    keepalive_interval, closed by "1xx Sending the scanned file." before
+    the data. A quick download gets the server's 1xx as it was; a slow
+    blocked one gets its mark closed, then 550 and no data."""
+    srv = ftp_server_factory(slow=0.1)
+    d = ftp_proxy_factory(server=srv, ftp={"keepalive_interval": "300ms"})
+    data = payload(20 * 65536, 41)                 # 20 chunks: about 2 s
+    srv.put("slow-clean.bin", data)
+    srv.put("quick.bin", b"quick")
+    srv.put("slow-eicar.com", EICAR + b"\n" + payload(15 * 65536, 42))
+    c = FtpClient("127.0.0.1", d.ftp_port, "pasv", timeout=30)
+    try:
+        x = c.retr("slow-clean.bin")
+        y = c.retr("quick.bin")
+        z = c.retr("slow-eicar.com")
+    finally:
+        c.close_quietly()
+    assert x.code == 226 and x.data == data, x
+    lines = x.prelim.split("\n")
+    code = lines[0][:3]
+    assert code[0] == "1" and lines[0][3] == "-", x.prelim
+    assert lines[-1] == code + " Sending the scanned file.", x.prelim
+    alive = [l for l in lines if re.match(r"%s-Portcullis: \d+ bytes received" % code, l)]
+    assert len(alive) >= 3, "keep-alive lines: %r" % lines
+    assert y.code == 226 and y.data == b"quick" and "\n" not in y.prelim, y
+    assert z.code == 550 and z.data == b"" and re.search(EICAR_RE, z.final), z
+    assert z.prelim.split("\n")[-1].endswith("The transfer ends: see the next reply."), z

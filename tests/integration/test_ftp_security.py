@@ -10,12 +10,14 @@ import ftplib
 import re
 import socket
 import time
+import zipfile
 
 import pytest
 
 pytest.register_assert_rewrite("smtp_util", "ftp_util")
 from ftp_util import *  # noqa: E402,F401,F403
 from smtp_util import closed_port  # noqa: E402
+from samples_build import zip_bytes  # noqa: E402
 
 pytest_plugins = ["smtp_util", "ftp_util"]
 
@@ -442,3 +444,49 @@ def test_client_vanishes_mid_upload(pair):
     finally:
         c2.close_quietly()
     assert srv.get("after-vanish.bin") == b"x"
+
+
+# ---------------------------------------------------------------- disk full
+
+def test_spool_disk_full(ftp_server, ftp_proxy_factory, small_tmpfs, tmp_path):
+    """daemon.spool_dir on a 256k tmpfs, memory_spool 0: a 400k upload or
+    download gets 452, nothing reaches the other side, the spool is empty
+    again and the session goes on."""
+    spool = small_tmpfs(tmp_path / "spool")
+    d = ftp_proxy_factory(server=ftp_server, daemon={"spool_dir": spool},
+                          ftp={"memory_spool": "0"})
+    big = payload(400 * 1024, 77)
+    ftp_server.put("full-down.bin", big)
+    c = FtpClient("127.0.0.1", d.ftp_port, "pasv")
+    try:
+        x = c.stor("full-up.bin", big)
+        y = c.retr("full-down.bin")
+        z = c.stor("after-full.bin", b"small")
+    finally:
+        c.close_quietly()
+    assert x.code == 452, x
+    assert not ftp_server.has("full-up.bin"), "a spool failure reached the server"
+    assert y.code == 452 and y.data == b"", y
+    assert z.code == 226 and ftp_server.get("after-full.bin") == b"small", z
+    d.transfer_log(n=1, cmd="STOR", action="tempfail", reply="452 .*")
+    assert [p for p in spool.rglob("*") if p.is_file()] == []
+
+
+def test_quarantine_disk_full(ftp_server, ftp_proxy_factory, small_tmpfs, tmp_path):
+    """The quarantine on a 256k tmpfs: an infected 400k upload that cannot
+    be stored gets 452 and is not handed on; a small one is quarantined."""
+    q = small_tmpfs(tmp_path / "q")
+    d = ftp_proxy_factory(server=ftp_server, quarantine={"dir": q},
+                          ftp={"direction": "inbound"}, inbound={"ftp_infected": "quarantine"})
+    big = zip_bytes([("filler.bin", payload(400 * 1024, 78)), ("eicar.com", EICAR)],
+                    compression=zipfile.ZIP_STORED)
+    c = FtpClient("127.0.0.1", d.ftp_port, "pasv")
+    try:
+        x = c.stor("qfull.zip", big)
+        y = c.stor("qsmall.com", EICAR)
+    finally:
+        c.close_quietly()
+    assert x.code == 452, x
+    assert y.code == 550 and re.search(QID_RE, y.final), y
+    assert not ftp_server.has("qfull.zip") and not ftp_server.has("qsmall.com")
+    assert len(d.quarantine()) == 1

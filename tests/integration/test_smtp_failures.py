@@ -4,7 +4,6 @@ the client never gets 250 for a message that was not handed on and
 accepted, stored with fsync, or dropped by policy."""
 
 import re
-import shutil
 import subprocess
 import time
 
@@ -239,31 +238,6 @@ def test_limit_max_depth_one_zip_in_zip(sink, proxy_factory):
 
 
 # --------------------------------------------------------------- disk full
-
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """Mounts 256k tmpfs file systems; skips when mount is not permitted
-    (a container without CAP_SYS_ADMIN). mount(8) itself must be there:
-    scripts/deps.sh installs it."""
-    mounted = []
-
-    def mount(path):
-        path.mkdir(parents=True, exist_ok=True)
-        if shutil.which("mount") is None:
-            pytest.fail("mount(8) not found (Debian package mount; scripts/deps.sh installs it)")
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs",
-                            str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=10)
-        if p.returncode != 0:
-            pytest.skip("cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN): %s" %
-                        " ".join(p.stdout.decode(errors="replace").split()))
-        mounted.append(path)
-        return path
-
-    yield mount
-    for p in mounted:
-        subprocess.run(["umount", "-l", str(p)], timeout=10)
-
 
 def test_spool_disk_full(sink, proxy_factory, small_tmpfs, tmp_path):
     spool = small_tmpfs(tmp_path / "spool")
