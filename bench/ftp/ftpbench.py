@@ -159,6 +159,49 @@ def cmd_xfer(port, label, files_dir, kind, ext, timeout="120"):
     return 0 if bad == 0 else 1
 
 
+def _ttfb(port, name, timeout):
+    """(ms from RETR to the first data byte, MB/s of the whole RETR)."""
+    ftp = ftplib.FTP(timeout=float(timeout))
+    ftp.connect("127.0.0.1", int(port))
+    ftp.login("bench", "bench")
+    ftp.voidcmd("TYPE I")
+    ftp.set_pasv(True)
+    t0 = time.monotonic()
+    conn = ftp.transfercmd("RETR " + name)
+    first, n = None, 0
+    while True:
+        b = conn.recv(CHUNK)
+        if not b:
+            break
+        if first is None:
+            first = time.monotonic() - t0
+        n += len(b)
+    conn.close()
+    r = ftp.voidresp()
+    t1 = time.monotonic()
+    ftp.quit()
+    if not r.startswith("226"):
+        raise RuntimeError("RETR %s: %s" % (name, r))
+    return first * 1000.0, n / (t1 - t0) / 1e6
+
+
+def cmd_ttfb(p_direct, p_scanned, p_trickle, files_dir, timeout="120"):
+    """Time to first byte of the big file: direct, through portcullisd
+    (held until scanned), and through a trickle listener."""
+    ftp = ftplib.FTP(timeout=float(timeout))
+    ftp.connect("127.0.0.1", int(p_direct))
+    ftp.login("bench", "bench")
+    ftp.voidcmd("TYPE I")
+    _stor(ftp, "ttfb.bin", os.path.join(files_dir, "big.bin"))
+    for label, port in (("direct", p_direct), ("scanned", p_scanned),
+                        ("trickle", p_trickle)):
+        ms, rate = _ttfb(port, "ttfb.bin", timeout)
+        print("ttfb_%s_ms=%.1f" % (label, ms))
+        print("ttfb_%s_mbs=%.1f" % (label, rate))
+    ftp.delete("ttfb.bin")
+    ftp.quit()
+
+
 def cmd_eicar(port):
     import io
     a = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$"
@@ -220,6 +263,15 @@ def cmd_table(path):
             out.append("%-22s %s" % ("  (files/s direct)", " ".join(
                 "%s %.0f" % (op.upper(), int(f["files"]) / float(f[op + "_s"]))
                 for op in ("retr", "stor"))))
+    if "ttfb_trickle_ms" in kv:
+        out.append("RETR %s, time to first byte (ms): direct %s, scanned %s, trickle %s "
+                   "(aim < 50 ms in trickle mode)" % (
+                       kv.get("big_desc", "big file"), kv.get("ttfb_direct_ms"),
+                       kv.get("ttfb_scanned_ms"), kv.get("ttfb_trickle_ms")))
+        out.append("RETR %s, MB/s with trickle: %s (direct %s; trickle/direct %.2fx)" % (
+            kv.get("big_desc", "big file"), kv.get("ttfb_trickle_mbs"),
+            kv.get("ttfb_direct_mbs"),
+            float(kv["ttfb_trickle_mbs"]) / float(kv["ttfb_direct_mbs"])))
     for k in ("pc_hwm_mib", "pc_rss_start_mib", "eicar", "transfer_lines", "loadavg_start",
               "ncpu"):
         if k in kv:
@@ -232,7 +284,7 @@ def main(argv):
         print(__doc__)
         return 2
     cmds = {"gen": cmd_gen, "serve": cmd_serve, "freeports": cmd_freeports, "xfer": cmd_xfer,
-            "eicar": cmd_eicar, "table": cmd_table}
+            "eicar": cmd_eicar, "table": cmd_table, "ttfb": cmd_ttfb}
     fn = cmds.get(argv[1])
     if fn is None:
         print(__doc__)

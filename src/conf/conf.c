@@ -196,6 +196,8 @@ static const struct conf_key conf_keys[] = {
     {"ftp", "max_file_size", T_SIZE, FOFF(max_file_size), 1 * KB, 1024 * GB, "4G", NULL, SC_FTP},
     {"ftp", "direction", T_ENUM, FOFF(direction), 0, 0, "auto", ldirs, SC_FTP},
     {"ftp", "notify_next_hop", T_NEXTHOP, FOFF(notify_next_hop), 0, 0, "", NULL, SC_FTP},
+    {"ftp", "trickle", T_BOOL, FOFF(trickle), 0, 0, "no", NULL, SC_FTP},
+    {"ftp", "trickle_hold", T_SIZE, FOFF(trickle_hold), 1 * KB, 1 * GB, "1M", NULL, SC_FTP},
     {"ftp", "keepalive_interval", T_DURATION, FOFF(keepalive_interval_ms), 0, 86400000, "15s",
      NULL, SC_FTP},
 

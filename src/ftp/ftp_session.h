@@ -89,6 +89,7 @@ struct xfer {
 	/* a download's 1xx from the server, held until the file is judged */
 	struct ftp_reply mark;
 	int mark_held, mark_open; /* held; its first line sent as "150-" (keep-alive) */
+	int trickle;              /* a download passed on while it arrives, but its tail */
 	struct event *ka;         /* keepalive_interval: the next "150-" line */
 	int cd_done, sd_done;     /* our sending half is out and closed */
 	int src_eof;              /* the sending side's data ended */

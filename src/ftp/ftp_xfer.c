@@ -32,7 +32,7 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define CHUNK (64 * 1024)
+#define CHUNK (256 * 1024)
 
 static void step(struct fsess *s);
 static void finish(struct fsess *s, const char *action, const char *fmt, ...)
@@ -342,7 +342,10 @@ finish(struct fsess *s, const char *action, const char *fmt, ...)
 	if (vasprintf(&text, fmt, ap) < 0)
 		fatalx("out of memory");
 	va_end(ap);
-	conn_free(x->cd);
+	if (x->kind == X_DOWN && x->off > 0)
+		conn_reset(x->cd); /* part of the file went: it must not look whole */
+	else
+		conn_free(x->cd);
 	x->cd = NULL;
 	conn_free(x->sd);
 	x->sd = NULL;
@@ -445,8 +448,27 @@ pump(struct fsess *s)
 	struct conn *to = up ? x->sd : x->cd;
 	uint64_t size;
 
-	if (x->phase != XP_SEND || to == NULL || x->sent_all ||
-	    !(up ? x->sd_up && x->sv_started : x->cd_up))
+	if (to == NULL || x->sent_all || !(up ? x->sd_up && x->sv_started : x->cd_up))
+		return;
+	if (x->phase == XP_RECV && x->trickle) {
+		/* trickle: what has come, but the tail, goes on now (copied: the
+		 * spool may still move from memory to a file) */
+		uint64_t have = spool_size(x->spool);
+
+		size = have > s->lc->trickle_hold ? have - s->lc->trickle_hold : 0;
+		while (x->off < size && evbuffer_get_length(conn_output(to)) < FTP_PUMP_CHUNK) {
+			size_t want =
+			    size - x->off < sizeof(buf) ? (size_t)(size - x->off) : sizeof(buf);
+			ssize_t n = spool_pread(x->spool, buf, want, x->off);
+
+			if (n <= 0)
+				return; /* read again at the end, in XP_SEND */
+			conn_write(to, buf, (size_t)n);
+			x->off += (uint64_t)n;
+		}
+		return;
+	}
+	if (x->phase != XP_SEND)
 		return;
 	size = spool_size(x->from);
 	if (size - x->off >= FTP_PUMP_CHUNK) {
@@ -506,9 +528,11 @@ sd_read(void *arg)
 {
 	struct fsess *s = arg;
 
-	if (s->x->kind != X_UP)
+	if (s->x->kind != X_UP) {
 		spool_in(s, conn_input(s->x->sd));
-	else
+		if (s->x && s->x->trickle)
+			pump(s);
+	} else
 		evbuffer_drain(conn_input(s->x->sd), evbuffer_get_length(conn_input(s->x->sd)));
 }
 
@@ -612,6 +636,7 @@ data_conn_setup(struct fsess *s, struct conn *c)
 	conn_set_timeouts(c, s->lc->data_timeout_ms, s->lc->data_timeout_ms);
 	conn_set_read_high(c, FTP_READ_HIGH);
 	conn_set_output_low(c, FTP_PUMP_CHUNK / 4);
+	conn_set_io_max(c, FTP_READ_HIGH);
 }
 
 static void
@@ -707,7 +732,12 @@ sv_cmd_cb(struct fsess *s, struct ftp_reply *r)
 	conn_set_timeouts(s->sv, 0, s->lc->upstream_timeout_ms);
 	if (x->phase == XP_CLOSE)
 		return;
-	if (x->kind == X_DOWN) {
+	if (x->kind == X_DOWN && s->lc->trickle) {
+		/* trickle: the mark now, the file as it comes, its tail after the scan */
+		x->trickle = 1;
+		fsess_relay(s, r);
+		client_data_open(s);
+	} else if (x->kind == X_DOWN) {
 		/* held: nothing of the file reaches the client before its scan */
 		x->mark = *r;
 		memset(r, 0, sizeof(*r));
@@ -951,8 +981,9 @@ start_send(struct fsess *s, const struct spool *from)
 	struct xfer *x = s->x;
 
 	x->phase = XP_SEND;
+	if (from != x->spool)
+		x->off = 0; /* a copy (the report) starts over; the file goes on */
 	x->from = from;
-	x->off = 0;
 	if (x->kind == X_UP) {
 		server_leg_open(s);
 	} else {
@@ -985,6 +1016,13 @@ on_outcome(struct fsess *s)
 		start_send(s, x->spool);
 		return;
 	case INSPECT_DELIVER_COPY:
+		if (x->off > 0) {
+			/* trickled: the client has part of the file already, a report
+			 * cannot take its place; the transfer is aborted */
+			finish(s, "block", "550-%s\n550 %s refused: virus found (%s).",
+			       x->report ? x->report : "", x->name, names ? names : "-");
+			return;
+		}
 		x->action = "replace";
 		start_send(s, o->copy);
 		return;
@@ -1044,6 +1082,8 @@ step(struct fsess *s)
 			end_with_fin(s, "-");
 			return;
 		}
+		if (x->trickle)
+			pump(s);
 		if (!x->src_eof || !x->have_fin)
 			return;
 		if (x->kind == X_LIST) {

@@ -54,6 +54,7 @@ struct conn {
 	struct timeval rto, wto;
 	int has_rto, has_wto;
 	size_t read_high, output_low;
+	size_t io_max;   /* bytes one read or write may move; 0 = libevent's default */
 	int skip_line;   /* dropping the rest of an over-long line */
 	int input_full;  /* reading stopped at read_high until the owner takes input */
 	int early_input; /* input came before the connect or handshake was reported */
@@ -119,6 +120,10 @@ conn_apply(struct conn *c)
 	bufferevent_set_timeouts(c->bev, c->has_rto ? &c->rto : NULL, c->has_wto ? &c->wto : NULL);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, c->read_high);
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->output_low, 0);
+	if (c->io_max) {
+		bufferevent_set_max_single_read(c->bev, c->io_max);
+		bufferevent_set_max_single_write(c->bev, c->io_max);
+	}
 	bufferevent_set_max_single_read(c->bev, MAX_SINGLE_READ);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	c->input_full = 0;
@@ -199,6 +204,18 @@ conn_free(struct conn *c)
 	free(c);
 }
 
+void
+conn_reset(struct conn *c)
+{
+	struct linger l = {1, 0};
+
+	if (c == NULL)
+		return;
+	if (c->bev && bufferevent_getfd(c->bev) >= 0)
+		setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	conn_free(c);
+}
+
 static void
 ms_to_tv(uint64_t ms, struct timeval *tv)
 {
@@ -214,6 +231,14 @@ conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms)
 	ms_to_tv(read_ms, &c->rto);
 	ms_to_tv(write_ms, &c->wto);
 	bufferevent_set_timeouts(c->bev, c->has_rto ? &c->rto : NULL, c->has_wto ? &c->wto : NULL);
+}
+
+void
+conn_set_io_max(struct conn *c, size_t n)
+{
+	c->io_max = n;
+	bufferevent_set_max_single_read(c->bev, n);
+	bufferevent_set_max_single_write(c->bev, n);
 }
 
 void

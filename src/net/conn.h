@@ -51,9 +51,17 @@ struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, so
                           const char *label, const struct conn_cbs *cbs, void *arg);
 /* Closes the connection at once; NULL is fine. */
 void conn_free(struct conn *c);
+/* Closes it with a reset (RST), so that the peer cannot take what it got for
+ * the whole (an FTP stream-mode file ends with the connection). NULL is fine. */
+void conn_reset(struct conn *c);
 
 /* Read and write timeouts in milliseconds; 0 means none. */
 void conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms);
+/*
+ * Bytes one read or one write (a sendfile of a file segment too) may move
+ * per event: libevent's default is 16 KiB; a bulk data leg wants more.
+ */
+void conn_set_io_max(struct conn *c, size_t n);
 /* Stops reading once input holds high bytes (0: no limit). */
 void conn_set_read_high(struct conn *c, size_t high);
 /* output_low is called whenever the output falls to low bytes (0: off). */

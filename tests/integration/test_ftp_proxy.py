@@ -613,3 +613,56 @@ def test_download_mark_held_and_keepalive(ftp_server_factory, ftp_proxy_factory)
     assert y.code == 226 and y.data == b"quick" and "\n" not in y.prelim, y
     assert z.code == 550 and z.data == b"" and re.search(EICAR_RE, z.final), z
     assert z.prelim.split("\n")[-1].endswith("The transfer ends: see the next reply."), z
+
+
+# ---------------------------------------------------------------- trickle
+
+def _timed_retr(c, name):
+    """(1xx reply, seconds from the 1xx to the first data byte, data, error, final)."""
+    conn, resp = c._open("RETR " + name)
+    assert conn, resp
+    t0 = time.monotonic()
+    first, buf, err = None, [], ""
+    try:
+        while True:
+            b = conn.recv(1 << 16)
+            if not b:
+                break
+            if first is None:
+                first = time.monotonic() - t0
+            buf.append(b)
+    except OSError as e:
+        err = repr(e)
+    finally:
+        conn.close()
+    return resp, first, b"".join(buf), err, c._final()
+
+
+def test_trickle(ftp_server_factory, ftp_proxy_factory):
+    """trickle = yes: a slow download reaches the client while the server
+    is still sending (all but trickle_hold), the tail after the scan; an
+    infected one is cut with a reset before its tail, and gets 550."""
+    srv = ftp_server_factory(slow=0.1)
+    d = ftp_proxy_factory(server=srv, ftp={"trickle": "yes", "trickle_hold": "128k",
+                                           "direction": "inbound"},
+                          inbound={"ftp_infected": "block"})
+    data = payload(20 * 65536, 43)                 # 20 chunks, 0.1 s apart
+    bad = EICAR + b"\n" + payload(20 * 65536, 44)
+    srv.put("slow-trickle.bin", data)
+    srv.put("slow-trickle.com", bad)
+    c = FtpClient("127.0.0.1", d.ftp_port, "pasv", timeout=30)
+    try:
+        mark, first, got, err, final = _timed_retr(c, "slow-trickle.bin")
+        assert mark.startswith("1") and "\n" not in mark, mark
+        assert final.startswith("226") and got == data and not err, (final, len(got), err)
+        assert first is not None and first < 1.0, \
+            "first byte %.2fs after the 1xx: not trickled (the server takes 2 s)" % first
+        mark, first, got, err, final = _timed_retr(c, "slow-trickle.com")
+        assert final.startswith("550") and re.search(EICAR_RE, final), final
+        assert 0 < len(got) <= len(bad) - 128 * 1024, \
+            "the client got %d of %d bytes: the tail must be held" % (len(got), len(bad))
+        assert "Reset" in err or "reset" in err, "no reset on the data connection: %r" % err
+        assert c.sendcmd("NOOP").startswith("200")
+    finally:
+        c.close_quietly()
+    d.transfer_log(n=2, status="infected", action="block")
