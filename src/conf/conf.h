@@ -93,6 +93,8 @@ struct ftp_listener_conf {
 	uint64_t max_file_size;
 	uint64_t keepalive_interval_ms; /* a held download's "150-" lines; 0 = none */
 	int trickle;                    /* downloads: all but the tail passed on as it comes */
+	char *tls_cert, *tls_key;       /* AUTH TLS offered to clients when both are set */
+	int upstream_tls;               /* enum tls_mode: AUTH TLS toward the server */
 	uint64_t trickle_hold;          /* the tail held until the scan is clean */
 	int direction;                  /* enum listener_direction */
 	char *notify_next_hop;          /* where admin notices go: smtp:HOST:PORT, maildir:PATH;

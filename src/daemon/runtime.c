@@ -49,6 +49,21 @@ runtime_build(struct pc_config *c, char **err)
 		if ((rt->server_tls[i] = tls_server_ctx(lc->tls_cert, lc->tls_key, err)) == NULL)
 			goto fail;
 	}
+	/* Toward FTP servers TLS 1.2 at most: vsftpd 3.0.3 (Debian 12) fails
+	 * every upload over a TLS 1.3 data connection (426 Failure reading
+	 * network stream; curl alone shows it too). */
+	rt->ftp_client_tls = tls_client_ctx();
+	SSL_CTX_set_max_proto_version(rt->ftp_client_tls, TLS1_2_VERSION);
+	rt->ftp_tls =
+	    xcalloc(rt->conf.nftp_listeners ? rt->conf.nftp_listeners : 1, sizeof(SSL_CTX *));
+	for (size_t i = 0; i < rt->conf.nftp_listeners; i++) {
+		const struct ftp_listener_conf *fc = &rt->conf.ftp_listeners[i];
+
+		if (fc->tls_cert == NULL || fc->tls_cert[0] == '\0')
+			continue;
+		if ((rt->ftp_tls[i] = tls_server_ctx(fc->tls_cert, fc->tls_key, err)) == NULL)
+			goto fail;
+	}
 	/* Last: the expensive part. */
 	if ((rt->scanner = scanner_new(&rt->conf, err)) == NULL)
 		goto fail;
@@ -85,12 +100,19 @@ runtime_unref(struct runtime *rt)
 			if (rt->server_tls[i])
 				SSL_CTX_free(rt->server_tls[i]);
 	free(rt->server_tls);
+	if (rt->ftp_tls)
+		for (size_t i = 0; i < rt->conf.nftp_listeners; i++)
+			if (rt->ftp_tls[i])
+				SSL_CTX_free(rt->ftp_tls[i]);
+	free(rt->ftp_tls);
 	if (rt->xforward_hosts)
 		for (size_t i = 0; i < rt->conf.nlisteners; i++)
 			cidr_list_free(&rt->xforward_hosts[i]);
 	free(rt->xforward_hosts);
 	if (rt->client_tls)
 		SSL_CTX_free(rt->client_tls);
+	if (rt->ftp_client_tls)
+		SSL_CTX_free(rt->ftp_client_tls);
 	policy_free(&rt->policy);
 	conf_free(&rt->conf);
 	free(rt);

@@ -38,6 +38,8 @@ struct runtime {
 	struct quarantine *quarantine;
 	SSL_CTX *client_tls;
 	SSL_CTX **server_tls;             /* one per conf.listeners[i]; NULL = no STARTTLS */
+	SSL_CTX **ftp_tls;                /* one per conf.ftp_listeners[i]; NULL = no AUTH TLS */
+	SSL_CTX *ftp_client_tls;          /* toward FTP servers: TLS 1.2 at most (see runtime.c) */
 	struct cidr_list *xforward_hosts; /* one per conf.listeners[i] */
 	char hostname[256];               /* gethostname() unless a listener sets its own */
 	struct inspect_env inspect;       /* borrows the scanner, policy, quarantine, templates */

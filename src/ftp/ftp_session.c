@@ -26,6 +26,7 @@
 #define CL_READ_HIGH (64 * 1024)
 
 static void pump_client(struct fsess *s);
+static void sv_pbsz_cb(struct fsess *s, struct ftp_reply *r);
 static void handle_line(struct fsess *s, char *line, size_t len);
 
 /* ------------------------------------------------------------ replies */
@@ -99,6 +100,7 @@ fsess_free(struct fsess *s)
 	conn_free(s->cl);
 	conn_free(s->sv);
 	ftp_reply_clear(&s->rep);
+	ftp_reply_clear(&s->banner);
 	free(s->pending);
 	free(s->fwd_user);
 	event_free(s->reap_ev);
@@ -212,6 +214,18 @@ sv_event(void *arg, enum conn_event ev)
 	case CONN_CONNECTED:
 		flog_info(s, "server %s connected", s->sv_label);
 		break;
+	case CONN_TLS_UP: {
+		char d[96];
+
+		s->sv_tls = 1;
+		flog_info(s, "server %s: TLS up (%s)", s->sv_label,
+		          conn_tls_describe(s->sv, d, sizeof(d)));
+		fsess_send(s, sv_pbsz_cb, "PBSZ 0");
+		break;
+	}
+	case CONN_TLS_FAILED:
+		fsess_server_gone(s, "TLS handshake failed");
+		break;
 	case CONN_CONNECT_FAILED:
 		flog_warnx(s, "server %s unreachable", s->sv_label);
 		s->close_reason = "server-unreachable";
@@ -226,8 +240,65 @@ sv_event(void *arg, enum conn_event ev)
 	}
 }
 
-/* The server's greeting: relayed (reverse mode), or taken in silence and
- * followed by the client's USER (forward mode). */
+/* The server leg is ready (TLS or not): the greeting relayed (reverse
+ * mode), or the client's USER sent (forward mode). */
+static void
+banner_done(struct fsess *s)
+{
+	if (s->lc->upstream_tls == TLS_REQUIRE && !s->sv_prot) {
+		flog_warnx(s, "server %s: no TLS with PROT P, and upstream_tls = require",
+		           s->sv_label);
+		s->close_reason = "server-no-tls";
+		fsess_goodbye(s, "421 Service not available: the server does not offer TLS.");
+		return;
+	}
+	if (s->fwd_user) {
+		char *u = s->fwd_user;
+
+		s->fwd_user = NULL;
+		fsess_send(s, NULL, "%s", u);
+		free(u);
+		return;
+	}
+	fsess_relay(s, &s->banner);
+	ftp_reply_clear(&s->banner);
+	fsess_idle(s);
+}
+
+static void
+sv_prot_cb(struct fsess *s, struct ftp_reply *r)
+{
+	s->sv_prot = r->code / 100 == 2;
+	if (!s->sv_prot)
+		flog_info(s, "server %s: PROT P refused (%.100s): its data in the clear",
+		          s->sv_label, ftp_reply_first(r));
+	banner_done(s);
+}
+
+static void
+sv_pbsz_cb(struct fsess *s, struct ftp_reply *r)
+{
+	if (r->code / 100 != 2) {
+		banner_done(s);
+		return;
+	}
+	fsess_send(s, sv_prot_cb, "PROT P");
+}
+
+static void
+sv_auth_cb(struct fsess *s, struct ftp_reply *r)
+{
+	if (r->code == 234 && conn_starttls(s->sv, s->rt->ftp_client_tls, 0) == 0) {
+		s->busy = 1; /* CONN_TLS_UP sends PBSZ */
+		return;
+	}
+	flog_debug(s, "server %s: no AUTH TLS (%.100s)", s->sv_label, ftp_reply_first(r));
+	banner_done(s);
+}
+
+/* The server's greeting: held while TLS toward the server is tried
+ * (upstream_tls), then relayed (reverse mode) or followed by the client's
+ * USER (forward mode). */
 static void
 banner_cb(struct fsess *s, struct ftp_reply *r)
 {
@@ -240,16 +311,13 @@ banner_cb(struct fsess *s, struct ftp_reply *r)
 		                             : NULL);
 		return;
 	}
-	if (s->fwd_user) {
-		char *u = s->fwd_user;
-
-		s->fwd_user = NULL;
-		fsess_send(s, NULL, "%s", u);
-		free(u);
+	s->banner = *r;
+	memset(r, 0, sizeof(*r));
+	if (s->lc->upstream_tls != TLS_NONE) {
+		fsess_send(s, sv_auth_cb, "AUTH TLS");
 		return;
 	}
-	fsess_relay(s, r);
-	fsess_idle(s);
+	banner_done(s);
 }
 
 static void
@@ -442,6 +510,8 @@ feat_cb(struct fsess *s, struct ftp_reply *r)
 		    (strncasecmp(l, "AUTH", 4) == 0 || strncasecmp(l, "PBSZ", 4) == 0 ||
 		     strncasecmp(l, "PROT", 4) == 0 || strncasecmp(l, "CCC", 3) == 0))
 			continue;
+		if (i + 1 == r->nlines && r->nlines > 1 && s->cl_tls_ctx)
+			conn_printf(s->cl, " AUTH TLS\r\n PBSZ\r\n PROT\r\n");
 		conn_printf(s->cl, "%s\r\n", r->lines[i]);
 	}
 	fsess_idle(s);
@@ -459,6 +529,48 @@ static int
 verb_is(const char *verb, const char *a)
 {
 	return strcmp(verb, a) == 0;
+}
+
+/* AUTH TLS, PBSZ, PROT and CCC on the client leg (RFC 4217), ours to answer. */
+static void
+tls_command(struct fsess *s, const char *verb, const char *arg)
+{
+	if (verb_is(verb, "AUTH")) {
+		if (s->cl_tls_ctx == NULL)
+			fsess_reply(s, "502 AUTH is not offered by this proxy.");
+		else if (s->cl_tls)
+			fsess_reply(s, "503 TLS is already on.");
+		else if (strcasecmp(arg, "TLS") != 0 && strcasecmp(arg, "TLS-C") != 0 &&
+		         strcasecmp(arg, "SSL") != 0)
+			fsess_reply(s, "504 AUTH %s is not supported; use AUTH TLS.", arg);
+		else {
+			fsess_reply(s, "234 AUTH TLS successful.");
+			if (conn_starttls(s->cl, s->cl_tls_ctx, 1) < 0) {
+				s->close_reason = "tls-failed";
+				fsess_goodbye(s, NULL);
+			}
+		}
+	} else if (verb_is(verb, "PBSZ")) {
+		if (!s->cl_tls)
+			fsess_reply(s, "503 PBSZ needs AUTH TLS first.");
+		else {
+			s->cl_pbsz = 1;
+			fsess_reply(s, "200 PBSZ=0");
+		}
+	} else if (verb_is(verb, "PROT")) {
+		if (!s->cl_tls || !s->cl_pbsz)
+			fsess_reply(s, "503 PROT needs AUTH TLS and PBSZ first.");
+		else if (strcasecmp(arg, "P") == 0) {
+			s->cl_prot = 1;
+			fsess_reply(s, "200 Protection level set to Private.");
+		} else if (strcasecmp(arg, "C") == 0) {
+			s->cl_prot = 0;
+			fsess_reply(s, "200 Protection level set to Clear.");
+		} else
+			fsess_reply(s, "536 Only PROT C and PROT P are supported.");
+	} else {
+		fsess_reply(s, "502 CCC is not offered by this proxy.");
+	}
 }
 
 static void
@@ -483,8 +595,12 @@ handle_line(struct fsess *s, char *line, size_t len)
 		return;
 	}
 	if (s->sv == NULL) { /* forward mode, no server yet */
-		if (verb_is(verb, "USER"))
+		if (verb_is(verb, "AUTH") || verb_is(verb, "PBSZ") || verb_is(verb, "PROT"))
+			tls_command(s, verb, arg);
+		else if (verb_is(verb, "USER"))
 			forward_user(s, arg);
+		else if (verb_is(verb, "FEAT") && s->cl_tls_ctx)
+			fsess_reply(s, "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n211 End");
 		else if (verb_is(verb, "FEAT"))
 			fsess_reply(s, "211 No features before login.");
 		else
@@ -503,7 +619,7 @@ handle_line(struct fsess *s, char *line, size_t len)
 		xfer_begin(s, verb, arg, line);
 	} else if (verb_is(verb, "AUTH") || verb_is(verb, "PBSZ") || verb_is(verb, "PROT") ||
 	           verb_is(verb, "CCC")) {
-		fsess_reply(s, "502 %s is not offered by this proxy.", verb);
+		tls_command(s, verb, arg);
 	} else if (verb_is(verb, "FEAT")) {
 		fsess_send(s, feat_cb, "FEAT");
 	} else {
@@ -603,6 +719,17 @@ cl_event(void *arg, enum conn_event ev)
 	struct fsess *s = arg;
 
 	switch (ev) {
+	case CONN_TLS_UP: {
+		char d[96];
+
+		s->cl_tls = 1;
+		flog_info(s, "client TLS up (%s)", conn_tls_describe(s->cl, d, sizeof(d)));
+		pump_client(s);
+		break;
+	}
+	case CONN_TLS_FAILED:
+		fsess_reap(s, "tls-failed");
+		break;
 	case CONN_GOODBYE_DONE:
 		fsess_reap(s, NULL);
 		break;
@@ -665,6 +792,7 @@ fsess_start(struct ftp_proxy *px, struct net_listener *l, int fd, const struct s
 	s->rt = runtime_ref(px->rt);
 	s->lc = listener_conf(s->rt, net_listener_name(l));
 	s->hostname = s->lc->hostname && *s->lc->hostname ? s->lc->hostname : s->rt->hostname;
+	s->cl_tls_ctx = s->rt->ftp_tls[s->lc - s->rt->conf.ftp_listeners];
 	s->reap_ev = evtimer_new(px->base, reap_cb, s);
 	if (s->reap_ev == NULL)
 		fatalx("out of memory (ftp session)");

@@ -124,6 +124,12 @@ struct fsess {
 	char cl_label[96]; /* "127.0.0.1:40000" */
 	char user[128];
 	char *fwd_user; /* forward mode: "USER name" to send once the server is up */
+	/* TLS (RFC 4217): the client leg after AUTH TLS, the server leg when it
+	 * accepted ours; PROT P on a leg puts its data connections under TLS */
+	SSL_CTX *cl_tls_ctx; /* the listener's certificate, or NULL: no AUTH TLS */
+	int cl_tls, cl_pbsz, cl_prot;
+	int sv_tls, sv_prot;
+	struct ftp_reply banner; /* the server's greeting, held while TLS is set up */
 	unsigned ncmds;
 	/* the control channel */
 	int busy;      /* a command (or a transfer) is in flight */

@@ -546,8 +546,23 @@ cd_event(void *arg, enum conn_event ev)
 
 	switch (ev) {
 	case CONN_CONNECTED:
+		if (s->cl_prot) {
+			if (conn_starttls(x->cd, s->cl_tls_ctx, 1) < 0)
+				finish(s, "tempfail",
+				       "425 Cannot start TLS on the data connection.");
+			break;
+		}
 		x->cd_up = 1;
 		step(s);
+		break;
+	case CONN_TLS_UP:
+		x->cd_up = 1;
+		step(s);
+		break;
+	case CONN_TLS_FAILED:
+		flog_warnx(s, "%s %s: TLS on the client's data connection failed", x->verb,
+		           x->name);
+		finish(s, "tempfail", "425 TLS on the data connection failed.");
 		break;
 	case CONN_CONNECT_FAILED:
 		finish(s, "tempfail", "425 Cannot open the data connection to you.");
@@ -591,8 +606,25 @@ sd_event(void *arg, enum conn_event ev)
 
 	switch (ev) {
 	case CONN_CONNECTED:
-		x->sd_up = 1;
+		/* the command first: a server starts TLS on the data connection
+		 * only once it has the command */
 		send_command(s);
+		if (s->sv_prot) {
+			if (conn_starttls(x->sd, s->rt->ftp_client_tls, 0) < 0)
+				finish(s, "tempfail", "425 Cannot start TLS toward the server.");
+			break;
+		}
+		x->sd_up = 1;
+		step(s);
+		break;
+	case CONN_TLS_UP:
+		x->sd_up = 1;
+		step(s);
+		break;
+	case CONN_TLS_FAILED:
+		flog_warnx(s, "%s %s: TLS on the server's data connection failed", x->verb,
+		           x->name);
+		finish(s, "tempfail", "425 TLS on the data connection to the server failed.");
 		break;
 	case CONN_CONNECT_FAILED:
 		finish(s, "tempfail", "425 Cannot open the data connection to the server.");
@@ -662,7 +694,12 @@ client_data_open(struct fsess *s)
 		x->cd = conn_accept(s->px->base, d->got, (struct sockaddr *)&d->got_sa, d->got_len,
 		                    label, &cd_cbs, s);
 		d->got = -1;
-		x->cd_up = 1;
+		if (!s->cl_prot)
+			x->cd_up = 1;
+		else if (conn_starttls(x->cd, s->cl_tls_ctx, 1) < 0) {
+			finish(s, "tempfail", "425 Cannot start TLS on the data connection.");
+			return;
+		}
 	} else {
 		x->cd = conn_connect(s->px->base, (struct sockaddr *)&s->cl_port, s->cl_port_len,
 		                     label, &cd_cbs, s);
@@ -680,7 +717,12 @@ sd_take(struct fsess *s, int fd, const struct sockaddr *sa, socklen_t len)
 	snprintf(label, sizeof(label), "%s server-data", s->log_id);
 	s->x->sd = conn_accept(s->px->base, fd, sa, len, label, &sd_cbs, s);
 	data_conn_setup(s, s->x->sd);
-	s->x->sd_up = 1;
+	if (!s->sv_prot)
+		s->x->sd_up = 1;
+	else if (conn_starttls(s->x->sd, s->rt->ftp_client_tls, 0) < 0) {
+		finish(s, "tempfail", "425 Cannot start TLS toward the server.");
+		return;
+	}
 	evtimer_del(s->x->timer);
 	step(s); /* the command goes after PORT's reply (sv_port_cb) */
 }

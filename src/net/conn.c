@@ -198,6 +198,14 @@ conn_free(struct conn *c)
 {
 	if (c == NULL)
 		return;
+	if (c->bev && c->tls && (c->state == C_GOODBYE || c->state == C_DONE)) {
+		/* the output is out: close_notify, so that the peer knows the data
+		 * ended here (an FTP file over TLS ends with its connection) */
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+		if (ssl)
+			(void)SSL_shutdown(ssl);
+	}
 	if (c->bev)
 		bufferevent_free(c->bev);
 	event_free(c->defer_ev);

@@ -52,6 +52,7 @@ __all__ = [
     "start_ftp_shared", "parse_transfers", "assert_multiline", "final_line",
     # fixtures
     "ftp_server_factory", "ftp_server", "ftp_proxy_factory", "vsftpd_server",
+    "tls_pair", "vsftpd_tls_server",
 ]
 
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -340,7 +341,8 @@ class Vsftpd:
     user = "anonymous"
     passwd = "test@example.org"
 
-    def __init__(self, tmp, name="vsftpd"):
+    def __init__(self, tmp, name="vsftpd", tls=None):
+        """tls=(cert, key): AUTH TLS on, and required for logins and data."""
         import pwd
         self.tmp = Path(tmp)
         self.name = name
@@ -373,7 +375,11 @@ class Vsftpd:
             "max_clients=0", "max_per_ip=0",
             "xferlog_enable=YES", "vsftpd_log_file=%s" % self.log_path, "dual_log_enable=YES",
             "log_ftp_protocol=YES", "syslog_enable=NO",
-        ]) + "\n")
+        ] + ([
+            "ssl_enable=YES", "rsa_cert_file=%s" % tls[0], "rsa_private_key_file=%s" % tls[1],
+            "allow_anon_ssl=YES", "force_anon_logins_ssl=YES", "force_anon_data_ssl=YES",
+            "require_ssl_reuse=NO", "ssl_request_cert=NO",
+        ] if tls else [])) + "\n")
         os.chmod(self.conf_path, 0o600)
         self.out_path = self.tmp / "vsftpd.out"
         with open(self.out_path, "wb") as out:
@@ -657,6 +663,10 @@ def start_ftp_shared(request, tmp_path_factory, name, server_kw=None, verbose=Tr
 
 @pytest.fixture
 def vsftpd_server(tmp_path, request):
+    yield from _vsftpd(tmp_path, request, None)
+
+
+def _vsftpd(tmp_path, request, tls):
     if not os.access(VSFTPD, os.X_OK):
         pytest.skip("vsftpd not installed (apt-get install vsftpd)")
     if os.geteuid() != 0:
@@ -667,12 +677,29 @@ def vsftpd_server(tmp_path, request):
     except KeyError:
         pytest.skip("no system user ftp (the vsftpd package creates it)")
     try:
-        v = Vsftpd(tmp_path / "vsftpd")
+        v = Vsftpd(tmp_path / "vsftpd", tls=tls)
     except RuntimeError as e:
         pytest.skip("vsftpd cannot run here: %s" % e)
     _artifacts(request.node).append(v)
     yield v
     v.stop()
+
+
+@pytest.fixture
+def tls_pair(tmp_path):
+    """A self-signed certificate and its key (openssl req), as paths."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    assert p.returncode == 0, p.stdout.decode(errors="replace")
+    return cert, key
+
+
+@pytest.fixture
+def vsftpd_tls_server(tmp_path, request, tls_pair):
+    """vsftpd that requires TLS for the login and for data (PROT P)."""
+    yield from _vsftpd(tmp_path, request, tls_pair)
 
 
 # ----------------------------------------------------------------- clients
