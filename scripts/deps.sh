@@ -9,7 +9,7 @@ PKGS=(
 	build-essential cmake pkg-config clang-format
 	# libraries
 	libhyperscan-dev libarchive-dev libmagic-dev libgmime-3.0-dev libssl-dev
-	libinih-dev libjansson-dev libsqlite3-dev libevent-dev
+	libinih-dev libjansson-dev libsqlite3-dev libevent-dev libcurl4-openssl-dev
 	# walker formats: TNEF, CHM/SZDD/KWAJ, OLE2, SIS (zlib)
 	libytnef0-dev libmspack-dev libgsf-1-dev zlib1g-dev
 	# what the scripts run: git (format.sh lists the sources), pgrep (procps),
@@ -25,6 +25,8 @@ PKGS=(
 	# the upstream server, vsftpd as a second one (run on a private config and
 	# port; the tests never use the system's instance), lftp and curl as clients
 	python3-pyftpdlib vsftpd lftp curl
+	# outbreak tests: keys and signatures made in the test (Ed25519)
+	python3-cryptography
 	# public MIME test messages of other libraries (tests/integration/test_mail_corpus.py)
 	libpython3.11-testsuite golang-github-jhillyerd-enmime-dev
 	# fuzz targets (scripts/test.sh builds and replays them)

@@ -157,6 +157,24 @@ struct pc_config {
 	uint64_t quarantine_max_size;
 	char *quarantine_release_hint;
 
+	/* [outbreak]: signed alerts and updates from a provider */
+	char *outbreak_provider_keys; /* words: 64 hex digits or a PEM file; "" = off */
+	char *outbreak_state_dir;     /* seal state, transparency log, control socket */
+	char *outbreak_hold_dir;      /* the hold store */
+	char *outbreak_gateway_id;    /* "" = the host name */
+	char *outbreak_gateway_key;   /* "" = STATE_DIR/gateway.key (made when missing) */
+	char *outbreak_push_listen;   /* HTTPS push endpoint; "" = off */
+	char *outbreak_push_clients;
+	char *outbreak_push_tls_cert, *outbreak_push_tls_key;
+	char *outbreak_feed_url;    /* pull; "" = off */
+	char *outbreak_receipt_url; /* where pulled documents' receipts go; "" = none */
+	uint64_t outbreak_poll_interval_ms;
+	uint64_t outbreak_fetch_timeout_ms;
+	uint64_t outbreak_max_document;
+	unsigned outbreak_release_threads;
+	uint64_t outbreak_release_retry_ms;
+	int outbreak_notify_recipient;
+
 	/* [notify] */
 	char *notify_from;
 	char *notify_template_dir;

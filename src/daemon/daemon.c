@@ -21,6 +21,8 @@
 #include "daemon/daemon.h"
 #include "daemon/runtime.h"
 #include "ftp/ftp_proxy.h"
+#include "outbreak/ohttp.h"
+#include "outbreak/outbreak.h"
 #include "smtp/smtp_proxy.h"
 #include "store/quarantine.h"
 #include "util/log.h"
@@ -34,6 +36,8 @@ struct daemon {
 	struct workq *wq;
 	struct proxy *px;
 	struct ftp_proxy *fpx;
+	struct outbreak *ob; /* outlives every runtime: the seal survives reloads */
+	struct ohttp *oh;
 	const struct daemon_opts *o;
 	int undrained; /* proxies (SMTP, FTP) with sessions left while draining */
 	int reloading;
@@ -89,8 +93,17 @@ prepare_dir(const char *path, const struct passwd *pw)
 static void
 prepare_dirs(const struct pc_config *c, const struct passwd *pw)
 {
-	const char *dirs[4] = {c->spool_dir, c->quarantine_dir,
-	                       c->cache_dir[0] ? c->cache_dir : NULL, NULL};
+	int ob = c->outbreak_provider_keys[0] != '\0';
+	const char *dirs[6] = {
+	    c->spool_dir, c->quarantine_dir, c->cache_dir[0] ? c->cache_dir : NULL, NULL, NULL,
+	    NULL};
+
+	if (ob) {
+		int k = dirs[2] ? 3 : 2;
+
+		dirs[k] = c->outbreak_state_dir;
+		dirs[k + 1] = c->outbreak_hold_dir;
+	}
 
 	for (int i = 0; dirs[i]; i++)
 		if (prepare_dir(dirs[i], pw) < 0)
@@ -147,6 +160,8 @@ reload_run(void *arg)
 	if (!j->conf_ok)
 		return;
 	j->rt = runtime_build(&j->conf, &j->err);
+	if (j->rt && j->d->ob)
+		outbreak_set_runtime(j->d->ob, j->rt); /* the alerts' checksums, again */
 }
 
 static void
@@ -308,6 +323,7 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	struct passwd *pw = NULL;
 	struct runtime *rt;
 	char *err = NULL, *desc, *fdesc;
+	int push_fd = -1;
 
 	if (conf->daemon_user[0] && geteuid() == 0 && (pw = getpwnam(conf->daemon_user)) == NULL)
 		fatalx("daemon.user %s does not exist: create it (useradd --system %s) or set "
@@ -329,11 +345,25 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	for (size_t i = 0; i < conf->nftp_listeners; i++)
 		if (ftp_proxy_listen(d.fpx, &conf->ftp_listeners[i], &err) < 0)
 			fatalx("%s", err);
+	if (conf->outbreak_push_listen[0] &&
+	    (push_fd = ohttp_bind(conf->outbreak_push_listen, &err)) < 0)
+		fatalx("%s", err);
 	prepare_dirs(conf, pw);
 	drop_privileges(pw);
 
+	/* The outbreak state outlives runtimes: made before the first. Off
+	 * until the provider's keys are configured. */
+	if (conf->outbreak_provider_keys[0]) {
+		if ((d.ob = outbreak_new(conf, &err)) == NULL)
+			fatalx("cannot start outbreak control: %s", err);
+		if ((d.oh = ohttp_new(d.base, d.wq, d.ob, conf, push_fd, &err)) == NULL)
+			fatalx("cannot start outbreak control: %s", err);
+	} else if (push_fd >= 0)
+		fatalx("outbreak.push_listen needs outbreak.provider_keys");
 	if ((rt = runtime_build(conf, &err)) == NULL)
 		fatalx("cannot start: %s", err);
+	if (d.ob)
+		outbreak_set_runtime(d.ob, rt);
 	proxy_set_runtime(d.px, rt);
 	ftp_proxy_set_runtime(d.fpx, rt);
 	runtime_unref(rt);
@@ -363,6 +393,8 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	event_free(d.housekeeping);
 	log_info("stopped");
 	workq_free(d.wq);
+	ohttp_free(d.oh);
+	outbreak_free(d.ob);
 	proxy_free(d.px);
 	ftp_proxy_free(d.fpx);
 	event_base_free(d.base);

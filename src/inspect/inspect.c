@@ -20,7 +20,8 @@
 const char *
 inspect_kind_name(enum inspect_kind k)
 {
-	static const char *names[] = {"deliver", "deliver-copy", "refuse", "stored", "dropped"};
+	static const char *names[] = {"deliver", "deliver-copy", "refuse",
+	                              "stored",  "dropped",      "held"};
 
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
 }
@@ -287,6 +288,157 @@ quarantine(const struct inspect_env *env, const struct inspect_ctx *ctx,
 		refuse(out, 0, WHY_STORE_FAILED, "quarantine failed, try again later");
 }
 
+/* ------------------------------------------------------------ outbreak */
+
+/* Stores the object in the hold store for alert hit: 0 with out->id, or a refusal. */
+static int
+hold_store(const struct inspect_env *env, const struct inspect_ctx *ctx,
+           const struct inspect_object *obj, const struct seal_hit *hit,
+           struct inspect_outcome *out)
+{
+	struct q_meta m;
+	int err = STORE_OK;
+
+	memset(&m, 0, sizeof(m));
+	m.direction = direction_name(out->dir);
+	m.listener = ctx->listener;
+	m.next_hop = ctx->dest_label;
+	m.client_addr = ctx->client_label;
+	m.helo = ctx->helo;
+	m.mail_from = ctx->mail_from;
+	m.rcpts = ctx->rcpts;
+	m.nrcpts = ctx->nrcpts;
+	m.virus_names = hit->name;
+	m.status = scan_status_name(out->verdict.status);
+	m.action = hit->mode == OMODE_HOLD_ATTACHMENTS ? "hold_attachments" : "hold";
+	m.protocol = "smtp";
+	m.alert = hit->alert;
+	snprintf(out->alert, sizeof(out->alert), "%s", hit->alert);
+	snprintf(out->text, sizeof(out->text), "%s", hit->name);
+	if (quarantine_store(env->hold, &m, obj->fd, obj->size, out->id, &err) == 0)
+		return 0;
+	out->id[0] = '\0';
+	if (err == STORE_ERR_NOSPACE)
+		refuse(out, 0, WHY_STORE_FULL, "insufficient system storage");
+	else
+		refuse(out, 0, WHY_STORE_FAILED, "hold failed, try again later");
+	return -1;
+}
+
+/*
+ * hold_attachments: the whole message is held, and a copy goes on with
+ * each attachment replaced by a note naming the alert and the hold ID. A
+ * message without attachments goes on as it is and nothing is held.
+ */
+static void
+hold_attachments(const struct inspect_env *env, const struct inspect_ctx *ctx,
+                 const struct inspect_object *obj, const struct seal_hit *hit,
+                 struct inspect_outcome *out, const char *headers)
+{
+	struct notify_vars v;
+	struct rewrite_result res;
+	struct spool *copy;
+
+	if (hold_store(env, ctx, obj, hit, out) < 0)
+		return;
+	memset(&v, 0, sizeof(v));
+	v.hostname = ctx->hostname;
+	v.alert = hit->alert;
+	v.virus = hit->name;
+	v.id = out->id;
+	copy = spool_new(env->spool_dir, 1 << 20);
+	if (spool_fd(copy) >= 0 &&
+	    rewrite_hold_attachments(obj->fd, obj->size, env->templates, &v, headers,
+	                             spool_fd(copy), &res) == 0 &&
+	    spool_sync_size(copy) == 0) {
+		if (res.parts_replaced == 0) {
+			/* Nothing to hold back: the message goes on whole. */
+			spool_free(copy);
+			quarantine_delete(env->hold, out->id);
+			out->id[0] = '\0';
+			out->alert[0] = '\0';
+			out->kind = INSPECT_DELIVER;
+			out->headers = headers ? xstrdup(headers) : NULL;
+			return;
+		}
+		log_info("outbreak: alert %s: %u attachment(s) held as %s, the rest delivered",
+		         hit->alert, res.parts_replaced, out->id);
+		out->kind = INSPECT_DELIVER_COPY;
+		out->copy = copy;
+		out->held = 1;
+		return;
+	}
+	/* The message cannot be taken apart: it is held whole. */
+	spool_free(copy);
+	log_warnx("outbreak: alert %s: attachments cannot be separated: the whole message is "
+	          "held as %s",
+	          hit->alert, out->id);
+	out->kind = INSPECT_HELD;
+}
+
+/* A hash alert's name among the verdict's names (comma-separated): 1 with *hit. */
+static int
+hash_hit(struct seal *seal, const char *names, struct seal_hit *hit)
+{
+	const char *p = names ? strstr(names, SEAL_HASH_PREFIX) : NULL;
+	char one[OMSG_ID_MAX + sizeof(SEAL_HASH_PREFIX) + 1];
+	size_t n;
+
+	if (p == NULL)
+		return 0;
+	n = strcspn(p, ", ");
+	if (n >= sizeof(one))
+		return 0;
+	memcpy(one, p, n);
+	one[n] = '\0';
+	return seal_hash_alert(seal, one, hit);
+}
+
+/*
+ * The seal: what an active alert does to an object the policy would pass.
+ * 1 if it decided the outcome, 0 to go on as usual.
+ */
+static int
+outbreak_seal(const struct inspect_env *env, const struct inspect_ctx *ctx,
+              const struct inspect_object *obj, struct inspect_outcome *out)
+{
+	struct seal_hit hit;
+	unsigned proto = ctx->proto == INSPECT_FTP ? OSCOPE_FTP : OSCOPE_SMTP;
+	unsigned dir = out->dir == DIR_OUTBOUND ? OSCOPE_OUTBOUND : OSCOPE_INBOUND;
+
+	if (env->seal == NULL || ctx->release)
+		return 0;
+	/* A hash alert's checksum matched: infected under the alert's name. For
+	 * FTP the transfer is refused for now, as for a sealed scope. */
+	if (out->verdict.status == SCAN_INFECTED && ctx->proto == INSPECT_FTP &&
+	    hash_hit(env->seal, out->names, &hit)) {
+		snprintf(out->alert, sizeof(out->alert), "%s", hit.alert);
+		refuse(out, 0, WHY_SEALED, "blocked by outbreak alert %s (%s)", hit.alert,
+		       out->names);
+		return 1;
+	}
+	if (out->dec.action != ACT_PASS || !seal_match(env->seal, proto, dir, time(NULL), &hit))
+		return 0;
+	if (ctx->proto == INSPECT_FTP || !obj->message || env->hold == NULL) {
+		snprintf(out->alert, sizeof(out->alert), "%s", hit.alert);
+		refuse(out, 0, WHY_SEALED, "sealed by outbreak alert %s (%s), try again later",
+		       hit.alert, hit.name);
+		return 1;
+	}
+	if (hit.mode == OMODE_HOLD_ATTACHMENTS) {
+		char *h = status_headers(ctx, &env->policy->dir[out->dir], out);
+
+		hold_attachments(env, ctx, obj, &hit, out, h);
+		free(h);
+		return 1;
+	}
+	if (hold_store(env, ctx, obj, &hit, out) == 0) {
+		out->kind = INSPECT_HELD;
+		log_info("outbreak: alert %s: message held as %s", hit.alert, out->id);
+	}
+	return 1;
+}
+
 void
 inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
             const struct inspect_object *obj, struct inspect_outcome *out)
@@ -317,6 +469,8 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	    locate(env, obj, out) < 0)
 		locate_failed(env, obj, out);
 	dp = &env->policy->dir[out->dir];
+	if (outbreak_seal(env, ctx, obj, out))
+		return;
 
 	switch (out->dec.action) {
 	case ACT_PASS:

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "mail/notify.h"
+#include "outbreak/seal.h"
 #include "policy/policy.h"
 #include "scan/scanner.h"
 #include "scan/verdict.h"
@@ -36,6 +37,9 @@ struct inspect_env {
 	struct quarantine *quarantine;
 	const struct notify_templates *templates; /* the replace action's report */
 	const char *spool_dir;                    /* where rewritten copies are spooled */
+	/* outbreak control (the daemon's, outliving the runtime); NULL: none */
+	struct seal *seal;
+	struct quarantine *hold; /* the hold store */
 };
 
 enum inspect_proto { INSPECT_SMTP, INSPECT_FTP };
@@ -61,6 +65,8 @@ struct inspect_ctx {
 	/* FTP: the login name and the file name as the client gave it (sanitized) */
 	const char *user;
 	const char *file_name;
+	/* an outbreak release: a held message scanned again, never held again */
+	int release;
 };
 
 /* The object itself. fd is read with pread (its offset is left alone). */
@@ -78,6 +84,8 @@ enum inspect_kind {
 	INSPECT_REFUSE,       /* refuse: permanent or not, and why */
 	INSPECT_STORED,       /* kept durably (fsynced) under id, not handed on */
 	INSPECT_DROPPED,      /* accepted and discarded, as the policy says */
+	INSPECT_HELD,         /* outbreak hold: kept durably (fsynced) under id in the
+	                         hold store for alert, not handed on */
 };
 
 enum inspect_why {
@@ -86,6 +94,7 @@ enum inspect_why {
 	WHY_UNSCANNED,    /* not scanned whole; policy: reject or tempfail */
 	WHY_STORE_FULL,   /* the store is out of space */
 	WHY_STORE_FAILED, /* the store failed otherwise */
+	WHY_SEALED,       /* an outbreak alert seals it (FTP): temporary */
 };
 
 struct inspect_outcome {
@@ -93,9 +102,13 @@ struct inspect_outcome {
 	/* INSPECT_REFUSE */
 	int permanent; /* a 5xx-class refusal; otherwise try again later */
 	enum inspect_why why;
-	char text[256]; /* "virus found (Eicar-Test-Signature)", "not scanned: corrupt" */
-	/* INSPECT_STORED */
+	char text[256]; /* "virus found (Eicar-Test-Signature)", "not scanned: corrupt";
+	                   held: the alert's name or awaited virus IDs */
+	/* INSPECT_STORED, INSPECT_HELD, and a DELIVER_COPY whose original is held
+	   (hold_attachments: held set) */
 	char id[QUARANTINE_ID_LEN + 1];
+	int held;
+	char alert[OMSG_ID_MAX + 1]; /* the outbreak alert that held or blocked it */
 	/* INSPECT_DELIVER: header lines to put on top of a message, or NULL */
 	char *headers;
 	/* INSPECT_DELIVER_COPY: the rewritten message, headers included */

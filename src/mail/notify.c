@@ -38,6 +38,8 @@ enum notify_which {
 	NT_REPORT,
 	NT_FTP_ADMIN,
 	NT_FTP_REPORT,
+	NT_HELD,
+	NT_HELD_PART,
 	NT_COUNT
 };
 
@@ -136,6 +138,24 @@ static const struct {
                        "  File name:  %FILENAME%\n"
                        "  Virus:      %VIRUS%\n"
                        "  Scanned:    %DATE% on %HOSTNAME%\n"},
+    [NT_HELD] = {NOTIFY_HELD, "[Portcullis] A message to you is held: outbreak alert %ALERT%",
+                 "A message addressed to you is held by Portcullis because a virus outbreak\n"
+                 "is under way and no signature for it exists yet. It will be scanned again\n"
+                 "and delivered as soon as the signature arrives, if it is clean.\n"
+                 "\n"
+                 "  Alert:      %ALERT% (%VIRUS%)\n"
+                 "  From:       %FROM%\n"
+                 "  To:         %RCPTS%\n"
+                 "  Subject:    %SUBJECT%\n"
+                 "  Received:   %DATE%\n"
+                 "  Held as:    %ID%\n"
+                 "\n"
+                 "-- \n"
+                 "Portcullis virus gateway on %HOSTNAME%\n"},
+    [NT_HELD_PART] = {NOTIFY_HELD_PART, "Attachment held",
+                      "The attachment %FILENAME% is held by Portcullis during virus outbreak "
+                      "alert %ALERT% (%VIRUS%). The whole message is held as %ID% and will be "
+                      "delivered once it is scanned with the new signatures.\n"},
 };
 
 /* Index of a template name, or -1. */
@@ -184,6 +204,7 @@ var_lookup(const struct notify_vars *v, const char *name, size_t namelen)
 	    {"USER", offsetof(struct notify_vars, user)},
 	    {"SERVER", offsetof(struct notify_vars, server)},
 	    {"COMMAND", offsetof(struct notify_vars, command)},
+	    {"ALERT", offsetof(struct notify_vars, alert)},
 	};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {

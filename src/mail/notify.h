@@ -37,6 +37,8 @@
 #define NOTIFY_REPORT "report"
 #define NOTIFY_FTP_ADMIN "ftp-admin"   /* to the admin: an infected FTP file */
 #define NOTIFY_FTP_REPORT "ftp-report" /* what an FTP receiver gets instead of the file */
+#define NOTIFY_HELD "held"             /* to the recipients: a message held (outbreak) */
+#define NOTIFY_HELD_PART "held-part"   /* in place of an attachment held (outbreak) */
 
 struct notify_templates;
 
@@ -62,11 +64,12 @@ struct notify_vars {
 	const char *user;         /* %USER%: the FTP login name */
 	const char *server;       /* %SERVER%: the FTP server, "ftp:addr:port" */
 	const char *command;      /* %COMMAND%: RETR, STOR, APPE, STOU */
+	const char *alert;        /* %ALERT%: the outbreak alert's ID */
 };
 
 /*
  * Loads recipient.txt, sender.txt, admin.txt, removed.txt, report.txt,
- * ftp-admin.txt and ftp-report.txt
+ * ftp-admin.txt, ftp-report.txt, held.txt and held-part.txt
  * from dir (NULL: the defaults only). A missing file gets the built-in
  * default (logged at debug). A file that cannot be read, is larger than
  * NOTIFY_TEMPLATE_MAX, holds a NUL or invalid UTF-8, or whose Subject line

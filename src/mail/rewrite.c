@@ -37,6 +37,8 @@ struct rw_leaf {
 	int64_t body_end;
 	int identity; /* no transfer encoding (7bit, 8bit, binary) */
 	int is_text;
+	int attachment; /* a part (not a body) with a file name, a disposition
+	                   "attachment", or a type that is not text */
 	char *boundary; /* of the multipart holding it (NULL for a body) */
 	char name[SAN_NAME_MAX + 1];
 };
@@ -117,6 +119,8 @@ add_leaf(struct rw *rw, GMimeObject *obj, const char *id, GMimeMessage *owner, c
 	l->is_text = ct == NULL || g_mime_content_type_is_type(ct, "text", "*");
 	if (fname)
 		sanitize(fname, l->name, sizeof(l->name), SAN_NAME);
+	l->attachment =
+	    !l->is_body && (fname != NULL || !l->is_text || g_mime_part_is_attachment(gp));
 }
 
 static void walk_object(struct rw *rw, GMimeObject *obj, const char *id, unsigned nest,
@@ -583,6 +587,43 @@ merge_targets(struct rw *rw, const struct rewrite_target *t, size_t n, size_t *n
 	return m;
 }
 
+/* Checks the planned edits and writes the new message; 0 or -1. */
+static int
+rw_emit(struct rw *rw, const char *h, size_t hl, int out_fd, struct rewrite_result *r)
+{
+	qsort(rw->edits, rw->nedits, sizeof(*rw->edits), edit_cmp);
+	for (size_t i = 0; i < rw->nedits; i++) {
+		const struct rw_edit *e = &rw->edits[i];
+
+		if (e->begin < 0 || e->end < e->begin || (uint64_t)e->end > rw->size ||
+		    (i > 0 && e->begin < rw->edits[i - 1].end)) {
+			log_warnx("rewrite part=%s reason=overlapping or bad offsets", e->id);
+			return -1;
+		}
+	}
+	if (rw_write_out(rw->fd, rw->size, rw->edits, rw->nedits, h, hl, out_fd, &r->bytes_out) <
+	    0) {
+		log_warn("rewrite: copy");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+rw_clear(struct rw *rw)
+{
+	for (size_t i = 0; i < rw->nedits; i++)
+		free(rw->edits[i].text);
+	free(rw->edits);
+	for (size_t i = 0; i < rw->nleaves; i++) {
+		free(rw->leaves[i].id);
+		free(rw->leaves[i].boundary);
+	}
+	free(rw->leaves);
+	free(rw->buf);
+	memset(rw, 0, sizeof(*rw));
+}
+
 int
 rewrite_parts(int in_fd, uint64_t size, const struct rewrite_target *t, size_t n,
               enum rewrite_mode mode, const struct notify_templates *tpl,
@@ -633,34 +674,59 @@ rewrite_parts(int in_fd, uint64_t size, const struct rewrite_target *t, size_t n
 			r.parts_replaced++;
 		}
 	}
-	qsort(rw.edits, rw.nedits, sizeof(*rw.edits), edit_cmp);
-	for (size_t i = 0; i < rw.nedits; i++) {
-		const struct rw_edit *e = &rw.edits[i];
-
-		if (e->begin < 0 || e->end < e->begin || (uint64_t)e->end > size ||
-		    (i > 0 && e->begin < rw.edits[i - 1].end)) {
-			log_warnx("rewrite part=%s reason=overlapping or bad offsets", e->id);
-			goto out;
-		}
-	}
-	if (rw_write_out(in_fd, size, rw.edits, rw.nedits, h, hl, out_fd, &r.bytes_out) < 0) {
-		log_warn("rewrite: copy");
+	if (rw_emit(&rw, h, hl, out_fd, &r) < 0)
 		goto out;
-	}
 	if (res)
 		*res = r;
 	ret = 0;
 out:
-	for (size_t i = 0; i < rw.nedits; i++)
-		free(rw.edits[i].text);
-	free(rw.edits);
-	for (size_t i = 0; i < rw.nleaves; i++) {
-		free(rw.leaves[i].id);
-		free(rw.leaves[i].boundary);
-	}
-	free(rw.leaves);
+	rw_clear(&rw);
 	rewrite_targets_free(m, nm);
-	free(rw.buf);
+	free(h);
+	return ret;
+}
+
+int
+rewrite_hold_attachments(int in_fd, uint64_t size, const struct notify_templates *tpl,
+                         const struct notify_vars *vars, const char *headers, int out_fd,
+                         struct rewrite_result *res)
+{
+	struct rw rw;
+	struct rewrite_result r;
+	size_t hl = 0;
+	char *h = NULL;
+	int ret = -1;
+
+	memset(&rw, 0, sizeof(rw));
+	memset(&r, 0, sizeof(r));
+	if (res)
+		memset(res, 0, sizeof(*res));
+	rw.fd = in_fd;
+	rw.size = size;
+	rw.eol = rw_message_eol(in_fd, size);
+	rw.buf = xmalloc(RW_BUF);
+	h = rw_headers_convert(headers, rw.eol, &hl);
+	if (h == NULL) {
+		log_warnx("rewrite: malformed header lines to add");
+		goto out;
+	}
+	if (parse_message(&rw) < 0)
+		goto out;
+	for (size_t i = 0; i < rw.nleaves; i++) {
+		if (!rw.leaves[i].attachment)
+			continue;
+		if (plan_part(&rw, &rw.leaves[i], vars && vars->virus ? vars->virus : "",
+		              NOTIFY_HELD_PART, tpl, vars) < 0)
+			goto out;
+		r.parts_replaced++;
+	}
+	if (r.parts_replaced > 0 && rw_emit(&rw, h, hl, out_fd, &r) < 0)
+		goto out;
+	if (res)
+		*res = r;
+	ret = 0;
+out:
+	rw_clear(&rw);
 	free(h);
 	return ret;
 }

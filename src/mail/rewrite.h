@@ -122,4 +122,16 @@ int rewrite_parts(int in_fd, uint64_t size, const struct rewrite_target *t, size
                   const struct notify_vars *vars, const char *headers, int out_fd,
                   struct rewrite_result *res);
 
+/*
+ * Outbreak hold_attachments: writes headers, then the message with every
+ * attachment (a part, not a message body, that has a file name, a
+ * Content-Disposition of attachment, or a type other than text) replaced by
+ * the held-part template rendered with vars (%FILENAME% per part). With no
+ * attachment nothing is written and res->parts_replaced is 0. Returns 0,
+ * or -1 as rewrite_parts.
+ */
+int rewrite_hold_attachments(int in_fd, uint64_t size, const struct notify_templates *tpl,
+                             const struct notify_vars *vars, const char *headers, int out_fd,
+                             struct rewrite_result *res);
+
 #endif

@@ -69,12 +69,46 @@ session_data(struct session *s)
  * client that reply (the next hop's, or text), sends the notices and ends
  * the transaction.
  */
+/* A held original whose stripped copy was not accepted: the client will
+ * send it again, so this copy must not be released later. */
+struct hold_forget {
+	struct runtime *rt;
+	char id[QUARANTINE_ID_LEN + 1];
+};
+
+static void
+hold_forget_run(void *arg)
+{
+	struct hold_forget *f = arg;
+
+	if (f->rt->inspect.hold && quarantine_delete(f->rt->inspect.hold, f->id) == 0)
+		log_info("outbreak: held %s deleted: its stripped copy was not delivered", f->id);
+}
+
+static void
+hold_forget_done(void *arg)
+{
+	struct hold_forget *f = arg;
+
+	runtime_unref(f->rt);
+	free(f);
+}
+
 static void
 tx_log_reply(struct session *s, enum smtp_status st, const struct smtp_reply *r, const char *text)
 {
 	struct tx *tx = s->tx;
 	const struct inspect_outcome *o = &tx->out;
 	char sum[512];
+
+	if (o->held && o->id[0] &&
+	    !(text ? strncmp(text, "250", 3) == 0 : st == SMTP_REPLY && r && r->code / 100 == 2)) {
+		struct hold_forget *f = xcalloc(1, sizeof(*f));
+
+		f->rt = runtime_ref(s->rt);
+		snprintf(f->id, sizeof(f->id), "%s", o->id);
+		workq_submit(s->px->wq, hold_forget_run, hold_forget_done, f);
+	}
 
 	if (text)
 		snprintf(sum, sizeof(sum), "%s", text);
@@ -236,7 +270,8 @@ job_run(void *arg)
 	log_context_set(j->log_id);
 	inspect_run(&j->rt->inspect, &ctx, &obj, &tx->out);
 	k = tx->out.kind;
-	if (k == INSPECT_STORED || k == INSPECT_DROPPED || k == INSPECT_DELIVER_COPY)
+	if (k == INSPECT_STORED || k == INSPECT_DROPPED || k == INSPECT_DELIVER_COPY ||
+	    k == INSPECT_HELD)
 		notices_build(&tx->notices, j->rt, &ctx, &obj, &tx->out);
 	if (j->maildir) {
 		if (k == INSPECT_DELIVER || k == INSPECT_DELIVER_COPY) {
@@ -288,6 +323,10 @@ job_done(void *arg)
 		break;
 	case INSPECT_STORED:
 		tx_abort_and_reply(s, "250 2.0.0 message quarantined as %s", o->id);
+		break;
+	case INSPECT_HELD:
+		tx_abort_and_reply(s, "250 2.0.0 message held as %s (outbreak alert %s)", o->id,
+		                   o->alert);
 		break;
 	case INSPECT_DROPPED:
 		tx_abort_and_reply(s, "250 2.0.0 message dropped: virus found (%s)", o->names);

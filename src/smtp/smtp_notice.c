@@ -89,6 +89,16 @@ notices_build(struct smtp_notices *n, const struct runtime *rt, const struct ins
 	                            : "The message was not kept, so it cannot be released.";
 	v.direction = direction_name(out->dir);
 
+	if (out->kind == INSPECT_HELD || out->held) {
+		/* Outbreak: the recipients learn that it is held and why; the
+		 * stripped copy of hold_attachments carries its own notes. */
+		v.alert = out->alert;
+		v.virus = out->text;
+		if (out->kind == INSPECT_HELD && rt->conf.outbreak_notify_recipient)
+			for (size_t i = 0; i < ctx->nrcpts; i++)
+				add_notice(n, rt->templates, NOTIFY_HELD, &v, from, ctx->rcpts[i]);
+		return;
+	}
 	if (dp->notify_recipient)
 		for (size_t i = 0; i < ctx->nrcpts; i++)
 			add_notice(n, rt->templates, NOTIFY_RECIPIENT, &v, from, ctx->rcpts[i]);

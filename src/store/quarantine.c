@@ -46,19 +46,19 @@ static const char q_schema[] =
     " next_hop TEXT, client_addr TEXT, helo TEXT, mail_from TEXT,"
     " rcpts TEXT, virus_names TEXT, status TEXT, size INTEGER, action TEXT,"
     " path TEXT, released_at INTEGER, released_reply TEXT,"
-    " protocol TEXT, user TEXT, file_name TEXT);"
+    " protocol TEXT, user TEXT, file_name TEXT, alert TEXT);"
     "CREATE INDEX IF NOT EXISTS messages_time ON messages(time);";
 
 /* Columns added after the first schema: an older index gets them with
  * ALTER TABLE on open (its rows keep NULL, protocol NULL meaning smtp). */
-static const char *const q_added_columns[] = {"protocol", "user", "file_name"};
+static const char *const q_added_columns[] = {"protocol", "user", "file_name", "alert"};
 #define Q_NADDED (sizeof(q_added_columns) / sizeof(q_added_columns[0]))
 
 /* The columns row_to_record() reads, in its order. */
 #define Q_SELECT                                                                                   \
 	"SELECT id, time, direction, listener, next_hop, client_addr, helo, mail_from, rcpts,"     \
 	" virus_names, status, size, action, released_at, released_reply, protocol, user,"         \
-	" file_name FROM messages"
+	" file_name, alert FROM messages"
 
 int
 quarantine_id_valid(const char *id)
@@ -328,8 +328,9 @@ q_insert(struct quarantine *q, const char *id, int64_t t, const struct q_meta *m
 	static const char sql[] =
 	    "INSERT INTO messages (id, time, direction, listener, next_hop, client_addr,"
 	    " helo, mail_from, rcpts, virus_names, status, size, action, path, protocol, user,"
-	    " file_name)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+	    " file_name, alert)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+	    " ?18)";
 	sqlite3_stmt *st = NULL;
 	char *rcpts = q_rcpts_json(m->rcpts, m->nrcpts);
 	int rc;
@@ -353,6 +354,7 @@ q_insert(struct quarantine *q, const char *id, int64_t t, const struct q_meta *m
 		q_bind_text(st, 15, m->protocol);
 		q_bind_text(st, 16, m->user);
 		q_bind_text(st, 17, m->file_name);
+		q_bind_text(st, 18, m->alert);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_DONE)
 			rc = SQLITE_OK;
@@ -534,6 +536,7 @@ q_row_to_record(struct quarantine *q, sqlite3_stmt *st, struct q_record *r)
 	r->protocol = q_col_text(st, 15);
 	r->user = q_col_text(st, 16);
 	r->file_name = q_col_text(st, 17);
+	r->alert = q_col_text(st, 18);
 	if (q_relpath(r->id, r->time, rel, sizeof(rel)) == 0)
 		r->path = xasprintf("%s/%s", q->dir, rel);
 }
@@ -559,6 +562,7 @@ quarantine_record_clear(struct q_record *r)
 	free(r->protocol);
 	free(r->user);
 	free(r->file_name);
+	free(r->alert);
 	free(r->path);
 	memset(r, 0, sizeof(*r));
 }

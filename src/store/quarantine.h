@@ -45,6 +45,9 @@ struct q_meta {
 	 * and the file name as the client gave it, already sanitized by the
 	 * caller; file_name is informational and never used for a path. */
 	const char *protocol, *user, *file_name;
+	/* The hold store (the same module at outbreak.hold_dir): the outbreak
+	 * alert an item is held for; NULL in the quarantine. */
+	const char *alert;
 };
 
 /* One row of the index, owned by the caller; release with
@@ -57,6 +60,7 @@ struct q_record {
 	size_t nrcpts;
 	char *virus_names, *status, *action;
 	char *protocol, *user, *file_name; /* protocol NULL: an old row, smtp */
+	char *alert;                       /* the hold store's alert ID, or NULL */
 	uint64_t size;
 	int64_t released_at; /* Unix seconds, 0 = never released */
 	char *released_reply;

@@ -1,6 +1,8 @@
 /*
  * strbuf: growing strings for the builders of notices and rewritten parts.
  */
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/strbuf.h"
@@ -29,4 +31,17 @@ sb_take(struct sbuf *b)
 	b->s = NULL;
 	b->len = b->cap = 0;
 	return s;
+}
+
+void
+sb_addf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *t;
+
+	va_start(ap, fmt);
+	t = xvasprintf(fmt, ap);
+	va_end(ap);
+	sb_adds(b, t);
+	free(t);
 }

@@ -16,6 +16,8 @@ struct sbuf {
 void sb_add(struct sbuf *b, const char *s, size_t n);
 /* Appends the string s (copied). */
 void sb_adds(struct sbuf *b, const char *s);
+/* Appends printf-formatted text. */
+void sb_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Returns the string, never NULL ("" when empty); the caller frees it and
  * b is empty again. */
 char *sb_take(struct sbuf *b);

@@ -263,7 +263,7 @@ run_one(const struct inspect_env *env, enum object ob, int listener_dir,
 static struct inspect_env
 env_of(struct scanner *s, struct quarantine *qq)
 {
-	struct inspect_env e = {s, &pol, qq, templates, NULL};
+	struct inspect_env e = {s, &pol, qq, templates, NULL, NULL, NULL};
 
 	e.spool_dir = conf.spool_dir;
 	return e;
