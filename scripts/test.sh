@@ -29,10 +29,10 @@ echo "== fuzz targets (clang + libFuzzer): replay tests/fuzz/regress, then a sho
 CC=clang cmake -S . -B build-fuzz -DPORTCULLIS_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
 cmake --build build-fuzz -j "$(nproc 2>/dev/null || echo 2)" --target fuzz_ndb fuzz_walk \
 	fuzz_smtp_data fuzz_smtp_reply fuzz_smtp_cmd fuzz_rewrite fuzz_zipdec fuzz_textblocks \
-	fuzz_doc fuzz_sis fuzz_mailnorm fuzz_b64dec fuzz_arj fuzz_ftp_wire >/dev/null
+	fuzz_doc fuzz_sis fuzz_mailnorm fuzz_b64dec fuzz_arj fuzz_ftp_wire fuzz_omsg >/dev/null
 for spec in ndb:100000 walk:50000 smtp_data:100000 smtp_reply:100000 smtp_cmd:200000 \
 	rewrite:30000 zipdec:50000 textblocks:20000 doc:100000 sis:150000 mailnorm:80000 \
-	b64dec:200000 arj:30000 ftp_wire:200000; do
+	b64dec:200000 arj:30000 ftp_wire:200000 omsg:100000; do
 	name=${spec%%:*}
 	runs=${spec##*:}
 	bin=build-fuzz/tests/fuzz/fuzz_$name

@@ -1042,7 +1042,10 @@ on_outcome(struct fsess *s)
 	const char *names = o->names && o->names[0] ? o->names : NULL;
 	int code;
 
-	if (names)
+	if (o->kind == INSPECT_REFUSE && o->why == WHY_SEALED)
+		x->report = xasprintf("Portcullis holds %s back: outbreak alert %s is active.",
+		                      x->name, o->alert);
+	else if (names)
 		x->report = xasprintf(
 		    "Portcullis scanned %s: infected (%s)\nThe gateway %s.", x->name, names,
 		    o->dec.action == ACT_PASS         ? "passed it on as the policy says"
@@ -1092,6 +1095,7 @@ on_outcome(struct fsess *s)
 			}
 			finish(s,
 			       o->why == WHY_INFECTED || o->kind == INSPECT_DROPPED ? "block"
+			       : o->why == WHY_SEALED                               ? "sealed"
 			                                                            : "tempfail",
 			       "%s%d %s refused: %s.", rep, code, x->name,
 			       o->text[0] ? o->text : "virus found");
