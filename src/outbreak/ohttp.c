@@ -157,6 +157,7 @@ job_run(void *arg)
 	struct hjob *j = arg;
 	struct outbreak *ob = j->h->ob;
 	char *msg = NULL;
+	int rc;
 
 	switch (j->op) {
 	case OP_SUBMIT: {
@@ -200,7 +201,7 @@ job_run(void *arg)
 	}
 	case OP_ALERT: {
 		struct seal_alert a;
-		int rc = seal_alert_get(ob->seal, j->id, &a);
+		rc = seal_alert_get(ob->seal, j->id, &a);
 
 		if (rc != 0) {
 			j->status = rc > 0 ? 404 : 500;
@@ -213,10 +214,12 @@ job_run(void *arg)
 		break;
 	}
 	case OP_RELEASE:
-		admin_result(j, outbreak_release(ob, j->id, &msg), msg);
+		rc = outbreak_release(ob, j->id, &msg);
+		admin_result(j, rc, msg);
 		break;
 	case OP_LIFT:
-		admin_result(j, outbreak_lift(ob, j->id, &msg), msg);
+		rc = outbreak_lift(ob, j->id, &msg);
+		admin_result(j, rc, msg);
 		break;
 	case OP_HOLDS: {
 		struct q_record *r;
@@ -238,7 +241,7 @@ job_run(void *arg)
 	}
 	case OP_HOLD: {
 		struct q_record r;
-		int rc = quarantine_get(ob->hold, j->id, &r);
+		rc = quarantine_get(ob->hold, j->id, &r);
 
 		if (rc != 0) {
 			j->status = rc > 0 ? 404 : 500;
@@ -252,10 +255,12 @@ job_run(void *arg)
 		break;
 	}
 	case OP_HOLD_RELEASE:
-		admin_result(j, outbreak_hold_release(ob, j->id, &msg), msg);
+		rc = outbreak_hold_release(ob, j->id, &msg);
+		admin_result(j, rc, msg);
 		break;
 	case OP_HOLD_DELETE:
-		admin_result(j, outbreak_hold_delete(ob, j->id, &msg), msg);
+		rc = outbreak_hold_delete(ob, j->id, &msg);
+		admin_result(j, rc, msg);
 		break;
 	}
 }
