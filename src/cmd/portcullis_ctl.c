@@ -1,9 +1,11 @@
 /*
  * portcullis-ctl: the administrator's tool for the quarantine: list, show,
- * release, delete and purge messages. Owns argument parsing, the output
- * formats and the choice of next hop and envelope for a release; the
- * storage itself is store/quarantine, the sending smtp/smtp_send and
- * store/maildir.
+ * release, delete and purge messages; and for outbreak sealing (see
+ * docs/outbreak.md): the gateway's key pair, documents handed to the
+ * daemon, its alerts and its hold store, and the transparency log. Owns
+ * argument parsing, the output formats and the choice of next hop and
+ * envelope for a quarantine release; the storage itself is
+ * store/quarantine, the sending smtp/smtp_send and store/maildir.
  *
  * IDs from the command line are checked (16 lower-case hex digits) before
  * anything is opened. Everything printed that came from the wire (stored
@@ -16,8 +18,20 @@
  * ID-NAME, NAME built from the stored file name with only [A-Za-z0-9._-]
  * left, so that a name from the wire cannot leave DIR.
  *
- * Exit status: 0 success, 1 unknown ID, 2 any other error (usage, invalid
- * ID, I/O, refused release).
+ * outbreak and hold: everything but `outbreak keygen` and `outbreak log`
+ * is a request to the running portcullisd over HTTP on its control socket
+ * STATE_DIR/control.sock (libcurl; 120 s for a release, 30 s otherwise);
+ * the hold store is the daemon's, so it is never opened here. Alert IDs
+ * (1..64 of [A-Za-z0-9._-]) and hold IDs (quarantine IDs) are checked
+ * before the socket is, so nothing else ends up in a request's path.
+ * `outbreak keygen` makes the gateway's key pair (omsg, never replacing a
+ * file); `outbreak log` reads STATE_DIR/transparency.log itself and
+ * `--verify` checks its hash chain (tlog).
+ *
+ * Exit status: 0 success; 1 unknown ID, or the daemon refused (a document
+ * not accepted, 404 unknown ID, 409 wrong state), or `log --verify` found
+ * the chain broken; 2 any other error (usage, invalid ID, I/O, refused
+ * release, the daemon cannot be reached, its own failure).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,14 +40,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "conf/conf.h"
 #include "config.h"
+#include "outbreak/omsg.h"
+#include "outbreak/tlog.h"
 #include "store/maildir.h"
 #include "store/quarantine.h"
 #include "smtp/smtp_send.h"
@@ -52,6 +71,13 @@
 #define CTL_MAX_TO 1000  /* --to given at most this often */
 #define CTL_NAME_MAX 100 /* the NAME of a released FTP file's ID-NAME */
 
+#define CTL_SOCK_NAME "control.sock"     /* in outbreak.state_dir */
+#define CTL_TLOG_NAME "transparency.log" /* in outbreak.state_dir */
+#define CTL_ANSWER_MAX (256u << 20)      /* the largest answer read from the socket */
+#define CTL_TIMEOUT_S 30L                /* a control socket request ... */
+#define CTL_RELEASE_TIMEOUT_S 120L       /* ... and one that releases */
+#define CTL_CONNECT_TIMEOUT_S 10L
+
 struct ctl {
 	struct pc_config conf;
 	const char *config_path; /* NULL = none loaded */
@@ -59,6 +85,7 @@ struct ctl {
 	const char *next_hop;    /* --next-hop, or NULL */
 	uint64_t timeout_ms;     /* --timeout, 0 = the listener's next_hop_timeout */
 	struct quarantine *q;
+	char *sock; /* outbreak, hold: STATE_DIR/control.sock */
 };
 
 static void
@@ -72,8 +99,16 @@ usage(FILE *f)
 	        "       portcullis-ctl [options] quarantine delete ID\n"
 	        "       portcullis-ctl [options] quarantine purge [--older-than AGE] [--max-size "
 	        "SIZE]\n"
+	        "       portcullis-ctl [options] outbreak keygen [--out PREFIX]\n"
+	        "       portcullis-ctl [options] outbreak submit FILE|-\n"
+	        "       portcullis-ctl [options] outbreak status|list [--json]\n"
+	        "       portcullis-ctl [options] outbreak show ID\n"
+	        "       portcullis-ctl [options] outbreak release ID | lift ID\n"
+	        "       portcullis-ctl [options] outbreak log [--verify]\n"
+	        "       portcullis-ctl [options] hold list [--json] | show ID | release ID"
+	        " | delete ID\n"
 	        "\n"
-	        "Manages the quarantine of portcullisd.\n"
+	        "Manages the quarantine of portcullisd, and its outbreak sealing.\n"
 	        "\n"
 	        "  -c, --config FILE    configuration (default %s if it exists)\n"
 	        "  -d, --dir DIR        quarantine directory (overrides quarantine.dir)\n"
@@ -94,7 +129,22 @@ usage(FILE *f)
 	        "AGE: 30d, 12h, 90m, 45s. SIZE: 500M, 1G (powers of 1024). Defaults for purge:\n"
 	        "quarantine.max_age and quarantine.max_size.\n"
 	        "\n"
-	        "Exit status: 0 success, 1 unknown ID, 2 any other error.\n",
+	        "outbreak keygen writes the gateway's Ed25519 key pair, PREFIX.key (0600)\n"
+	        "and PREFIX.pub (0644), never replacing a file, and prints the public key\n"
+	        "as 64 hex digits. Default: outbreak.gateway_key (the public key beside it,\n"
+	        ".pub for .key), else STATE_DIR/gateway.key and .pub.\n"
+	        "outbreak log prints the transparency log STATE_DIR/transparency.log, one\n"
+	        "line per entry (n, time, result, source, type, id, seq, reason); --verify\n"
+	        "checks its hash chain.\n"
+	        "The other outbreak and hold commands ask the running portcullisd over its\n"
+	        "control socket STATE_DIR/control.sock (STATE_DIR: outbreak.state_dir).\n"
+	        "submit sends a signed document (an envelope; - reads standard input) and\n"
+	        "prints the daemon's answer. release (of an alert) lifts its seal and\n"
+	        "rescans and releases its held mail; lift only lifts the seal. hold IDs are\n"
+	        "16 hex digits, as in `hold list`.\n"
+	        "\n"
+	        "Exit status: 0 success, 1 unknown ID or refused by portcullisd (a document\n"
+	        "not accepted, a wrong state) or a broken log chain (log --verify), 2 any\n",
 	        PORTCULLIS_CONF);
 }
 
@@ -891,6 +941,829 @@ out:
 	return rc;
 }
 
+/* --- outbreak and hold ---------------------------------------------------- */
+
+/* An alert ID as omsg takes it: 1..OMSG_ID_MAX of [A-Za-z0-9._-]. */
+static int
+alert_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > OMSG_ID_MAX)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+static int
+check_alert_id(const char *id)
+{
+	if (alert_id_valid(id))
+		return 0;
+	fputs("portcullis-ctl: invalid alert ID ", stderr);
+	put_field(stderr, id, 0);
+	fprintf(stderr, " (want 1 to %d of A-Z a-z 0-9 . _ -, as in `outbreak list`)\n",
+	        OMSG_ID_MAX);
+	return -1;
+}
+
+static int
+check_hold_id(const char *id)
+{
+	if (quarantine_id_valid(id))
+		return 0;
+	fputs("portcullis-ctl: invalid hold ID ", stderr);
+	put_field(stderr, id, 0);
+	fputs(" (want 16 hex digits, as in `hold list`)\n", stderr);
+	return -1;
+}
+
+/* One answer of the control socket. */
+struct ctl_answer {
+	long status; /* HTTP status */
+	char *body;  /* NUL-terminated, or NULL when empty */
+	size_t len;
+	json_t *json; /* body parsed, or NULL when it is not JSON */
+	int over;     /* the body went past CTL_ANSWER_MAX */
+};
+
+static void
+ctl_answer_clear(struct ctl_answer *a)
+{
+	free(a->body);
+	json_decref(a->json);
+	memset(a, 0, sizeof(*a));
+}
+
+static size_t
+answer_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct ctl_answer *a = arg;
+	size_t n = size * nmemb;
+
+	if (n > CTL_ANSWER_MAX - a->len) {
+		a->over = 1;
+		return 0; /* curl stops with CURLE_WRITE_ERROR */
+	}
+	a->body = xrealloc(a->body, a->len + n + 1);
+	memcpy(a->body + a->len, data, n);
+	a->len += n;
+	a->body[a->len] = '\0';
+	return n;
+}
+
+/* Why the socket at path takes no connection: connect()'s own errno, with
+ * a hint for the usual cases. */
+static void
+sock_why(const char *path, char *buf, size_t cap)
+{
+	struct sockaddr_un sa;
+	int fd, e;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(buf, cap, "%s", strerror(errno));
+		return;
+	}
+	e = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : errno;
+	close(fd);
+	switch (e) {
+	case 0:
+		snprintf(buf, cap, "the connection failed (try again)");
+		break;
+	case ENOENT:
+		snprintf(buf, cap,
+		         "%s (is portcullisd running, with [outbreak] and this "
+		         "state_dir?)",
+		         strerror(e));
+		break;
+	case ECONNREFUSED:
+		snprintf(buf, cap, "%s (is portcullisd running?)", strerror(e));
+		break;
+	case EACCES:
+	case EPERM:
+		snprintf(buf, cap, "%s (run as portcullisd's user)", strerror(e));
+		break;
+	default:
+		snprintf(buf, cap, "%s", strerror(e));
+	}
+}
+
+/*
+ * One request to the daemon's control socket: method "GET" or "POST", path
+ * such as "/status" (checked by the caller: nothing in it is escaped), an
+ * optional body (POST). 0 with *a filled when an HTTP answer came, whatever
+ * its status; -1 when the daemon could not be reached or the exchange broke
+ * (said why, naming the socket).
+ */
+static int
+ctl_call(struct ctl *c, const char *method, const char *path, const char *body, size_t len,
+         long timeout_s, struct ctl_answer *a)
+{
+	char url[256], errbuf[CURL_ERROR_SIZE], why[512];
+	struct curl_slist *hdr = NULL;
+	json_error_t je;
+	CURLcode cc;
+	CURL *h;
+
+	memset(a, 0, sizeof(*a));
+	if (strlen(c->sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		log_warnx("control socket %s: the path is too long for a UNIX socket (a shorter "
+		          "outbreak.state_dir)",
+		          c->sock);
+		return -1;
+	}
+	snprintf(url, sizeof(url), "http://localhost%s", path);
+	if ((h = curl_easy_init()) == NULL) {
+		log_warnx("libcurl cannot be initialised");
+		return -1;
+	}
+	errbuf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* "/alerts/.." stays as it is */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");      /* never http_proxy from the environment */
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CTL_CONNECT_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, answer_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
+	hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
+	if (strcmp(method, "POST") == 0) {
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	log_debug("%s %s on %s", method, path, c->sock);
+	cc = curl_easy_perform(h);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdr);
+	if (cc == CURLE_COULDNT_CONNECT) {
+		sock_why(c->sock, why, sizeof(why));
+		log_warnx("cannot reach portcullisd at its control socket %s: %s", c->sock, why);
+	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
+		log_warnx("%s %s: no answer from portcullisd on %s within %ld s (it may still "
+		          "finish: see its log)",
+		          method, path, c->sock, timeout_s);
+	} else if (cc == CURLE_WRITE_ERROR && a->over) {
+		log_warnx("%s %s: the answer on %s is larger than %u bytes", method, path, c->sock,
+		          CTL_ANSWER_MAX);
+	} else if (cc != CURLE_OK) {
+		log_warnx("%s %s on the control socket %s: %s", method, path, c->sock,
+		          errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	}
+	if (cc != CURLE_OK) {
+		ctl_answer_clear(a);
+		return -1;
+	}
+	if (a->len > 0)
+		a->json = json_loadb(a->body, a->len, 0, &je);
+	return 0;
+}
+
+/* Says why an answer is not 2xx; the exit status: 1 for an unknown ID or a
+ * wrong state (404, 409), else 2. */
+static int
+answer_error(const char *method, const char *path, const struct ctl_answer *a)
+{
+	const char *e = json_string_value(json_object_get(a->json, "error"));
+
+	fprintf(stderr, "portcullis-ctl: %s %s: ", method, path);
+	put_field(stderr, e ? e : "no reason given", 1);
+	fprintf(stderr, " (HTTP %ld)\n", a->status);
+	return a->status == 404 || a->status == 409 ? EX_UNKNOWN : EX_ERR;
+}
+
+/* ctl_call() with the checks every command but submit wants: a 2xx answer
+ * in JSON. EX_OK with a->json set, else the exit status (said why). */
+static int
+ctl_request(struct ctl *c, const char *method, const char *path, long timeout_s,
+            struct ctl_answer *a)
+{
+	if (ctl_call(c, method, path, NULL, 0, timeout_s, a) < 0)
+		return EX_ERR;
+	if (a->status < 200 || a->status > 299)
+		return answer_error(method, path, a);
+	if (a->json == NULL) {
+		log_warnx("%s %s: the answer (HTTP %ld) is not JSON", method, path, a->status);
+		return EX_ERR;
+	}
+	return EX_OK;
+}
+
+static int
+print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+	putchar('\n');
+	return fflush(stdout) == 0 ? EX_OK : EX_ERR;
+}
+
+/* Keys whose integer values are Unix times (0: none). */
+static int
+is_time_key(const char *key)
+{
+	static const char *const keys[] = {"issued", "expires", "received",
+	                                   "ended",  "time",    "released_at"};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Prints one JSON value as a column or a show value: a string escaped
+ * (spaces kept only if keep_space), a time key's integer as ISO 8601 UTC
+ * (0 and null: "-"), an array as its elements comma-separated, a scope
+ * object as DIRECTION:PROTOCOL,..., another object as compact JSON.
+ */
+static void
+put_value(FILE *f, const char *key, json_t *v, int keep_space)
+{
+	char t[40];
+
+	if (v == NULL || json_is_null(v)) {
+		fputc('-', f);
+	} else if (json_is_string(v)) {
+		put_field(f, json_string_value(v), keep_space);
+	} else if (json_is_integer(v)) {
+		if (key != NULL && is_time_key(key))
+			fputs(json_integer_value(v) ? iso_time(json_integer_value(v), t, sizeof(t))
+			                            : "-",
+			      f);
+		else
+			fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	} else if (json_is_boolean(v)) {
+		fputs(json_is_true(v) ? "yes" : "no", f);
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *e;
+
+		if (json_array_size(v) == 0)
+			fputc('-', f);
+		for (i = 0; i < json_array_size(v); i++) {
+			e = json_array_get(v, i);
+			if (i > 0)
+				fputc(',', f);
+			put_value(f, NULL, e, 0);
+		}
+	} else if (key != NULL && strcmp(key, "scope") == 0 && json_is_object(v)) {
+		put_field(f, json_string_value(json_object_get(v, "direction")), 0);
+		fputc(':', f);
+		put_value(f, NULL, json_object_get(v, "protocols"), 0);
+	} else {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+
+		put_field(f, s, keep_space);
+		free(s);
+	}
+}
+
+/* key: value lines for every member of o, in the daemon's order; arrays
+ * of objects only counted (they are listed by the caller). */
+static void
+show_object(json_t *o)
+{
+	const char *key;
+	json_t *v;
+
+	for (void *it = json_object_iter(o); it != NULL; it = json_object_iter_next(o, it)) {
+		key = json_object_iter_key(it);
+		v = json_object_iter_value(it);
+		put_field(stdout, key, 0);
+		fputs(": ", stdout);
+		if (json_is_array(v) && json_is_object(json_array_get(v, 0)))
+			printf("%zu", json_array_size(v));
+		else
+			put_value(stdout, key, v, 1);
+		putchar('\n');
+	}
+}
+
+/* A list that is a JSON array or a space-separated string, as one column:
+ * comma-separated, "-" when empty. */
+static void
+put_words(FILE *f, json_t *v)
+{
+	if (json_is_string(v))
+		put_names(f, json_string_value(v));
+	else
+		put_value(f, NULL, v, 0);
+}
+
+/*
+ * One line per alert: ID STATE MODE SCOPE VIRUSES ISSUED, SCOPE as
+ * DIRECTION:PROTOCOL,... The scope is taken as docs/outbreak.md shows it
+ * ("scope": {"direction", "protocols"}) or as flat "direction" and
+ * "protocols" (a list or a space-separated string) members.
+ */
+static void
+alert_line(json_t *a)
+{
+	json_t *scope = json_object_get(a, "scope");
+
+	put_value(stdout, "id", json_object_get(a, "id"), 0);
+	putchar(' ');
+	put_value(stdout, "state", json_object_get(a, "state"), 0);
+	putchar(' ');
+	put_value(stdout, "mode", json_object_get(a, "mode"), 0);
+	putchar(' ');
+	if (scope == NULL)
+		scope = a;
+	put_field(stdout, json_string_value(json_object_get(scope, "direction")), 0);
+	putchar(':');
+	put_words(stdout, json_object_get(scope, "protocols"));
+	putchar(' ');
+	put_words(stdout, json_object_get(a, "viruses"));
+	putchar(' ');
+	put_value(stdout, "issued", json_object_get(a, "issued"), 0);
+	putchar('\n');
+}
+
+/* One line per held item: ID TIME ALERT <FROM> <RCPT>,... SIZE RELEASED. */
+static void
+hold_line(json_t *h)
+{
+	json_t *rc = json_object_get(h, "rcpts"), *rel = json_object_get(h, "released_at"), *v;
+	const char *from = json_string_value(json_object_get(h, "mail_from"));
+	size_t i;
+
+	put_value(stdout, "id", json_object_get(h, "id"), 0);
+	putchar(' ');
+	put_value(stdout, "time", json_object_get(h, "time"), 0);
+	putchar(' ');
+	put_value(stdout, "alert", json_object_get(h, "alert"), 0);
+	putchar(' ');
+	put_addr(stdout, from);
+	putchar(' ');
+	if (json_array_size(rc) == 0)
+		putchar('-');
+	for (i = 0; i < json_array_size(rc); i++) {
+		v = json_array_get(rc, i);
+		if (i > 0)
+			putchar(',');
+		put_addr(stdout, json_string_value(v));
+	}
+	putchar(' ');
+	put_value(stdout, "size", json_object_get(h, "size"), 0);
+	putchar(' ');
+	if (rel == NULL && json_is_boolean(json_object_get(h, "released")))
+		fputs(json_is_true(json_object_get(h, "released")) ? "released" : "-", stdout);
+	else
+		put_value(stdout, "released_at", rel, 0);
+	putchar('\n');
+}
+
+/* The list in an answer: the answer itself when it is an array, else its
+ * member key or "items" (an array); NULL if none. */
+static json_t *
+answer_list(json_t *j, const char *key)
+{
+	json_t *a = json_is_array(j) ? j : json_object_get(j, key);
+
+	if (!json_is_array(a))
+		a = json_object_get(j, "items");
+	return json_is_array(a) ? a : NULL;
+}
+
+static int
+cmd_ob_status(struct ctl *c, int json)
+{
+	struct ctl_answer a;
+	json_t *alerts, *v;
+	size_t i;
+	int rc;
+
+	if ((rc = ctl_request(c, "GET", "/status", CTL_TIMEOUT_S, &a)) != EX_OK)
+		goto out;
+	if (json) {
+		rc = print_json(a.json);
+		goto out;
+	}
+	show_object(a.json);
+	alerts = answer_list(a.json, "alerts");
+	for (i = 0; i < json_array_size(alerts); i++) {
+		v = json_array_get(alerts, i);
+		alert_line(v);
+	}
+	rc = fflush(stdout) == 0 ? EX_OK : EX_ERR;
+out:
+	ctl_answer_clear(&a);
+	return rc;
+}
+
+/* GET path; prints the list under key one line each (line()), or the
+ * answer as JSON. */
+static int
+cmd_list_remote(struct ctl *c, const char *path, const char *key, int json, void (*line)(json_t *))
+{
+	struct ctl_answer a;
+	json_t *list, *v;
+	size_t i;
+	int rc;
+
+	if ((rc = ctl_request(c, "GET", path, CTL_TIMEOUT_S, &a)) != EX_OK)
+		goto out;
+	if (json) {
+		rc = print_json(a.json);
+		goto out;
+	}
+	if ((list = answer_list(a.json, key)) == NULL) {
+		log_warnx("GET %s: the answer holds no list of %s", path, key);
+		rc = EX_ERR;
+		goto out;
+	}
+	for (i = 0; i < json_array_size(list); i++) {
+		v = json_array_get(list, i);
+		line(v);
+	}
+	rc = fflush(stdout) == 0 ? EX_OK : EX_ERR;
+out:
+	ctl_answer_clear(&a);
+	return rc;
+}
+
+/* GET or POST prefix/ID[/action] (ID checked); prints the answer as
+ * key: value lines (an object under key is printed instead of the answer
+ * when the answer wraps it). */
+static int
+cmd_remote_id(struct ctl *c, const char *method, const char *prefix, const char *id,
+              const char *action, const char *key, long timeout_s)
+{
+	char path[32 + OMSG_ID_MAX + 32];
+	struct ctl_answer a;
+	json_t *o;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s%s%s", prefix, id, action ? "/" : "",
+	         action ? action : "");
+	if ((rc = ctl_request(c, method, path, timeout_s, &a)) != EX_OK)
+		goto out;
+	o = json_object_get(a.json, key);
+	if (!json_is_object(o))
+		o = a.json;
+	if (json_object_size(o) == 1 && json_is_string(json_object_get(o, "result"))) {
+		/* an action's answer: {"result": "what was done"} */
+		put_field(stdout, json_string_value(json_object_get(o, "result")), 1);
+		putchar('\n');
+	} else if (json_is_object(o)) {
+		show_object(o);
+	} else
+		print_json(o);
+	rc = fflush(stdout) == 0 ? EX_OK : EX_ERR;
+out:
+	ctl_answer_clear(&a);
+	return rc;
+}
+
+/* Reads all of fd, at most max bytes. The bytes (NUL-terminated) or NULL:
+ * *too_big when there were more. */
+static char *
+read_limited(int fd, uint64_t max, size_t *len, int *too_big)
+{
+	size_t cap = 0, n = 0;
+	char *buf = NULL;
+
+	*too_big = 0;
+	for (;;) {
+		ssize_t r;
+
+		if (n + 1 >= cap)
+			buf = xgrow(buf, &cap, n + 65536, 1);
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			*too_big = 1;
+			free(buf);
+			return NULL;
+		}
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static int
+cmd_ob_submit(struct ctl *c, const char *file)
+{
+	int stdin_ = strcmp(file, "-") == 0, fd, too_big, rc;
+	const char *name = stdin_ ? "standard input" : file, *why;
+	struct ctl_answer a;
+	json_t *acc;
+	size_t len = 0;
+	char *doc;
+
+	fd = stdin_ ? STDIN_FILENO : open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		log_warn("%s", file);
+		return EX_ERR;
+	}
+	doc = read_limited(fd, c->conf.outbreak_max_document, &len, &too_big);
+	if (doc == NULL && !too_big)
+		log_warn("%s: read", name);
+	if (!stdin_)
+		close(fd);
+	if (too_big)
+		log_warnx("%s: larger than outbreak.max_document (%" PRIu64 " bytes)", name,
+		          c->conf.outbreak_max_document);
+	if (doc == NULL)
+		return EX_ERR;
+	rc = ctl_call(c, "POST", "/submit", doc, len, CTL_TIMEOUT_S, &a);
+	free(doc);
+	if (rc < 0)
+		return EX_ERR;
+	if (a.json == NULL) {
+		log_warnx("POST /submit: the answer (HTTP %ld) is not JSON", a.status);
+		rc = a.status >= 400 && a.status < 500 ? EX_UNKNOWN : EX_ERR;
+		goto out;
+	}
+	print_json(a.json);
+	acc = json_object_get(a.json, "accepted");
+	if (json_is_true(acc) && a.status >= 200 && a.status <= 299) {
+		rc = EX_OK;
+		goto out;
+	}
+	why = json_string_value(json_object_get(a.json, "reason"));
+	if (why == NULL)
+		why = json_string_value(json_object_get(a.json, "error"));
+	fprintf(stderr, "portcullis-ctl: %s: %s: ", name,
+	        a.status >= 500 ? "portcullisd failed" : "not accepted");
+	put_field(stderr, why ? why : "no reason given", 1);
+	fprintf(stderr, " (HTTP %ld)\n", a.status);
+	/* 5xx: the daemon's own failure (try again), not a verdict on the document */
+	rc = a.status >= 500 ? EX_ERR : EX_UNKNOWN;
+out:
+	ctl_answer_clear(&a);
+	return rc;
+}
+
+static int
+cmd_ob_keygen(struct ctl *c, const char *prefix)
+{
+	const char *gk = c->conf.outbreak_gateway_key;
+	char *priv, *pub, *err = NULL, hex[65];
+	struct stat st;
+	size_t n;
+	int rc = EX_ERR;
+
+	if (prefix != NULL) {
+		priv = xasprintf("%s.key", prefix);
+		pub = xasprintf("%s.pub", prefix);
+	} else if (gk != NULL && *gk != '\0') {
+		/* where the daemon reads it; the public key beside it */
+		n = strlen(gk);
+		priv = xstrdup(gk);
+		if (n > 4 && strcmp(gk + n - 4, ".key") == 0)
+			pub = xasprintf("%.*s.pub", (int)(n - 4), gk);
+		else
+			pub = xasprintf("%s.pub", gk);
+	} else {
+		priv = xasprintf("%s/gateway.key", c->conf.outbreak_state_dir);
+		pub = xasprintf("%s/gateway.pub", c->conf.outbreak_state_dir);
+	}
+	if (lstat(priv, &st) == 0 || lstat(pub, &st) == 0) {
+		log_warnx("%s exists: nothing was replaced (remove the old pair first, or "
+		          "--out PREFIX)",
+		          lstat(priv, &st) == 0 ? priv : pub);
+		goto out;
+	}
+	if (okey_generate(priv, pub, hex, &err) < 0) {
+		log_warnx("keygen: %s", err ? err : "failed");
+		goto out;
+	}
+	log_info("wrote %s and %s", priv, pub);
+	printf("%s\n", hex);
+	rc = fflush(stdout) == 0 ? EX_OK : EX_ERR;
+out:
+	free(err);
+	free(priv);
+	free(pub);
+	return rc;
+}
+
+/* One line per entry of the transparency log: N TIME RESULT SOURCE TYPE
+ * ID SEQ REASON (the reason last, spaces kept). */
+static int
+cmd_ob_log(struct ctl *c, int verify)
+{
+	char *path = xasprintf("%s/" CTL_TLOG_NAME, c->conf.outbreak_state_dir);
+	char *line = NULL, *err = NULL;
+	size_t cap = 0, lineno = 0, entries = 0, bad = 0;
+	ssize_t len;
+	int rc = EX_ERR, broken = 0;
+	FILE *f;
+
+	if (verify) {
+		if (tlog_verify(path, &entries, &bad, &err) == 0) {
+			printf("ok: %zu entries\n", entries);
+			rc = EX_OK;
+		} else {
+			const char *why = err ? err : "unknown error";
+			char pre[48];
+
+			/* tlog's reason may itself begin with "line L: " */
+			snprintf(pre, sizeof(pre), "line %zu: ", bad);
+			if (bad > 0 && strncmp(why, pre, strlen(pre)) == 0)
+				why += strlen(pre);
+			if (bad > 0)
+				printf("FAILED at line %zu: ", bad);
+			else
+				fputs("FAILED: ", stdout);
+			put_field(stdout, why, 1);
+			putchar('\n');
+			/* no line to blame: the log could not be read at all */
+			rc = bad > 0 ? EX_UNKNOWN : EX_ERR;
+		}
+		free(err);
+		free(path);
+		if (fflush(stdout) != 0)
+			rc = EX_ERR;
+		return rc;
+	}
+	if ((f = fopen(path, "re")) == NULL) {
+		log_warn("%s", path);
+		free(path);
+		return EX_ERR;
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		static const char *const cols[] = {"time", "result", "source", "type", "id", "seq"};
+		json_error_t je;
+		json_t *e;
+
+		lineno++;
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if ((e = json_loadb(line, (size_t)len, 0, &je)) == NULL || !json_is_object(e)) {
+			log_warnx("%s:%zu: not a JSON object (see `outbreak log --verify`)", path,
+			          lineno);
+			json_decref(e);
+			broken = 1;
+			continue;
+		}
+		put_value(stdout, "n", json_object_get(e, "n"), 0);
+		for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+			putchar(' ');
+			put_value(stdout, cols[i], json_object_get(e, cols[i]), 0);
+		}
+		putchar(' ');
+		put_value(stdout, "reason", json_object_get(e, "reason"), 1);
+		putchar('\n');
+		json_decref(e);
+	}
+	if (ferror(f))
+		log_warn("%s: read", path);
+	else if (!broken)
+		rc = EX_OK;
+	fclose(f);
+	free(line);
+	free(path);
+	if (fflush(stdout) != 0)
+		rc = EX_ERR;
+	return rc;
+}
+
+/* Parses the outbreak subcommand at argv[0] and runs it. */
+static int
+ctl_outbreak(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"verify", no_argument, NULL, 'y'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *sub, *out = NULL, *arg = NULL;
+	int json = 0, verify = 0, ch, nargs;
+
+	if (argc < 1) {
+		usage(stderr);
+		return EX_ERR;
+	}
+	sub = argv[0];
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'y':
+			verify = 1;
+			break;
+		default:
+			usage(stderr);
+			return EX_ERR;
+		}
+	}
+	if (!strcmp(sub, "submit") || !strcmp(sub, "show") || !strcmp(sub, "release") ||
+	    !strcmp(sub, "lift")) {
+		nargs = 1;
+	} else if (!strcmp(sub, "keygen") || !strcmp(sub, "status") || !strcmp(sub, "list") ||
+	           !strcmp(sub, "log")) {
+		nargs = 0;
+	} else {
+		log_warnx("unknown outbreak command %.100s", sub);
+		usage(stderr);
+		return EX_ERR;
+	}
+	if (argc - optind != nargs || (json && strcmp(sub, "status") && strcmp(sub, "list")) ||
+	    (out && strcmp(sub, "keygen")) || (verify && strcmp(sub, "log"))) {
+		usage(stderr);
+		return EX_ERR;
+	}
+	if (nargs == 1) {
+		arg = argv[optind];
+		if (strcmp(sub, "submit") != 0 && check_alert_id(arg) < 0)
+			return EX_ERR;
+	}
+	if (!strcmp(sub, "keygen"))
+		return cmd_ob_keygen(c, out);
+	if (!strcmp(sub, "log"))
+		return cmd_ob_log(c, verify);
+	if (!strcmp(sub, "submit"))
+		return cmd_ob_submit(c, arg);
+	if (!strcmp(sub, "status"))
+		return cmd_ob_status(c, json);
+	if (!strcmp(sub, "list"))
+		return cmd_list_remote(c, "/alerts", "alerts", json, alert_line);
+	if (!strcmp(sub, "show"))
+		return cmd_remote_id(c, "GET", "/alerts", arg, NULL, "alert", CTL_TIMEOUT_S);
+	if (!strcmp(sub, "release"))
+		return cmd_remote_id(c, "POST", "/alerts", arg, "release", "alert",
+		                     CTL_RELEASE_TIMEOUT_S);
+	return cmd_remote_id(c, "POST", "/alerts", arg, "lift", "alert", CTL_TIMEOUT_S);
+}
+
+/* Parses the hold subcommand at argv[0] and runs it. */
+static int
+ctl_hold(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *sub, *id = NULL;
+	int json = 0, ch, takes_id;
+
+	if (argc < 1) {
+		usage(stderr);
+		return EX_ERR;
+	}
+	sub = argv[0];
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'j') {
+			usage(stderr);
+			return EX_ERR;
+		}
+		json = 1;
+	}
+	takes_id = !strcmp(sub, "show") || !strcmp(sub, "release") || !strcmp(sub, "delete");
+	if (!takes_id && strcmp(sub, "list") != 0) {
+		log_warnx("unknown hold command %.100s", sub);
+		usage(stderr);
+		return EX_ERR;
+	}
+	if (argc - optind != (takes_id ? 1 : 0) || (json && strcmp(sub, "list"))) {
+		usage(stderr);
+		return EX_ERR;
+	}
+	if (takes_id) {
+		id = argv[optind];
+		if (check_hold_id(id) < 0)
+			return EX_ERR;
+	}
+	if (!strcmp(sub, "list"))
+		return cmd_list_remote(c, "/hold", "hold", json, hold_line);
+	if (!strcmp(sub, "show"))
+		return cmd_remote_id(c, "GET", "/hold", id, NULL, "item", CTL_TIMEOUT_S);
+	if (!strcmp(sub, "release"))
+		return cmd_remote_id(c, "POST", "/hold", id, "release", "item",
+		                     CTL_RELEASE_TIMEOUT_S);
+	return cmd_remote_id(c, "POST", "/hold", id, "delete", "item", CTL_TIMEOUT_S);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -900,12 +1773,14 @@ main(int argc, char **argv)
 	    {"verbose", no_argument, NULL, 'v'},        {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
+	const char *cmd;
 	struct ctl c;
 	int ch, verbose = 0, rc;
 
 	memset(&c, 0, sizeof(c));
 	log_init("portcullis-ctl", 0, LOG_LVL_WARN);
-	/* '+': stop at "quarantine"; the subcommand parses its own options. */
+	/* '+': stop at "quarantine" (outbreak, hold); the subcommand parses its own
+	 * options. */
 	while ((ch = getopt_long(argc, argv, "+c:d:n:T:vVh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -938,8 +1813,16 @@ main(int argc, char **argv)
 			return EX_ERR;
 		}
 	}
-	if (argc - optind < 2 || strcmp(argv[optind], "quarantine") != 0) {
+	if (argc - optind < 2 ||
+	    (strcmp(argv[optind], "quarantine") != 0 && strcmp(argv[optind], "outbreak") != 0 &&
+	     strcmp(argv[optind], "hold") != 0)) {
 		usage(stderr);
+		return EX_ERR;
+	}
+	cmd = argv[optind];
+	if (strcmp(cmd, "quarantine") != 0 &&
+	    (c.dir != NULL || c.next_hop != NULL || c.timeout_ms != 0)) {
+		log_warnx("-d, -n and -T are for quarantine commands, not %s", cmd);
 		return EX_ERR;
 	}
 	if (ctl_config(&c) < 0) {
@@ -947,9 +1830,24 @@ main(int argc, char **argv)
 		return EX_ERR;
 	}
 	log_set_level(verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN);
-	if (c.dir == NULL)
-		c.dir = c.conf.quarantine_dir;
-	rc = ctl_quarantine(&c, argc - optind - 1, argv + optind + 1);
+	if (strcmp(cmd, "quarantine") == 0) {
+		if (c.dir == NULL)
+			c.dir = c.conf.quarantine_dir;
+		rc = ctl_quarantine(&c, argc - optind - 1, argv + optind + 1);
+	} else {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_warnx("libcurl cannot be initialised");
+			conf_free(&c.conf);
+			return EX_ERR;
+		}
+		c.sock = xasprintf("%s/" CTL_SOCK_NAME, c.conf.outbreak_state_dir);
+		if (strcmp(cmd, "outbreak") == 0)
+			rc = ctl_outbreak(&c, argc - optind - 1, argv + optind + 1);
+		else
+			rc = ctl_hold(&c, argc - optind - 1, argv + optind + 1);
+		free(c.sock);
+		curl_global_cleanup();
+	}
 	quarantine_free(c.q);
 	conf_free(&c.conf);
 	return rc;

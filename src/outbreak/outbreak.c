@@ -687,23 +687,37 @@ outbreak_held_count(struct outbreak *ob)
 	return held;
 }
 
+/* A space-separated list as a JSON array of strings. */
+static json_t *
+words_json(const char *list)
+{
+	json_t *a = json_array();
+	char *copy = xstrdup(list ? list : ""), *save = NULL;
+
+	for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save))
+		json_array_append_new(a, json_string(w));
+	free(copy);
+	return a;
+}
+
 json_t *
 outbreak_alert_json(const struct seal_alert *a)
 {
-	json_t *o = json_object();
+	json_t *o = json_object(), *scope = json_object(), *protos = json_array();
 
+	if (a->scope_proto & OSCOPE_SMTP)
+		json_array_append_new(protos, json_string("smtp"));
+	if (a->scope_proto & OSCOPE_FTP)
+		json_array_append_new(protos, json_string("ftp"));
+	json_object_set_new(scope, "direction", json_string(seal_scope_name(a->scope_dir)));
+	json_object_set_new(scope, "protocols", protos);
 	json_object_set_new(o, "id", json_string(a->id));
 	json_object_set_new(o, "provider", json_string(a->provider));
 	json_object_set_new(o, "seq", json_integer((json_int_t)a->seq));
 	json_object_set_new(o, "mode", json_string(omsg_mode_name(a->mode)));
-	json_object_set_new(o, "direction", json_string(seal_scope_name(a->scope_dir)));
-	json_object_set_new(
-	    o, "protocols",
-	    json_string((a->scope_proto & OSCOPE_SMTP) && (a->scope_proto & OSCOPE_FTP) ? "smtp ftp"
-	                : (a->scope_proto & OSCOPE_FTP)                                 ? "ftp"
-	                                                                                : "smtp"));
-	json_object_set_new(o, "viruses", json_string(a->viruses));
-	json_object_set_new(o, "sha256", json_string(a->sha256));
+	json_object_set_new(o, "scope", scope);
+	json_object_set_new(o, "viruses", words_json(a->viruses));
+	json_object_set_new(o, "sha256", words_json(a->sha256));
 	json_object_set_new(o, "name", json_string(a->name));
 	json_object_set_new(o, "issued", json_integer(a->issued));
 	json_object_set_new(o, "expires", json_integer(a->expires));

@@ -787,7 +787,7 @@ def test_old_schema_upgraded(ctl, q, tmp_path):
     c = sqlite3.connect(str(q.db))
     cols = [r[1] for r in c.execute("PRAGMA table_info(messages)")]
     c.close()
-    assert cols[-3:] == ["protocol", "user", "file_name"]
+    assert cols[-4:] == ["protocol", "user", "file_name", "alert"]
     assert q.row(qid)["protocol"] is None  # old rows stay NULL
 
     c = sqlite3.connect(str(q.db))
