@@ -676,15 +676,9 @@ outbreak_hold_delete(struct outbreak *ob, const char *id, char **msg)
 size_t
 outbreak_held_count(struct outbreak *ob)
 {
-	struct q_record *r;
-	size_t n, held = 0;
+	int64_t n = quarantine_count_unreleased(ob->hold);
 
-	if (quarantine_list(ob->hold, &r, &n) < 0)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		held += r[i].released_at == 0;
-	quarantine_records_free(r, n);
-	return held;
+	return n < 0 ? 0 : (size_t)n;
 }
 
 /* A space-separated list as a JSON array of strings. */

@@ -274,7 +274,7 @@ release_queue_alert(struct outbreak *ob, const char *alert)
 	size_t n;
 	struct release_round *rd;
 
-	if (quarantine_list(ob->hold, &r, &n) < 0) {
+	if (quarantine_list_alert(ob->hold, alert, &r, &n) < 0) {
 		log_warnx("outbreak: alert %s: the hold store cannot be read; retrying later",
 		          alert);
 		return;

@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -407,6 +409,10 @@ ss_connect(struct ss_conn *c)
 			saved = errno;
 			continue;
 		}
+		/* The terminator and each command are small writes after a large
+		 * one: without this, Nagle holds them until the peer's delayed ACK
+		 * (about 40 ms per message). */
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		if (errno != EINPROGRESS)

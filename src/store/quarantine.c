@@ -577,8 +577,9 @@ quarantine_records_free(struct q_record *r, size_t n)
 	free(r);
 }
 
-int
-quarantine_list(struct quarantine *q, struct q_record **out, size_t *n)
+/* The records of sql (Q_SELECT ...), with one optional text parameter. */
+static int
+q_select(struct quarantine *q, const char *sql, const char *arg, struct q_record **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	struct q_record *v = NULL;
@@ -586,7 +587,9 @@ quarantine_list(struct quarantine *q, struct q_record **out, size_t *n)
 	int rc;
 
 	pthread_mutex_lock(&q->lock);
-	rc = sqlite3_prepare_v2(q->db, Q_SELECT " ORDER BY time, rowid", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK && arg)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		v = xgrow(v, &cap, len + 1, sizeof(*v));
 		q_row_to_record(q, st, &v[len++]);
@@ -603,6 +606,39 @@ quarantine_list(struct quarantine *q, struct q_record **out, size_t *n)
 	*out = v;
 	*n = len;
 	return 0;
+}
+
+int
+quarantine_list(struct quarantine *q, struct q_record **out, size_t *n)
+{
+	return q_select(q, Q_SELECT " ORDER BY time, rowid", NULL, out, n);
+}
+
+int
+quarantine_list_alert(struct quarantine *q, const char *alert, struct q_record **out, size_t *n)
+{
+	return q_select(q,
+	                Q_SELECT " WHERE alert = ?1 AND (released_at IS NULL OR released_at = 0)"
+	                         " ORDER BY time, rowid",
+	                alert, out, n);
+}
+
+int64_t
+quarantine_count_unreleased(struct quarantine *q)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t count = -1;
+
+	pthread_mutex_lock(&q->lock);
+	if (sqlite3_prepare_v2(q->db,
+	                       "SELECT COUNT(*) FROM messages WHERE released_at IS NULL OR"
+	                       " released_at = 0",
+	                       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		count = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&q->lock);
+	return count;
 }
 
 int

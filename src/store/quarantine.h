@@ -106,6 +106,13 @@ void quarantine_records_free(struct q_record *r, size_t n);
 /* Frees the strings of one record (not the record itself); accepts NULL. */
 void quarantine_record_clear(struct q_record *r);
 
+/* The number of records not released yet (released_at 0), or -1. */
+int64_t quarantine_count_unreleased(struct quarantine *q);
+/* Every record of the hold store's alert not released yet, oldest first
+ * (as quarantine_list). 0 or -1. */
+int quarantine_list_alert(struct quarantine *q, const char *alert, struct q_record **out,
+                          size_t *n);
+
 /* Fills *out with the record of id. 0 found, 1 unknown (or invalid) id,
  * -1 error. */
 int quarantine_get(struct quarantine *q, const char *id, struct q_record *out);
