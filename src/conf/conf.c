@@ -240,7 +240,7 @@ static const struct conf_key conf_keys[] = {
      NULL, SC_GLOBAL},
     {"outbreak", "max_document", T_SIZE, OFF(outbreak_max_document), 1 * KB, 64 * MB, "16M", NULL,
      SC_GLOBAL},
-    {"outbreak", "release_threads", T_UINT, OFF(outbreak_release_threads), 1, 64, "2", NULL,
+    {"outbreak", "release_threads", T_UINT, OFF(outbreak_release_threads), 1, 64, "4", NULL,
      SC_GLOBAL},
     {"outbreak", "release_retry", T_DURATION, OFF(outbreak_release_retry_ms), 100, 86400000, "60s",
      NULL, SC_GLOBAL},
