@@ -254,10 +254,15 @@ refuse(struct inspect_outcome *out, int permanent, enum inspect_why why, const c
 	va_end(ap);
 }
 
-/* Stores the object in the quarantine: INSPECT_STORED, or a refusal. */
-static void
-quarantine(const struct inspect_env *env, const struct inspect_ctx *ctx,
-           const struct inspect_object *obj, struct inspect_outcome *out)
+/*
+ * Stores the object in store (the quarantine, or the hold store for
+ * alert) with what ctx and out know of it. 0 with out->id, or -1 with out a
+ * refusal (what failed: what).
+ */
+static int
+store(struct quarantine *q, const struct inspect_ctx *ctx, const struct inspect_object *obj,
+      struct inspect_outcome *out, const char *action, const char *names, const char *alert,
+      const char *what)
 {
 	struct q_meta m;
 	int err = STORE_OK;
@@ -271,21 +276,31 @@ quarantine(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	m.mail_from = ctx->mail_from;
 	m.rcpts = ctx->rcpts;
 	m.nrcpts = ctx->nrcpts;
-	m.virus_names = out->names[0] ? out->names : out->dec.cause_detail;
+	m.virus_names = names;
 	m.status = scan_status_name(out->verdict.status);
-	m.action = "quarantine";
+	m.action = action;
 	m.protocol = ctx->proto == INSPECT_FTP ? "ftp" : "smtp";
 	m.user = ctx->user;
 	m.file_name = ctx->file_name;
-	if (quarantine_store(env->quarantine, &m, obj->fd, obj->size, out->id, &err) == 0) {
-		out->kind = INSPECT_STORED;
-		return;
-	}
+	m.alert = alert;
+	if (quarantine_store(q, &m, obj->fd, obj->size, out->id, &err) == 0)
+		return 0;
 	out->id[0] = '\0';
 	if (err == STORE_ERR_NOSPACE)
 		refuse(out, 0, WHY_STORE_FULL, "insufficient system storage");
 	else
-		refuse(out, 0, WHY_STORE_FAILED, "quarantine failed, try again later");
+		refuse(out, 0, WHY_STORE_FAILED, "%s failed, try again later", what);
+	return -1;
+}
+
+/* Stores the object in the quarantine: INSPECT_STORED, or a refusal. */
+static void
+quarantine(const struct inspect_env *env, const struct inspect_ctx *ctx,
+           const struct inspect_object *obj, struct inspect_outcome *out)
+{
+	if (store(env->quarantine, ctx, obj, out, "quarantine",
+	          out->names[0] ? out->names : out->dec.cause_detail, NULL, "quarantine") == 0)
+		out->kind = INSPECT_STORED;
 }
 
 /* ------------------------------------------------------------ outbreak */
@@ -296,33 +311,11 @@ hold_store(const struct inspect_env *env, const struct inspect_ctx *ctx,
            const struct inspect_object *obj, const struct seal_hit *hit,
            struct inspect_outcome *out)
 {
-	struct q_meta m;
-	int err = STORE_OK;
-
-	memset(&m, 0, sizeof(m));
-	m.direction = direction_name(out->dir);
-	m.listener = ctx->listener;
-	m.next_hop = ctx->dest_label;
-	m.client_addr = ctx->client_label;
-	m.helo = ctx->helo;
-	m.mail_from = ctx->mail_from;
-	m.rcpts = ctx->rcpts;
-	m.nrcpts = ctx->nrcpts;
-	m.virus_names = hit->name;
-	m.status = scan_status_name(out->verdict.status);
-	m.action = hit->mode == OMODE_HOLD_ATTACHMENTS ? "hold_attachments" : "hold";
-	m.protocol = "smtp";
-	m.alert = hit->alert;
 	snprintf(out->alert, sizeof(out->alert), "%s", hit->alert);
 	snprintf(out->text, sizeof(out->text), "%s", hit->name);
-	if (quarantine_store(env->hold, &m, obj->fd, obj->size, out->id, &err) == 0)
-		return 0;
-	out->id[0] = '\0';
-	if (err == STORE_ERR_NOSPACE)
-		refuse(out, 0, WHY_STORE_FULL, "insufficient system storage");
-	else
-		refuse(out, 0, WHY_STORE_FAILED, "hold failed, try again later");
-	return -1;
+	return store(env->hold, ctx, obj, out,
+	             hit->mode == OMODE_HOLD_ATTACHMENTS ? "hold_attachments" : "hold", hit->name,
+	             hit->alert, "hold");
 }
 
 /*

@@ -610,6 +610,16 @@ rw_emit(struct rw *rw, const char *h, size_t hl, int out_fd, struct rewrite_resu
 }
 
 static void
+rw_init(struct rw *rw, int fd, uint64_t size)
+{
+	memset(rw, 0, sizeof(*rw));
+	rw->fd = fd;
+	rw->size = size;
+	rw->eol = rw_message_eol(fd, size);
+	rw->buf = xmalloc(RW_BUF);
+}
+
+static void
 rw_clear(struct rw *rw)
 {
 	for (size_t i = 0; i < rw->nedits; i++)
@@ -638,14 +648,10 @@ rewrite_parts(int in_fd, uint64_t size, const struct rewrite_target *t, size_t n
 	char *h = NULL;
 	int ret = -1;
 
-	memset(&rw, 0, sizeof(rw));
 	memset(&r, 0, sizeof(r));
 	if (res)
 		memset(res, 0, sizeof(*res));
-	rw.fd = in_fd;
-	rw.size = size;
-	rw.eol = rw_message_eol(in_fd, size);
-	rw.buf = xmalloc(RW_BUF);
+	rw_init(&rw, in_fd, size);
 	if (n == 0 || t == NULL)
 		goto out;
 	h = rw_headers_convert(headers, rw.eol, &hl);
@@ -697,14 +703,10 @@ rewrite_hold_attachments(int in_fd, uint64_t size, const struct notify_templates
 	char *h = NULL;
 	int ret = -1;
 
-	memset(&rw, 0, sizeof(rw));
 	memset(&r, 0, sizeof(r));
 	if (res)
 		memset(res, 0, sizeof(*res));
-	rw.fd = in_fd;
-	rw.size = size;
-	rw.eol = rw_message_eol(in_fd, size);
-	rw.buf = xmalloc(RW_BUF);
+	rw_init(&rw, in_fd, size);
 	h = rw_headers_convert(headers, rw.eol, &hl);
 	if (h == NULL) {
 		log_warnx("rewrite: malformed header lines to add");
