@@ -682,8 +682,7 @@ client_data_open(struct fsess *s)
 		struct dlisten *d = s->cl_dl;
 
 		if (d->got < 0) {
-			struct timeval tv = {(time_t)(s->lc->data_timeout_ms / 1000),
-			                     (suseconds_t)(s->lc->data_timeout_ms % 1000) * 1000};
+			struct timeval tv = ms_to_tv(s->lc->data_timeout_ms);
 
 			x->want_cd = 1; /* dl_accept comes back here */
 			evtimer_add(x->timer, &tv);
@@ -785,9 +784,7 @@ sv_cmd_cb(struct fsess *s, struct ftp_reply *r)
 		memset(r, 0, sizeof(*r));
 		x->mark_held = 1;
 		if (s->lc->keepalive_interval_ms) {
-			struct timeval tv = {(time_t)(s->lc->keepalive_interval_ms / 1000),
-			                     (suseconds_t)(s->lc->keepalive_interval_ms % 1000) *
-			                         1000};
+			struct timeval tv = ms_to_tv(s->lc->keepalive_interval_ms);
 
 			evtimer_add(x->ka, &tv);
 		}
@@ -907,8 +904,7 @@ server_leg_open(struct fsess *s)
 	dlisten_free(s->sv_dl);
 	s->sv_dl = d;
 	{
-		struct timeval tv = {(time_t)(s->lc->data_timeout_ms / 1000),
-		                     (suseconds_t)(s->lc->data_timeout_ms % 1000) * 1000};
+		struct timeval tv = ms_to_tv(s->lc->data_timeout_ms);
 
 		evtimer_add(s->x->timer, &tv);
 	}
@@ -1198,8 +1194,7 @@ ka_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fsess *s = arg;
 	struct xfer *x = s->x;
-	struct timeval tv = {(time_t)(s->lc->keepalive_interval_ms / 1000),
-	                     (suseconds_t)(s->lc->keepalive_interval_ms % 1000) * 1000};
+	struct timeval tv = ms_to_tv(s->lc->keepalive_interval_ms);
 
 	(void)fd;
 	(void)what;

@@ -224,11 +224,12 @@ conn_reset(struct conn *c)
 	conn_free(c);
 }
 
-static void
-ms_to_tv(uint64_t ms, struct timeval *tv)
+struct timeval
+ms_to_tv(uint64_t ms)
 {
-	tv->tv_sec = (time_t)(ms / 1000);
-	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	return tv;
 }
 
 void
@@ -236,8 +237,8 @@ conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms)
 {
 	c->has_rto = read_ms > 0;
 	c->has_wto = write_ms > 0;
-	ms_to_tv(read_ms, &c->rto);
-	ms_to_tv(write_ms, &c->wto);
+	c->rto = ms_to_tv(read_ms);
+	c->wto = ms_to_tv(write_ms);
 	bufferevent_set_timeouts(c->bev, c->has_rto ? &c->rto : NULL, c->has_wto ? &c->wto : NULL);
 }
 
@@ -461,7 +462,7 @@ conn_goodbye(struct conn *c, uint64_t linger_ms)
 	bufferevent_disable(c->bev, EV_READ);
 	c->has_rto = 0;
 	c->has_wto = linger_ms > 0;
-	ms_to_tv(linger_ms, &c->wto);
+	c->wto = ms_to_tv(linger_ms);
 	bufferevent_set_timeouts(c->bev, NULL, c->has_wto ? &c->wto : NULL);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {

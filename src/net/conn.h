@@ -57,6 +57,8 @@ void conn_reset(struct conn *c);
 
 /* Read and write timeouts in milliseconds; 0 means none. */
 void conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms);
+/* A duration in milliseconds as a struct timeval (for libevent timers). */
+struct timeval ms_to_tv(uint64_t ms);
 /*
  * Bytes one read or one write (a sendfile of a file segment too) may move
  * per event: libevent's default is 16 KiB; a bulk data leg wants more.

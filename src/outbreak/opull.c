@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "daemon/runtime.h"
 #include "outbreak/outbreak_int.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -302,6 +303,18 @@ poll_once(struct opull *p)
 	p->etag = tag;
 }
 
+/* 1 once the daemon has a runtime (the first one is built after we start). */
+static int
+running(struct outbreak *ob)
+{
+	struct runtime *rt = outbreak_runtime(ob);
+
+	if (rt == NULL)
+		return 0;
+	runtime_unref(rt);
+	return 1;
+}
+
 static void *
 pull_thread(void *arg)
 {
@@ -309,21 +322,22 @@ pull_thread(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
+		uint64_t wait_ms = p->interval_ms;
 		struct timespec ts;
 
 		pthread_mutex_unlock(&p->lock);
-		if (p->ob->rt)
+		if (running(p->ob))
 			poll_once(p);
+		else
+			wait_ms = 200; /* the daemon is still starting: look again soon */
 		pthread_mutex_lock(&p->lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(p->interval_ms / 1000);
-		ts.tv_nsec += (long)(p->interval_ms % 1000) * 1000000L;
+		ts.tv_sec += (time_t)(wait_ms / 1000);
+		ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		if (!p->ob->rt) /* the daemon is still starting: look again soon */
-			ts.tv_sec -= (time_t)(p->interval_ms / 1000) - 1;
 		while (!p->stopping && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
 			;
 	}
