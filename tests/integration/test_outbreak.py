@@ -526,6 +526,40 @@ def test_kill9_between_alert_and_update(sink, gateway_factory):
     wait_until(lambda: not gw2.held(), RELEASE_WAIT, what="nothing held")
 
 
+def test_kill9_hash_and_hold_attachments(sink, gateway_factory):
+    """The other two modes survive kill -9 too: a hash alert's checksums are
+    back in the engine after the restart, and a hold_attachments original is
+    released once, whole, by the update that comes after the restart."""
+    prov = Provider()
+    gw = gateway_factory(sink, prov)
+    x = future_virus("crash-hash", 4000)
+    h = prov.alert(viruses=["Test.Future.CrashHash-1"], mode="hash", sha256=[sha256_hex(x)])
+    pushed_ok(gw, prov.seal(h), "the hash alert")
+    att = future_virus("crash-att", 3000)
+    a = prov.alert(viruses=["Test.Future.CrashAtt-1"], mode="hold_attachments")
+    pushed_ok(gw, prov.seal(a), "the hold_attachments alert")
+    msg = mail("crash-att", "ca@example.org", attach=att, filename="a.doc")
+    check(send_mail(gw.port, "s@example.net", ["ca@example.org"], msg), 250)
+    wait_to(sink, "ca@example.org", timeout=15)  # the stripped copy
+    wait_held(gw, 1, a["id"])
+
+    gw.kill9()
+    gw2 = gateway_factory.restart(gw)
+    check(send_mail(gw2.port, "s@example.net", ["cx@example.org"],
+                    mail("crash-x", "cx@example.org", attach=x, filename="x.bin")), QUARANTINED)
+    (q,) = qrows_to(gw2, "cx@example.org")
+    assert "Portcullis.Outbreak." + h["id"] in (q.get("virus_names") or ""), q
+    assert len(to(sink, "ca@example.org")) == 1, "released before its signature arrived"
+
+    pushed_ok(gw2, prov.seal(prov.update(viruses=["Test.Future.CrashAtt-1"])), "the update")
+    wait_to(sink, "ca@example.org", n=2)
+    quiet(sink, 1.0)
+    got = to(sink, "ca@example.org")
+    assert len(got) == 2, "the original delivered %d times" % (len(got) - 1)
+    assert_identical(got[1], msg, "the released original")
+    wait_until(lambda: not gw2.held(a["id"]), RELEASE_WAIT, what="the hold released")
+
+
 # --------------------------------------------------------------- 8. pull
 
 def test_pull_feed(sink, gateway_factory, feed_server):
