@@ -60,6 +60,7 @@ export PORTCULLIS_SCAN_ASAN=$root/build-asan/portcullis-scan
 export PORTCULLISD=$root/build-asan/portcullisd
 export PORTCULLIS_CTL=$root/build-asan/portcullis-ctl
 export PORTCULLIS_CTL_ASAN=$root/build-asan/portcullis-ctl
+export PORTCULLIS_PROVIDER=$root/build-asan/portcullis-provider
 export ASAN_OPTIONS=detect_leaks=1
 export LSAN_OPTIONS=suppressions=$root/tests/unit/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

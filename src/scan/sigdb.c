@@ -46,6 +46,8 @@ struct sigdb {
 	size_t ntypes, types_cap;
 	struct sigdb_reason *reasons; /* unsupported body signatures, by reason */
 	size_t nreasons, reasons_cap;
+	sigdb_line_fn line_fn; /* lines not loaded, for the caller (may be NULL) */
+	void *line_arg;
 };
 
 struct sigdb_text {
@@ -396,6 +398,8 @@ static void
 text_bad(struct sigdb_text *t, const char *msg)
 {
 	t->db->types[t->type].c.bad++;
+	if (t->db->line_fn != NULL)
+		t->db->line_fn(t->db->line_arg, t->origin, t->lineno, msg);
 	if (t->warned < SIGDB_MAX_WARN)
 		log_warnx("%s:%zu: %s", t->origin, t->lineno, msg);
 	else if (t->warned == SIGDB_MAX_WARN)
@@ -459,9 +463,22 @@ text_line(struct sigdb_text *t)
 		ty->c.unsupported++;
 		count_reason(t->db, err, 1);
 		log_debug("%s:%zu: unsupported: %s", t->origin, t->lineno, err);
+		if (t->db->line_fn != NULL) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "unsupported: %s", err);
+			t->db->line_fn(t->db->line_arg, t->origin, t->lineno, why);
+		}
 	} else {
 		text_bad(t, err);
 	}
+}
+
+void
+sigdb_set_line_fn(struct sigdb *db, sigdb_line_fn fn, void *arg)
+{
+	db->line_fn = fn;
+	db->line_arg = arg;
 }
 
 struct sigdb_text *

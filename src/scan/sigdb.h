@@ -98,4 +98,14 @@ struct sigdb_text *sigdb_text_begin(struct sigdb *db, const char *origin, const 
 void sigdb_text_feed(struct sigdb_text *t, const char *buf, size_t len);
 size_t sigdb_text_end(struct sigdb_text *t);
 
+/*
+ * Tells the caller of every line not loaded (bad, or an unsupported
+ * signature), with its origin, line number and reason, in addition to the
+ * log and the counts (unchanged), and with no cap per file. For tools that
+ * must refuse a file with any such line (portcullis-provider update).
+ * fn NULL: none (the default).
+ */
+typedef void (*sigdb_line_fn)(void *arg, const char *origin, size_t lineno, const char *why);
+void sigdb_set_line_fn(struct sigdb *db, sigdb_line_fn fn, void *arg);
+
 #endif

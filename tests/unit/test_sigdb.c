@@ -508,6 +508,60 @@ test_load_dir(void **state)
 	remove_dir(dir);
 }
 
+/* sigdb_set_line_fn: every line not loaded, with origin, line and reason. */
+struct seen_lines {
+	size_t n;
+	size_t lineno[8];
+	char why[8][300];
+	char origin[8][32];
+};
+
+static void
+note_line(void *arg, const char *origin, size_t lineno, const char *why)
+{
+	struct seen_lines *s = arg;
+
+	if (s->n < 8) {
+		s->lineno[s->n] = lineno;
+		snprintf(s->why[s->n], sizeof(s->why[0]), "%s", why);
+		snprintf(s->origin[s->n], sizeof(s->origin[0]), "%s", origin);
+	}
+	s->n++;
+}
+
+static void
+test_line_fn(void **state)
+{
+	static const char text[] = "# comment\n"
+	                           "Good.Sig-1:0:*:0102030405060708\n"
+	                           "Bad.Sig-1:0:*:zz\n"
+	                           "\n"
+	                           "only-one-field\n"
+	                           "Good.Sig-2:0:*:1112131415161718\n";
+	struct seen_lines seen = {0};
+	struct sigdb *db = sigdb_new();
+	struct sigdb_counts c;
+
+	(void)state;
+	sigdb_set_line_fn(db, note_line, &seen);
+	assert_int_equal(sigdb_load_buffer(db, "x.ndb", "ndb", text, strlen(text)), 2);
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(seen.lineno[0], 3);
+	assert_int_equal(seen.lineno[1], 5);
+	assert_string_equal(seen.origin[0], "x.ndb");
+	assert_true(seen.why[0][0] != '\0');
+	assert_true(seen.why[1][0] != '\0');
+	/* the counts are what they were without a callback */
+	sigdb_counts(db, "ndb", &c);
+	assert_int_equal(c.loaded, 2);
+	assert_int_equal(c.bad, 2);
+	/* unset: no more calls */
+	sigdb_set_line_fn(db, NULL, NULL);
+	assert_int_equal(sigdb_load_buffer(db, "y.ndb", "ndb", text, strlen(text)), 2);
+	assert_int_equal(seen.n, 2);
+	sigdb_free(db);
+}
+
 int
 main(void)
 {
@@ -516,6 +570,7 @@ main(void)
 	    cmocka_unit_test(test_sha256_lines), cmocka_unit_test(test_unsupported_types),
 	    cmocka_unit_test(test_text_pieces),  cmocka_unit_test(test_absorb_copy),
 	    cmocka_unit_test(test_cvd_memory),   cmocka_unit_test(test_load_dir),
+	    cmocka_unit_test(test_line_fn),
 	};
 
 	log_init("test_sigdb", 0, getenv("PC_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_ERR);

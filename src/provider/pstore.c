@@ -1,0 +1,439 @@
+/*
+ * pstore: the provider's state in SQLite. Every SQL statement of the
+ * provider is in this file; the rest sees pstore.h only.
+ *
+ * Tables (the same in PostgreSQL later):
+ *   counters(name PRIMARY KEY, value)        the seq counter, row "seq"
+ *   documents(seq PRIMARY KEY, id UNIQUE, type, url, created, envelope)
+ *   alerts(id PRIMARY KEY, seq, issued, expires, ended_by)
+ *   enrol_tokens(hash PRIMARY KEY, created, expires, used)
+ *
+ * Mapping to PostgreSQL: the counter row becomes a SEQUENCE
+ * (pstore_next_seq() = SELECT nextval('provider_seq'), which is atomic
+ * across connections and never hands out a number twice, gaps allowed just
+ * as here); the tables keep their columns (INTEGER -> BIGINT, TEXT ->
+ * TEXT, envelope possibly JSONB but stored as sent: the signature covers
+ * the payload bytes, not the JSON); BEGIN IMMEDIATE becomes an ordinary
+ * transaction; pstore_open() takes a connection string instead of a
+ * directory. The interface does not change.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include "provider/pstore.h"
+#include "util/strutil.h"
+#include "util/xalloc.h"
+
+struct pstore {
+	sqlite3 *db;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO counters (name, value) VALUES ('seq', 0);"
+    "CREATE TABLE IF NOT EXISTS documents (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    " type TEXT NOT NULL, url TEXT NOT NULL, created INTEGER NOT NULL,"
+    " envelope TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+    " issued INTEGER NOT NULL, expires INTEGER NOT NULL, ended_by TEXT);"
+    "CREATE TABLE IF NOT EXISTS enrol_tokens (hash TEXT PRIMARY KEY,"
+    " created INTEGER NOT NULL, expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);";
+
+static int
+db_fail(struct pstore *ps, const char *what, char **err)
+{
+	*err = xasprintf("%s: %s", what, sqlite3_errmsg(ps->db));
+	return -1;
+}
+
+struct pstore *
+pstore_open(const char *state_dir, char **err)
+{
+	struct pstore *ps = xcalloc(1, sizeof(*ps));
+	char *path = xasprintf("%s/provider.sqlite", state_dir);
+	char *msg = NULL;
+
+	if (sqlite3_open_v2(path, &ps->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		*err = xasprintf("%s: %s", path, ps->db ? sqlite3_errmsg(ps->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(ps->db, 10000);
+	if (sqlite3_exec(ps->db,
+	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	                 " PRAGMA foreign_keys=ON;",
+	                 NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(ps->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		*err = xasprintf("%s: %s", path, msg ? msg : sqlite3_errmsg(ps->db));
+		sqlite3_free(msg);
+		goto fail;
+	}
+	chmod(path, 0600);
+	free(path);
+	return ps;
+fail:
+	free(path);
+	pstore_close(ps);
+	return NULL;
+}
+
+void
+pstore_close(struct pstore *ps)
+{
+	if (ps == NULL)
+		return;
+	sqlite3_close(ps->db);
+	free(ps);
+}
+
+/* Prepares sql; NULL with *err. */
+static sqlite3_stmt *
+prep(struct pstore *ps, const char *sql, char **err)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(ps->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_fail(ps, "prepare", err);
+		return NULL;
+	}
+	return st;
+}
+
+/* Runs a statement without rows; 0 or -1 with *err. Finalizes st. */
+static int
+run(struct pstore *ps, sqlite3_stmt *st, const char *what, char **err)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(ps, what, err);
+	return 0;
+}
+
+static char *
+col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+int
+pstore_next_seq(struct pstore *ps, uint64_t *seq, char **err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_exec(ps->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(ps, "begin", err);
+	if ((st = prep(ps, "UPDATE counters SET value = value + 1 WHERE name = 'seq'", err)) ==
+	        NULL ||
+	    run(ps, st, "seq", err) < 0)
+		goto fail;
+	if ((st = prep(ps, "SELECT value FROM counters WHERE name = 'seq'", err)) == NULL)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		db_fail(ps, "seq", err);
+		goto fail;
+	}
+	*seq = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (sqlite3_exec(ps->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		db_fail(ps, "commit", err);
+		goto fail;
+	}
+	return 0;
+fail:
+	sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+int
+pstore_last_seq(struct pstore *ps, uint64_t *seq, char **err)
+{
+	sqlite3_stmt *st = prep(ps, "SELECT value FROM counters WHERE name = 'seq'", err);
+
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return db_fail(ps, "seq", err);
+	}
+	*seq = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+pstore_add_document(struct pstore *ps, const char *type, const char *id, uint64_t seq,
+                    const char *url, const char *envelope, time_t now, char **err)
+{
+	sqlite3_stmt *st = prep(ps,
+	                        "INSERT INTO documents (seq, id, type, url, created, envelope)"
+	                        " VALUES (?, ?, ?, ?, ?, ?)",
+	                        err);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, url, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 6, envelope, -1, SQLITE_STATIC);
+	return run(ps, st, "store document", err);
+}
+
+int
+pstore_documents(struct pstore *ps, int with_envelope, struct pstore_doc **out, size_t *n,
+                 char **err)
+{
+	sqlite3_stmt *st =
+	    prep(ps,
+	         with_envelope ? "SELECT seq, type, id, url, created, envelope FROM documents"
+	                         " ORDER BY seq"
+	                       : "SELECT seq, type, id, url, created, NULL FROM documents"
+	                         " ORDER BY seq",
+	         err);
+	struct pstore_doc *docs = NULL;
+	size_t cap = 0, k = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		docs = xgrow(docs, &cap, k + 1, sizeof(*docs));
+		docs[k].seq = (uint64_t)sqlite3_column_int64(st, 0);
+		docs[k].type = col_text(st, 1);
+		docs[k].id = col_text(st, 2);
+		docs[k].url = col_text(st, 3);
+		docs[k].created = sqlite3_column_int64(st, 4);
+		docs[k].envelope = col_text(st, 5);
+		k++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		pstore_docs_free(docs, k);
+		return db_fail(ps, "documents", err);
+	}
+	*out = docs;
+	*n = k;
+	return 0;
+}
+
+void
+pstore_docs_free(struct pstore_doc *docs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(docs[i].type);
+		free(docs[i].id);
+		free(docs[i].url);
+		free(docs[i].envelope);
+	}
+	free(docs);
+}
+
+int
+pstore_document_exists(struct pstore *ps, const char *id, char **err)
+{
+	sqlite3_stmt *st = prep(ps, "SELECT 1 FROM documents WHERE id = ?", err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_fail(ps, "documents", err);
+}
+
+int
+pstore_add_alert(struct pstore *ps, const char *id, uint64_t seq, int64_t issued, int64_t expires,
+                 char **err)
+{
+	sqlite3_stmt *st = prep(ps,
+	                        "INSERT INTO alerts (id, seq, issued, expires, ended_by)"
+	                        " VALUES (?, ?, ?, ?, NULL)",
+	                        err);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	sqlite3_bind_int64(st, 3, issued);
+	sqlite3_bind_int64(st, 4, expires);
+	return run(ps, st, "store alert", err);
+}
+
+int
+pstore_end_alert(struct pstore *ps, const char *id, const char *by, char **err)
+{
+	sqlite3_stmt *st = prep(ps, "UPDATE alerts SET ended_by = ? WHERE id = ?", err);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	if (run(ps, st, "end alert", err) < 0)
+		return -1;
+	return sqlite3_changes(ps->db) > 0 ? 0 : 1;
+}
+
+/* Reads the alert rows of st into *out. */
+static int
+alert_rows(struct pstore *ps, sqlite3_stmt *st, struct pstore_alert **out, size_t *n, char **err)
+{
+	struct pstore_alert *a = NULL;
+	size_t cap = 0, k = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		a = xgrow(a, &cap, k + 1, sizeof(*a));
+		a[k].id = col_text(st, 0);
+		a[k].seq = (uint64_t)sqlite3_column_int64(st, 1);
+		a[k].issued = sqlite3_column_int64(st, 2);
+		a[k].expires = sqlite3_column_int64(st, 3);
+		a[k].ended_by = col_text(st, 4);
+		k++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		pstore_alerts_free(a, k);
+		return db_fail(ps, "alerts", err);
+	}
+	*out = a;
+	*n = k;
+	return 0;
+}
+
+int
+pstore_alert(struct pstore *ps, const char *id, struct pstore_alert *a, char **err)
+{
+	sqlite3_stmt *st = prep(ps,
+	                        "SELECT id, seq, issued, expires, ended_by FROM alerts"
+	                        " WHERE id = ?",
+	                        err);
+	struct pstore_alert *rows;
+	size_t n;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	if (alert_rows(ps, st, &rows, &n, err) < 0)
+		return -1;
+	if (n == 0) {
+		free(rows);
+		return 0;
+	}
+	*a = rows[0];
+	free(rows);
+	return 1;
+}
+
+int
+pstore_alerts(struct pstore *ps, struct pstore_alert **out, size_t *n, char **err)
+{
+	sqlite3_stmt *st = prep(ps,
+	                        "SELECT id, seq, issued, expires, ended_by FROM alerts"
+	                        " ORDER BY seq",
+	                        err);
+
+	if (st == NULL)
+		return -1;
+	return alert_rows(ps, st, out, n, err);
+}
+
+void
+pstore_alert_clear(struct pstore_alert *a)
+{
+	free(a->id);
+	free(a->ended_by);
+	a->id = a->ended_by = NULL;
+}
+
+void
+pstore_alerts_free(struct pstore_alert *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pstore_alert_clear(&a[i]);
+	free(a);
+}
+
+/* The SHA-256 of a token as 64 hex digits. */
+static int
+token_hash(const char *token, char out[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+		return -1;
+	hex_encode(md, 32, out);
+	out[64] = '\0';
+	return 0;
+}
+
+int
+pstore_enrol_token_new(struct pstore *ps, time_t now, int64_t ttl,
+                       char token_out[PSTORE_TOKEN_HEX + 1], char **err)
+{
+	unsigned char raw[32];
+	char hash[65];
+	sqlite3_stmt *st;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		*err = xstrdup("no random bytes");
+		return -1;
+	}
+	hex_encode(raw, sizeof(raw), token_out);
+	token_out[PSTORE_TOKEN_HEX] = '\0';
+	if (token_hash(token_out, hash) < 0) {
+		*err = xstrdup("SHA-256 failed");
+		return -1;
+	}
+	st = prep(ps, "INSERT INTO enrol_tokens (hash, created, expires, used) VALUES (?, ?, ?, 0)",
+	          err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)now + ttl);
+	return run(ps, st, "store token", err);
+}
+
+int
+pstore_enrol_token_use(struct pstore *ps, const char *token, time_t now, char **err)
+{
+	char hash[65];
+	sqlite3_stmt *st;
+
+	if (token_hash(token, hash) < 0) {
+		*err = xstrdup("SHA-256 failed");
+		return -1;
+	}
+	st =
+	    prep(ps, "UPDATE enrol_tokens SET used = 1 WHERE hash = ? AND used = 0 AND expires > ?",
+	         err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	if (run(ps, st, "use token", err) < 0)
+		return -1;
+	return sqlite3_changes(ps->db) > 0 ? 0 : 1;
+}

@@ -1,0 +1,100 @@
+/*
+ * pstore: the signature provider's state (portcullis-provider) behind a
+ * narrow interface: the seq counter over every document, the documents
+ * published (their envelopes), the alerts issued and whether an all-clear
+ * ended them, and one-time enrolment tokens (only their hashes).
+ *
+ * SQLite today (STATE_DIR/provider.sqlite, WAL, synchronous=FULL); every
+ * SQL statement lives in pstore.c, so that PostgreSQL can take its place
+ * later without a caller changing (see the note at the top of pstore.c and
+ * docs/provider.md). Not thread-safe: one handle per thread.
+ */
+#ifndef PC_PSTORE_H
+#define PC_PSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct pstore;
+
+/* A published document, as pstore_documents() lists it. */
+struct pstore_doc {
+	uint64_t seq;
+	char *type;      /* "alert", "update", "allclear" */
+	char *id;        /* the document's ID */
+	char *url;       /* its name in the feed, relative ("alert-7.json") */
+	int64_t created; /* Unix seconds */
+	char *envelope;  /* NULL unless asked for */
+};
+
+/* An alert issued, as pstore_alerts() lists it. */
+struct pstore_alert {
+	char *id;
+	uint64_t seq;
+	int64_t issued, expires;
+	char *ended_by; /* the all-clear's ID, or NULL while it stands */
+};
+
+/*
+ * Opens (creating when missing) STATE_DIR/provider.sqlite. NULL with *err
+ * (allocated).
+ */
+struct pstore *pstore_open(const char *state_dir, char **err);
+void pstore_close(struct pstore *ps);
+
+/*
+ * Takes the next seq (1, 2, ...): an atomic increment, committed before it
+ * returns, so that no two documents ever share one, across processes and
+ * restarts. A seq taken but never published leaves a gap (allowed: the
+ * gateways only require seq to increase). 0, or -1 with *err.
+ */
+int pstore_next_seq(struct pstore *ps, uint64_t *seq, char **err);
+/* The last seq taken (0: none yet). */
+int pstore_last_seq(struct pstore *ps, uint64_t *seq, char **err);
+
+/*
+ * Records a published document. id and seq are unique: a second document
+ * with either is refused (-1 with *err).
+ */
+int pstore_add_document(struct pstore *ps, const char *type, const char *id, uint64_t seq,
+                        const char *url, const char *envelope, time_t now, char **err);
+/*
+ * Every published document in seq order (*out allocated, *n entries; free
+ * with pstore_docs_free()). with_envelope: also load the envelopes.
+ */
+int pstore_documents(struct pstore *ps, int with_envelope, struct pstore_doc **out, size_t *n,
+                     char **err);
+void pstore_docs_free(struct pstore_doc *docs, size_t n);
+/* 1 if a document with this ID was published, 0 if not, -1 on error. */
+int pstore_document_exists(struct pstore *ps, const char *id, char **err);
+
+/* Records an alert (its document is recorded by pstore_add_document()). */
+int pstore_add_alert(struct pstore *ps, const char *id, uint64_t seq, int64_t issued,
+                     int64_t expires, char **err);
+/*
+ * Marks alert id ended by all-clear `by`. 0; 1 if there is no such alert;
+ * -1 on error.
+ */
+int pstore_end_alert(struct pstore *ps, const char *id, const char *by, char **err);
+/* 1 and *a filled (free with pstore_alert_clear()) if alert id exists; 0; -1. */
+int pstore_alert(struct pstore *ps, const char *id, struct pstore_alert *a, char **err);
+/* Every alert in seq order. */
+int pstore_alerts(struct pstore *ps, struct pstore_alert **out, size_t *n, char **err);
+void pstore_alerts_free(struct pstore_alert *a, size_t n);
+void pstore_alert_clear(struct pstore_alert *a);
+
+/*
+ * Makes a one-time enrolment token: 32 random bytes as 64 hex digits into
+ * token_out; only its SHA-256 is stored, valid until now + ttl.
+ */
+#define PSTORE_TOKEN_HEX 64
+int pstore_enrol_token_new(struct pstore *ps, time_t now, int64_t ttl,
+                           char token_out[PSTORE_TOKEN_HEX + 1], char **err);
+/*
+ * Uses a token: 0 if it was issued, unused and unexpired (it is used up
+ * now); 1 if not (unknown, used or expired); -1 on error.
+ */
+int pstore_enrol_token_use(struct pstore *ps, const char *token, time_t now, char **err);
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * Unit tests for provider/pstore: seq increments and survives a reopen,
+ * documents round trip in seq order with unique IDs and seqs, alerts are
+ * recorded and ended, enrolment tokens work once and only unexpired.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "provider/pstore.h"
+
+static char base[64];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(base, sizeof(base), "/tmp/pc-pstore-XXXXXX");
+	assert_non_null(mkdtemp(base));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static struct pstore *
+open_ok(void)
+{
+	char *err = NULL;
+	struct pstore *ps = pstore_open(base, &err);
+
+	if (ps == NULL)
+		fail_msg("pstore_open: %s", err);
+	return ps;
+}
+
+static void
+test_seq(void **state)
+{
+	struct pstore *ps = open_ok(), *ps2;
+	uint64_t s = 0;
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(pstore_last_seq(ps, &s, &err), 0);
+	assert_int_equal(s, 0);
+	for (uint64_t i = 1; i <= 3; i++) {
+		assert_int_equal(pstore_next_seq(ps, &s, &err), 0);
+		assert_int_equal(s, i);
+	}
+	/* a second handle (another process) continues the same counter */
+	ps2 = open_ok();
+	assert_int_equal(pstore_next_seq(ps2, &s, &err), 0);
+	assert_int_equal(s, 4);
+	assert_int_equal(pstore_next_seq(ps, &s, &err), 0);
+	assert_int_equal(s, 5);
+	pstore_close(ps2);
+	pstore_close(ps);
+	/* and it survives a reopen */
+	ps = open_ok();
+	assert_int_equal(pstore_last_seq(ps, &s, &err), 0);
+	assert_int_equal(s, 5);
+	assert_int_equal(pstore_next_seq(ps, &s, &err), 0);
+	assert_int_equal(s, 6);
+	pstore_close(ps);
+}
+
+static void
+test_documents(void **state)
+{
+	struct pstore *ps = open_ok();
+	struct pstore_doc *docs;
+	size_t n;
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(
+	    pstore_add_document(ps, "update", "U-9", 9, "update-9.json", "{\"e\":9}", 1000, &err),
+	    0);
+	assert_int_equal(
+	    pstore_add_document(ps, "alert", "A-7", 7, "alert-7.json", "{\"e\":7}", 999, &err), 0);
+	/* the same ID or seq again: refused */
+	assert_int_equal(pstore_add_document(ps, "alert", "A-7", 8, "alert-8.json", "{}", 1, &err),
+	                 -1);
+	assert_non_null(err);
+	free(err);
+	err = NULL;
+	assert_int_equal(pstore_add_document(ps, "alert", "A-x", 9, "alert-9.json", "{}", 1, &err),
+	                 -1);
+	free(err);
+	err = NULL;
+	assert_int_equal(pstore_document_exists(ps, "A-7", &err), 1);
+	assert_int_equal(pstore_document_exists(ps, "A-8", &err), 0);
+	pstore_close(ps);
+
+	ps = open_ok();
+	assert_int_equal(pstore_documents(ps, 1, &docs, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(docs[0].seq, 7);
+	assert_string_equal(docs[0].type, "alert");
+	assert_string_equal(docs[0].id, "A-7");
+	assert_string_equal(docs[0].url, "alert-7.json");
+	assert_string_equal(docs[0].envelope, "{\"e\":7}");
+	assert_int_equal(docs[0].created, 999);
+	assert_int_equal(docs[1].seq, 9);
+	assert_string_equal(docs[1].envelope, "{\"e\":9}");
+	pstore_docs_free(docs, n);
+	assert_int_equal(pstore_documents(ps, 0, &docs, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_null(docs[0].envelope);
+	pstore_docs_free(docs, n);
+	pstore_close(ps);
+}
+
+static void
+test_alerts(void **state)
+{
+	struct pstore *ps = open_ok();
+	struct pstore_alert a, *all;
+	size_t n;
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(pstore_add_alert(ps, "A-1", 1, 100, 200, &err), 0);
+	assert_int_equal(pstore_add_alert(ps, "A-2", 2, 110, 210, &err), 0);
+	assert_int_equal(pstore_alert(ps, "A-1", &a, &err), 1);
+	assert_string_equal(a.id, "A-1");
+	assert_int_equal(a.expires, 200);
+	assert_null(a.ended_by);
+	pstore_alert_clear(&a);
+	assert_int_equal(pstore_alert(ps, "nope", &a, &err), 0);
+	assert_int_equal(pstore_end_alert(ps, "A-1", "C-3", &err), 0);
+	assert_int_equal(pstore_end_alert(ps, "nope", "C-4", &err), 1);
+	assert_int_equal(pstore_alerts(ps, &all, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(all[0].ended_by, "C-3");
+	assert_null(all[1].ended_by);
+	pstore_alerts_free(all, n);
+	pstore_close(ps);
+}
+
+static void
+test_tokens(void **state)
+{
+	struct pstore *ps = open_ok();
+	char t1[PSTORE_TOKEN_HEX + 1], t2[PSTORE_TOKEN_HEX + 1], *err = NULL;
+
+	(void)state;
+	assert_int_equal(pstore_enrol_token_new(ps, 1000, 60, t1, &err), 0);
+	assert_int_equal(pstore_enrol_token_new(ps, 1000, 60, t2, &err), 0);
+	assert_int_equal(strlen(t1), 64);
+	assert_string_not_equal(t1, t2);
+	assert_int_equal(pstore_enrol_token_use(ps, t1, 1010, &err), 0);
+	assert_int_equal(pstore_enrol_token_use(ps, t1, 1010, &err), 1); /* once */
+	assert_int_equal(pstore_enrol_token_use(ps, t2, 1060, &err), 1); /* expired */
+	assert_int_equal(pstore_enrol_token_use(ps, "00", 1010, &err), 1);
+	pstore_close(ps);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_seq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_documents, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
