@@ -19,6 +19,7 @@
 
 #include "outbreak/omsg.h"
 #include "provider/build.h"
+#include "provider/pserver.h"
 #include "provider/publish.h"
 #include "provider/pstore.h"
 #include "util/log.h"
@@ -47,6 +48,9 @@ usage(FILE *f)
 	           "  allclear --alert ID [--id ID]\n"
 	           "  documents\n"
 	           "  enrol-token [--ttl 24h]\n"
+	           "  serve --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
+	           "  gateways\n"
+	           "  receipts\n"
 	           "defaults: STATE_DIR " DEFAULT_STATE_DIR ", KEYFILE STATE_DIR/provider.key,\n"
 	           "          FEED_DIR STATE_DIR/feed, PROVIDER_NAME provider\n");
 }
@@ -380,12 +384,128 @@ cmd_enrol_token(const struct globals *g, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+static int
+cmd_serve(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+	                                     {"tls-cert", required_argument, NULL, 'c'},
+	                                     {"tls-key", required_argument, NULL, 'k'},
+	                                     {NULL, 0, NULL, 0}};
+	struct pserver_opts o = {0};
+	char *err = NULL;
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'l') {
+			o.listen = optarg;
+		} else if (ch == 'c') {
+			o.tls_cert = optarg;
+		} else if (ch == 'k') {
+			o.tls_key = optarg;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || o.listen == NULL || (o.tls_cert == NULL) != (o.tls_key == NULL)) {
+		fprintf(stderr, "portcullis-provider: serve needs --listen ADDR:PORT (and both or"
+		                " neither of --tls-cert, --tls-key)\n");
+		return 2;
+	}
+	o.state_dir = g->state_dir;
+	o.feed_dir = g->feed_dir;
+	o.key_path = g->key;
+	o.provider = g->name;
+	if (log_get_level() < LOG_LVL_INFO)
+		log_set_level(LOG_LVL_INFO);
+	if (pserver_run(&o, &err) < 0) {
+		fprintf(stderr, "portcullis-provider: %s\n", err ? err : "failed");
+		free(err);
+		return 1;
+	}
+	return 0;
+}
+
+/* Unix seconds as ISO 8601 UTC into buf. */
+static const char *
+iso_utc(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, cap, "%lld", (long long)t);
+	return buf;
+}
+
+static int
+cmd_gateways(const struct globals *g, int argc, char **argv)
+{
+	struct publisher *p;
+	struct pstore_gateway *gw;
+	size_t n;
+	char *err = NULL, when[32];
+
+	(void)argv;
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if ((p = open_pub(g, 0)) == NULL)
+		return 1;
+	if (pstore_gateways(publish_store(p), &gw, &n, &err) < 0) {
+		fprintf(stderr, "portcullis-provider: %s\n", err);
+		free(err);
+		publish_close(p);
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%s\t%s\t%s\t%s\n", gw[i].id, gw[i].state,
+		       iso_utc(gw[i].last_seen, when, sizeof(when)),
+		       gw[i].last_message ? gw[i].last_message : "-");
+	pstore_gateways_free(gw, n);
+	publish_close(p);
+	return 0;
+}
+
+static int
+cmd_receipts(const struct globals *g, int argc, char **argv)
+{
+	struct publisher *p;
+	struct pstore_receipt *r;
+	size_t n;
+	char *err = NULL, when[32];
+
+	(void)argv;
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if ((p = open_pub(g, 0)) == NULL)
+		return 1;
+	if (pstore_receipts(publish_store(p), &r, &n, &err) < 0) {
+		fprintf(stderr, "portcullis-provider: %s\n", err);
+		free(err);
+		publish_close(p);
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%s\t%s\t%llu\t%s\t%s\n", r[i].gateway, r[i].message,
+		       (unsigned long long)r[i].message_seq, r[i].state,
+		       iso_utc(r[i].time, when, sizeof(when)));
+	pstore_receipts_free(r, n);
+	publish_close(p);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(const struct globals *, int, char **);
 } commands[] = {
     {"keygen", cmd_keygen},     {"alert", cmd_alert},         {"update", cmd_update},
     {"allclear", cmd_allclear}, {"documents", cmd_documents}, {"enrol-token", cmd_enrol_token},
+    {"serve", cmd_serve},       {"gateways", cmd_gateways},   {"receipts", cmd_receipts},
 };
 
 int

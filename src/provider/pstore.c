@@ -7,6 +7,9 @@
  *   documents(seq PRIMARY KEY, id UNIQUE, type, url, created, envelope)
  *   alerts(id PRIMARY KEY, seq, issued, expires, ended_by)
  *   enrol_tokens(hash PRIMARY KEY, created, expires, used)
+ *   gateways(id PRIMARY KEY, public_key, push_url, scope, enrolled, state, last_seen)
+ *   receipts(id INTEGER PRIMARY KEY, gateway, message, message_seq, state, time,
+ *            received, envelope)
  *
  * Mapping to PostgreSQL: the counter row becomes a SEQUENCE
  * (pstore_next_seq() = SELECT nextval('provider_seq'), which is atomic
@@ -45,7 +48,15 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
     " issued INTEGER NOT NULL, expires INTEGER NOT NULL, ended_by TEXT);"
     "CREATE TABLE IF NOT EXISTS enrol_tokens (hash TEXT PRIMARY KEY,"
-    " created INTEGER NOT NULL, expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);";
+    " created INTEGER NOT NULL, expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS gateways (id TEXT PRIMARY KEY, public_key TEXT NOT NULL,"
+    " push_url TEXT, scope TEXT, enrolled INTEGER NOT NULL, state TEXT NOT NULL,"
+    " last_seen INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS receipts (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " gateway TEXT NOT NULL REFERENCES gateways(id), message TEXT NOT NULL,"
+    " message_seq INTEGER NOT NULL, state TEXT NOT NULL, time INTEGER NOT NULL,"
+    " received INTEGER NOT NULL, envelope TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS receipts_gateway ON receipts (gateway, id);";
 
 static int
 db_fail(struct pstore *ps, const char *what, char **err)
@@ -436,4 +447,213 @@ pstore_enrol_token_use(struct pstore *ps, const char *token, time_t now, char **
 	if (run(ps, st, "use token", err) < 0)
 		return -1;
 	return sqlite3_changes(ps->db) > 0 ? 0 : 1;
+}
+
+/* ------------------------------------------------------------ gateways */
+
+static void
+bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s != NULL)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+int
+pstore_gateway_add(struct pstore *ps, const char *id, const char *public_key, const char *push_url,
+                   const char *scope, time_t now, char **err)
+{
+	sqlite3_stmt *st = prep(
+	    ps,
+	    "INSERT INTO gateways (id, public_key, push_url, scope, enrolled, state, last_seen)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?5) ON CONFLICT(id) DO UPDATE SET"
+	    " public_key = ?2, push_url = ?3, scope = ?4, enrolled = ?5, last_seen = ?5",
+	    err);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, public_key, -1, SQLITE_STATIC);
+	bind_opt(st, 3, push_url);
+	bind_opt(st, 4, scope);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+	return run(ps, st, "store gateway", err);
+}
+
+#define GATEWAY_COLS                                                                               \
+	"SELECT g.id, g.public_key, g.push_url, g.scope, g.enrolled, g.state, g.last_seen,"        \
+	" (SELECT r.message FROM receipts r WHERE r.gateway = g.id ORDER BY r.id DESC"             \
+	" LIMIT 1) FROM gateways g"
+
+static int
+gateway_rows(struct pstore *ps, sqlite3_stmt *st, struct pstore_gateway **out, size_t *n,
+             char **err)
+{
+	struct pstore_gateway *g = NULL;
+	size_t cap = 0, k = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		g = xgrow(g, &cap, k + 1, sizeof(*g));
+		g[k].id = col_text(st, 0);
+		g[k].public_key = col_text(st, 1);
+		g[k].push_url = col_text(st, 2);
+		g[k].scope = col_text(st, 3);
+		g[k].enrolled = sqlite3_column_int64(st, 4);
+		g[k].state = col_text(st, 5);
+		g[k].last_seen = sqlite3_column_int64(st, 6);
+		g[k].last_message = col_text(st, 7);
+		k++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		pstore_gateways_free(g, k);
+		return db_fail(ps, "gateways", err);
+	}
+	*out = g;
+	*n = k;
+	return 0;
+}
+
+int
+pstore_gateway(struct pstore *ps, const char *id, struct pstore_gateway *g, char **err)
+{
+	sqlite3_stmt *st = prep(ps, GATEWAY_COLS " WHERE g.id = ?", err);
+	struct pstore_gateway *rows;
+	size_t n;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	if (gateway_rows(ps, st, &rows, &n, err) < 0)
+		return -1;
+	if (n == 0) {
+		free(rows);
+		return 0;
+	}
+	*g = rows[0];
+	free(rows);
+	return 1;
+}
+
+int
+pstore_gateways(struct pstore *ps, struct pstore_gateway **out, size_t *n, char **err)
+{
+	sqlite3_stmt *st = prep(ps, GATEWAY_COLS " ORDER BY g.id", err);
+
+	if (st == NULL)
+		return -1;
+	return gateway_rows(ps, st, out, n, err);
+}
+
+void
+pstore_gateway_clear(struct pstore_gateway *g)
+{
+	free(g->id);
+	free(g->public_key);
+	free(g->push_url);
+	free(g->scope);
+	free(g->state);
+	free(g->last_message);
+	memset(g, 0, sizeof(*g));
+}
+
+void
+pstore_gateways_free(struct pstore_gateway *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pstore_gateway_clear(&g[i]);
+	free(g);
+}
+
+/* ------------------------------------------------------------ receipts */
+
+int
+pstore_add_receipt(struct pstore *ps, const char *gateway, const char *message,
+                   uint64_t message_seq, const char *state, int64_t time, const char *envelope,
+                   time_t now, char **err)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_exec(ps->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(ps, "begin", err);
+	if ((st = prep(ps, "UPDATE gateways SET state = ?, last_seen = ? WHERE id = ?", err)) ==
+	    NULL)
+		goto fail;
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 3, gateway, -1, SQLITE_STATIC);
+	if (run(ps, st, "update gateway", err) < 0)
+		goto fail;
+	if (sqlite3_changes(ps->db) == 0) {
+		sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
+		return 1;
+	}
+	if ((st = prep(ps,
+	               "INSERT INTO receipts (gateway, message, message_seq, state, time, received,"
+	               " envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	               err)) == NULL)
+		goto fail;
+	sqlite3_bind_text(st, 1, gateway, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, message, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)message_seq);
+	sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, time);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 7, envelope, -1, SQLITE_STATIC);
+	if (run(ps, st, "store receipt", err) < 0)
+		goto fail;
+	if (sqlite3_exec(ps->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		db_fail(ps, "commit", err);
+		goto fail;
+	}
+	return 0;
+fail:
+	sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+int
+pstore_receipts(struct pstore *ps, struct pstore_receipt **out, size_t *n, char **err)
+{
+	sqlite3_stmt *st = prep(ps,
+	                        "SELECT gateway, message, message_seq, state, time, received"
+	                        " FROM receipts ORDER BY id",
+	                        err);
+	struct pstore_receipt *r = NULL;
+	size_t cap = 0, k = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = xgrow(r, &cap, k + 1, sizeof(*r));
+		r[k].gateway = col_text(st, 0);
+		r[k].message = col_text(st, 1);
+		r[k].message_seq = (uint64_t)sqlite3_column_int64(st, 2);
+		r[k].state = col_text(st, 3);
+		r[k].time = sqlite3_column_int64(st, 4);
+		r[k].received = sqlite3_column_int64(st, 5);
+		k++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		pstore_receipts_free(r, k);
+		return db_fail(ps, "receipts", err);
+	}
+	*out = r;
+	*n = k;
+	return 0;
+}
+
+void
+pstore_receipts_free(struct pstore_receipt *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].gateway);
+		free(r[i].message);
+		free(r[i].state);
+	}
+	free(r);
 }

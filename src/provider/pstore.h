@@ -97,4 +97,50 @@ int pstore_enrol_token_new(struct pstore *ps, time_t now, int64_t ttl,
  */
 int pstore_enrol_token_use(struct pstore *ps, const char *token, time_t now, char **err);
 
+/*
+ * The gateway registry (enrolled over HTTP, pserver) and the receipts they
+ * send back. state: "open" or "sealed" (from the last receipt).
+ */
+struct pstore_gateway {
+	char *id;
+	char *public_key; /* 64 hex digits */
+	char *push_url;   /* may be NULL */
+	char *scope;      /* may be NULL */
+	int64_t enrolled, last_seen;
+	char *state;
+	char *last_message; /* the last receipt's message ID, or NULL */
+};
+
+struct pstore_receipt {
+	char *gateway, *message, *state;
+	uint64_t message_seq;
+	int64_t time;     /* the receipt's own time */
+	int64_t received; /* when it was recorded */
+};
+
+/*
+ * Records (or, for an ID already enrolled, replaces the key, push URL and
+ * scope of) a gateway: state "open", enrolled and last_seen now.
+ */
+int pstore_gateway_add(struct pstore *ps, const char *id, const char *public_key,
+                       const char *push_url, const char *scope, time_t now, char **err);
+/* 1 and *g filled (free with pstore_gateway_clear()) if gateway id exists; 0; -1. */
+int pstore_gateway(struct pstore *ps, const char *id, struct pstore_gateway *g, char **err);
+/* Every gateway, by ID. */
+int pstore_gateways(struct pstore *ps, struct pstore_gateway **out, size_t *n, char **err);
+void pstore_gateway_clear(struct pstore_gateway *g);
+void pstore_gateways_free(struct pstore_gateway *g, size_t n);
+
+/*
+ * Records a verified receipt (envelope as received) and sets the gateway's
+ * state to the receipt's and its last_seen to now, in one transaction. 0;
+ * 1 if the gateway is not enrolled; -1 on error.
+ */
+int pstore_add_receipt(struct pstore *ps, const char *gateway, const char *message,
+                       uint64_t message_seq, const char *state, int64_t time, const char *envelope,
+                       time_t now, char **err);
+/* Every receipt in the order received. */
+int pstore_receipts(struct pstore *ps, struct pstore_receipt **out, size_t *n, char **err);
+void pstore_receipts_free(struct pstore_receipt *r, size_t n);
+
 #endif

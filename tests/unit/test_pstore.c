@@ -172,6 +172,68 @@ test_tokens(void **state)
 	pstore_close(ps);
 }
 
+static void
+test_gateways_receipts(void **state)
+{
+	struct pstore *ps = open_ok();
+	struct pstore_gateway g, *gs;
+	struct pstore_receipt *r;
+	size_t n;
+	char *err = NULL;
+	const char *k1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *k2 = "2222222222222222222222222222222222222222222222222222222222222222";
+
+	(void)state;
+	assert_int_equal(pstore_gateway(ps, "gw-1", &g, &err), 0);
+	assert_int_equal(pstore_add_receipt(ps, "gw-1", "A-1", 1, "sealed", 5, "{}", 10, &err), 1);
+	assert_int_equal(pstore_gateway_add(ps, "gw-1", k1, "https://gw1/push", "smtp", 100, &err),
+	                 0);
+	assert_int_equal(pstore_gateway_add(ps, "gw-0", k2, NULL, NULL, 50, &err), 0);
+	assert_int_equal(pstore_gateway(ps, "gw-1", &g, &err), 1);
+	assert_string_equal(g.public_key, k1);
+	assert_string_equal(g.push_url, "https://gw1/push");
+	assert_string_equal(g.scope, "smtp");
+	assert_string_equal(g.state, "open");
+	assert_int_equal(g.enrolled, 100);
+	assert_int_equal(g.last_seen, 100);
+	assert_null(g.last_message);
+	pstore_gateway_clear(&g);
+
+	assert_int_equal(
+	    pstore_add_receipt(ps, "gw-1", "A-1", 1, "sealed", 150, "{\"x\":1}", 160, &err), 0);
+	assert_int_equal(pstore_add_receipt(ps, "gw-1", "C-2", 2, "open", 170, "{}", 180, &err), 0);
+	assert_int_equal(pstore_gateways(ps, &gs, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(gs[0].id, "gw-0");
+	assert_null(gs[0].push_url);
+	assert_null(gs[0].last_message);
+	assert_string_equal(gs[1].id, "gw-1");
+	assert_string_equal(gs[1].state, "open");
+	assert_int_equal(gs[1].last_seen, 180);
+	assert_string_equal(gs[1].last_message, "C-2");
+	pstore_gateways_free(gs, n);
+
+	assert_int_equal(pstore_receipts(ps, &r, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(r[0].gateway, "gw-1");
+	assert_string_equal(r[0].message, "A-1");
+	assert_int_equal(r[0].message_seq, 1);
+	assert_string_equal(r[0].state, "sealed");
+	assert_int_equal(r[0].time, 150);
+	assert_int_equal(r[0].received, 160);
+	assert_string_equal(r[1].state, "open");
+	pstore_receipts_free(r, n);
+
+	/* re-enrolment replaces the key, keeps the history */
+	assert_int_equal(pstore_gateway_add(ps, "gw-1", k2, NULL, NULL, 200, &err), 0);
+	assert_int_equal(pstore_gateway(ps, "gw-1", &g, &err), 1);
+	assert_string_equal(g.public_key, k2);
+	assert_null(g.push_url);
+	assert_string_equal(g.last_message, "C-2");
+	pstore_gateway_clear(&g);
+	pstore_close(ps);
+}
+
 int
 main(void)
 {
@@ -180,6 +242,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_documents, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gateways_receipts, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

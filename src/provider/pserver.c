@@ -1,0 +1,596 @@
+/*
+ * pserver: portcullis-provider serve (pserver.h). One thread: every request
+ * is answered on the event loop, SQLite included. That is fine for now (a
+ * provider's request rate is small and each statement short); a workq as in
+ * the gateway's ohttp.c comes when the server takes more work. The state is
+ * opened with pstore_open() directly, without the publisher's lock, so the
+ * CLI (alert, update, ...) keeps working while the server runs; SQLite's
+ * busy timeout orders the writers.
+ */
+#include "provider/pserver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "net/tls.h"
+#include "outbreak/omsg.h"
+#include "provider/build.h"
+#include "provider/pstore.h"
+#include "util/cidr.h"
+#include "util/log.h"
+#include "util/strutil.h"
+#include "util/xalloc.h"
+
+/* The largest feed file served. */
+#define MAX_FEED_FILE OMSG_MAX_ENVELOPE
+#define MAX_URL 1024
+#define MAX_SCOPE 256
+
+struct pserver {
+	const struct pserver_opts *o;
+	struct event_base *base;
+	struct evhttp *http;
+	SSL_CTX *tls;
+	struct pstore *ps;
+	char pub_hex[65];
+};
+
+static const char *
+reason_of(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	default:
+		return "Error";
+	}
+}
+
+static void
+peer_of(struct evhttp_request *req, char *buf, size_t cap)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	if (c != NULL)
+		evhttp_connection_get_peer(c, &addr, &port);
+	snprintf(buf, cap, "%s:%u", addr ? addr : "?", (unsigned)port);
+}
+
+/* Sends a JSON body (o consumed) and logs the outcome. */
+static void
+reply_json(struct evhttp_request *req, int status, json_t *o, const char *what)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s = json_dumps(o, JSON_COMPACT);
+	char peer[80];
+
+	json_decref(o);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "application/json");
+	if (s != NULL) {
+		evbuffer_add(b, s, strlen(s));
+		evbuffer_add(b, "\n", 1);
+	}
+	free(s);
+	evhttp_send_reply(req, status, reason_of(status), b);
+	evbuffer_free(b);
+	peer_of(req, peer, sizeof(peer));
+	if (status < 400)
+		log_info("%s %s: %d %s", peer, evhttp_request_get_uri(req), status, what);
+	else
+		log_warnx("%s %s: %d %s", peer, evhttp_request_get_uri(req), status, what);
+}
+
+static void
+reply_error(struct evhttp_request *req, int status, const char *msg)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "error", json_string(msg));
+	reply_json(req, status, o, msg);
+}
+
+/* ----------------------------------------------------------------- feed */
+
+/* [A-Za-z0-9._-]{1,128}, no leading '.'. */
+static int
+feed_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 128 || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Reads FEED_DIR/name into *data; 0, or -1 (missing or unreadable). */
+static int
+read_feed_file(const char *dir, const char *name, char **data, size_t *len)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	size_t got = 0;
+	char *buf;
+
+	free(path);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_FEED_FILE) {
+		close(fd);
+		return -1;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	if (got != (size_t)st.st_size) {
+		free(buf);
+		return -1;
+	}
+	*data = buf;
+	*len = got;
+	return 0;
+}
+
+static void
+on_feed(struct pserver *s, struct evhttp_request *req, const char *name)
+{
+	char *data = NULL, etag[64 + 3], hex[65], peer[80];
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	const char *inm;
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evbuffer *b;
+	size_t len;
+
+	if (!feed_name_ok(name) || read_feed_file(s->o->feed_dir, name, &data, &len) < 0) {
+		reply_error(req, 404, "no such feed file");
+		return;
+	}
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		free(data);
+		reply_error(req, 500, "SHA-256 failed");
+		return;
+	}
+	hex_encode(md, 32, hex);
+	hex[64] = '\0';
+	snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	evhttp_add_header(out, "ETag", etag);
+	evhttp_add_header(out, "Cache-Control", "no-cache");
+	inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+	peer_of(req, peer, sizeof(peer));
+	if (inm != NULL && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0)) {
+		free(data);
+		evhttp_send_reply(req, 304, reason_of(304), NULL);
+		log_info("%s GET /feed/%s: 304 not modified", peer, name);
+		return;
+	}
+	evhttp_add_header(out, "Content-Type", "application/json");
+	b = evbuffer_new();
+	evbuffer_add(b, data, len);
+	free(data);
+	evhttp_send_reply(req, 200, reason_of(200), b);
+	evbuffer_free(b);
+	log_info("%s GET /feed/%s: 200 %zu bytes", peer, name, len);
+}
+
+/* ---------------------------------------------------------------- bodies */
+
+/* The request body as a NUL-terminated string (allocated); *len its size. */
+static char *
+body_of(struct evhttp_request *req, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	char *s = xmalloc(n + 1);
+
+	evbuffer_remove(in, s, n);
+	s[n] = '\0';
+	*len = n;
+	return s;
+}
+
+/* Optional string member: 0 (absent or null: *out NULL), 1 (a string within max), -1 (bad). */
+static int
+opt_string(json_t *o, const char *key, size_t max, const char **out)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return -1;
+	*out = json_string_value(v);
+	return 1;
+}
+
+static int
+hex64_ok(const char *s)
+{
+	if (strlen(s) != 64)
+		return 0;
+	for (size_t i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		      (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+/* ---------------------------------------------------------------- enrol */
+
+static void
+on_enrol(struct pserver *s, struct evhttp_request *req)
+{
+	const char *token, *gw, *key, *push_url, *scope;
+	struct okeyring kr = {0};
+	json_error_t je;
+	json_t *o, *r;
+	char *body, *err = NULL, msg[160];
+	size_t len;
+	int rc;
+
+	body = body_of(req, &len);
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	free(body);
+	if (!json_is_object(o) || opt_string(o, "token", 256, &token) != 1 ||
+	    opt_string(o, "gateway", OMSG_ID_MAX, &gw) != 1 || !build_name_ok(gw) ||
+	    opt_string(o, "public_key", 64, &key) != 1 || !hex64_ok(key) ||
+	    opt_string(o, "push_url", MAX_URL, &push_url) < 0 ||
+	    opt_string(o, "scope", MAX_SCOPE, &scope) < 0) {
+		json_decref(o);
+		reply_error(req, 400,
+		            "enrolment: needs token, gateway (1..64 of [A-Za-z0-9._-]) and"
+		            " public_key (64 hex); push_url and scope are optional strings");
+		return;
+	}
+	if (okeyring_add(&kr, key, &err) < 0) {
+		json_decref(o);
+		free(err);
+		reply_error(req, 400, "enrolment: public_key is not an Ed25519 key");
+		return;
+	}
+	okeyring_free(&kr);
+	rc = pstore_enrol_token_use(s->ps, token, time(NULL), &err);
+	if (rc != 0) {
+		json_decref(o);
+		if (rc < 0) {
+			log_warnx("enrolment: %s", err);
+			free(err);
+			reply_error(req, 500, "cannot check the token");
+		} else {
+			reply_error(req, 403, "enrolment: unknown, used or expired token");
+		}
+		return;
+	}
+	if (pstore_gateway_add(s->ps, gw, key, push_url, scope, time(NULL), &err) < 0) {
+		log_warnx("enrolment of %s: %s", gw, err);
+		free(err);
+		json_decref(o);
+		reply_error(req, 500, "cannot record the gateway");
+		return;
+	}
+	r = json_object();
+	json_object_set_new(r, "gateway", json_string(gw));
+	json_object_set_new(r, "provider_public_key", json_string(s->pub_hex));
+	snprintf(msg, sizeof(msg), "enrolled gateway %s", gw);
+	json_decref(o);
+	reply_json(req, 200, r, msg);
+}
+
+/* -------------------------------------------------------------- receipts */
+
+/*
+ * The "gateway" member of an envelope's payload, unverified (only to pick
+ * the key that must verify it); NULL if there is none.
+ */
+static char *
+claimed_gateway(const char *env, size_t len)
+{
+	json_error_t je;
+	json_t *e = json_loadb(env, len, 0, &je), *p = NULL, *g;
+	const char *b64;
+	unsigned char *raw = NULL;
+	char *out = NULL;
+	size_t n, pad = 0;
+	int dl;
+
+	if (!json_is_object(e) || !json_is_string(json_object_get(e, "payload")))
+		goto out;
+	b64 = json_string_value(json_object_get(e, "payload"));
+	n = strlen(b64);
+	if (n == 0 || n % 4 != 0 || n > PSERVER_MAX_BODY)
+		goto out;
+	raw = xmalloc(n / 4 * 3 + 1);
+	dl = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+	if (dl < 0)
+		goto out;
+	if (b64[n - 1] == '=')
+		pad++;
+	if (b64[n - 2] == '=')
+		pad++;
+	if ((size_t)dl < pad)
+		goto out;
+	p = json_loadb((const char *)raw, (size_t)dl - pad, 0, &je);
+	g = json_is_object(p) ? json_object_get(p, "gateway") : NULL;
+	if (json_is_string(g) && build_name_ok(json_string_value(g)))
+		out = xstrdup(json_string_value(g));
+out:
+	free(raw);
+	json_decref(p);
+	json_decref(e);
+	return out;
+}
+
+static void
+on_receipt(struct pserver *s, struct evhttp_request *req)
+{
+	struct pstore_gateway g = {0};
+	struct okeyring kr = {0};
+	struct omsg m = {0};
+	char *body, *gw = NULL, *err = NULL, msg[300];
+	json_t *r;
+	size_t len;
+	int rc;
+
+	body = body_of(req, &len);
+	if ((gw = claimed_gateway(body, len)) == NULL) {
+		reply_error(req, 400, "receipt: not an envelope with a gateway");
+		goto out;
+	}
+	rc = pstore_gateway(s->ps, gw, &g, &err);
+	if (rc < 0) {
+		log_warnx("receipt: %s", err);
+		reply_error(req, 500, "cannot read the registry");
+		goto out;
+	}
+	if (rc == 0) {
+		snprintf(msg, sizeof(msg), "receipt: gateway %s is not enrolled", gw);
+		reply_error(req, 403, msg);
+		goto out;
+	}
+	if (okeyring_add(&kr, g.public_key, &err) < 0) {
+		log_warnx("receipt: gateway %s: %s", gw, err);
+		reply_error(req, 500, "bad registered key");
+		goto out;
+	}
+	if (omsg_open(&kr, body, len, time(NULL), &m, &err) < 0) {
+		snprintf(msg, sizeof(msg), "receipt from %s refused: %s", gw,
+		         err ? err : "invalid");
+		reply_error(req, 403, msg);
+		goto out;
+	}
+	if (m.type != OMSG_RECEIPT || strcmp(m.gateway, gw) != 0) {
+		snprintf(msg, sizeof(msg), "receipt from %s refused: not a receipt of that gateway",
+		         gw);
+		reply_error(req, 403, msg);
+		goto out;
+	}
+	if (strcmp(m.provider, s->o->provider) != 0) {
+		snprintf(msg, sizeof(msg), "receipt from %s refused: it answers provider %s", gw,
+		         m.provider);
+		reply_error(req, 403, msg);
+		goto out;
+	}
+	rc = pstore_add_receipt(s->ps, gw, m.message, m.message_seq, m.state, m.time, body,
+	                        time(NULL), &err);
+	if (rc != 0) {
+		if (rc < 0)
+			log_warnx("receipt: %s", err);
+		reply_error(req, rc < 0 ? 500 : 403, "cannot record the receipt");
+		goto out;
+	}
+	r = json_object();
+	json_object_set_new(r, "recorded", json_true());
+	snprintf(msg, sizeof(msg), "receipt from %s: %s seq %llu %s", gw, m.message,
+	         (unsigned long long)m.message_seq, m.state);
+	reply_json(req, 200, r, msg);
+out:
+	omsg_clear(&m);
+	okeyring_free(&kr);
+	pstore_gateway_clear(&g);
+	free(err);
+	free(gw);
+	free(body);
+}
+
+/* ---------------------------------------------------------------- routes */
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct pserver *s = arg;
+	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
+	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+	if (path == NULL) {
+		reply_error(req, 400, "bad request URI");
+	} else if (strncmp(path, "/feed/", 6) == 0) {
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
+			reply_error(req, 405, "GET only");
+		else
+			on_feed(s, req, path + 6);
+	} else if (strcmp(path, "/enrol") == 0) {
+		if (m != EVHTTP_REQ_POST)
+			reply_error(req, 405, "POST only");
+		else
+			on_enrol(s, req);
+	} else if (strcmp(path, "/receipts") == 0) {
+		if (m != EVHTTP_REQ_POST)
+			reply_error(req, 405, "POST only");
+		else
+			on_receipt(s, req);
+	} else {
+		reply_error(req, 404, "no such resource");
+	}
+	if (u != NULL)
+		evhttp_uri_free(u);
+}
+
+static struct bufferevent *
+tls_bevcb(struct event_base *base, void *arg)
+{
+	struct pserver *s = arg;
+	SSL *ssl = SSL_new(s->tls);
+
+	if (ssl == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                      BEV_OPT_CLOSE_ON_FREE);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct pserver *s = arg;
+
+	(void)what;
+	log_info("signal %d: stopping", (int)sig);
+	event_base_loopbreak(s->base);
+}
+
+static int
+bind_listen(const char *addr, char **err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, on = 1;
+
+	if (hostport_parse(addr, &ss, &sl) < 0) {
+		*err = xasprintf("--listen \"%s\" is not ADDRESS:PORT", addr);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+		*err = xasprintf("listen %s: %s", addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+pserver_run(const struct pserver_opts *o, char **err)
+{
+	struct pserver s = {0};
+	struct event *sigterm = NULL, *sigint = NULL;
+	EVP_PKEY *key;
+	int fd = -1, rc = -1;
+
+	s.o = o;
+	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+		*err = xstrdup("--tls-cert and --tls-key go together");
+		return -1;
+	}
+	if ((key = okey_load_private(o->key_path, err)) == NULL)
+		return -1;
+	rc = okey_public_hex(key, s.pub_hex);
+	EVP_PKEY_free(key);
+	if (rc < 0) {
+		*err = xstrdup("cannot read the provider's public key");
+		return -1;
+	}
+	rc = -1;
+	if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST) {
+		*err = xasprintf("%s: %s", o->state_dir, strerror(errno));
+		return -1;
+	}
+	if ((s.ps = pstore_open(o->state_dir, err)) == NULL)
+		return -1;
+	if (o->tls_cert != NULL && (s.tls = tls_server_ctx(o->tls_cert, o->tls_key, err)) == NULL)
+		goto out;
+	signal(SIGPIPE, SIG_IGN);
+	if ((s.base = event_base_new()) == NULL || (s.http = evhttp_new(s.base)) == NULL) {
+		*err = xstrdup("libevent: cannot create the server");
+		goto out;
+	}
+	evhttp_set_max_body_size(s.http, PSERVER_MAX_BODY);
+	evhttp_set_max_headers_size(s.http, 16 * 1024);
+	evhttp_set_timeout(s.http, 60);
+	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
+	evhttp_set_gencb(s.http, on_request, &s);
+	if (s.tls != NULL)
+		evhttp_set_bevcb(s.http, tls_bevcb, &s);
+	if ((fd = bind_listen(o->listen, err)) < 0)
+		goto out;
+	if (evhttp_accept_socket_with_handle(s.http, fd) == NULL) {
+		*err = xasprintf("listen %s: cannot accept", o->listen);
+		close(fd);
+		goto out;
+	}
+	sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
+	sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
+	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0) {
+		*err = xstrdup("libevent: cannot catch signals");
+		goto out;
+	}
+	log_info("serving %s on %s (feed %s)", s.tls ? "HTTPS" : "HTTP", o->listen, o->feed_dir);
+	if (event_base_dispatch(s.base) < 0) {
+		*err = xstrdup("event loop failed");
+		goto out;
+	}
+	log_info("stopped");
+	rc = 0;
+out:
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	if (s.http)
+		evhttp_free(s.http);
+	if (s.base)
+		event_base_free(s.base);
+	if (s.tls)
+		SSL_CTX_free(s.tls);
+	pstore_close(s.ps);
+	return rc;
+}
