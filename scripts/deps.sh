@@ -27,6 +27,9 @@ PKGS=(
 	python3-pyftpdlib vsftpd lftp curl
 	# outbreak tests: keys and signatures made in the test (Ed25519)
 	python3-cryptography
+	# provider console test (tests/integration/test_provider_console.py): a real
+	# headless browser driven by Selenium
+	chromium chromium-driver python3-selenium
 	# public MIME test messages of other libraries (tests/integration/test_mail_corpus.py)
 	libpython3.11-testsuite golang-github-jhillyerd-enmime-dev
 	# fuzz targets (scripts/test.sh builds and replays them)
