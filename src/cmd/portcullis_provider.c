@@ -2,11 +2,14 @@
  * portcullis-provider: the signature provider's command line (issue 11,
  * first slice): keys, alerts, updates and all-clears numbered, signed,
  * stored and written to the pull feed; the list of what was published;
- * enrolment tokens. main() and argument parsing only: the work is
- * src/provider/'s (publish, build, pstore, feed).
+ * enrolment tokens; the push of each new document to the gateways (fanout).
+ * main() and argument parsing only: the work is src/provider/'s (publish,
+ * build, pstore, feed, fanout).
  *
- * Exit status: 0 done; 1 refused or failed (the reason on stderr, for a bad
- * signature file one `path:line: reason` per bad line); 2 usage.
+ * Exit status: 0 done (a document published is 0 even when some pushes
+ * failed: those gateways get it by pull); 1 refused or failed (the reason
+ * on stderr, for a bad signature file one `path:line: reason` per bad
+ * line); 2 usage.
  */
 #include <sys/stat.h>
 
@@ -18,7 +21,10 @@
 #include <time.h>
 
 #include "outbreak/omsg.h"
+#include "config.h"
 #include "provider/build.h"
+#include "provider/fanout.h"
+#include "provider/cpass.h"
 #include "provider/pserver.h"
 #include "provider/publish.h"
 #include "provider/pstore.h"
@@ -37,22 +43,29 @@ struct globals {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: portcullis-provider keygen [--out PREFIX]\n"
-	           "       portcullis-provider [-d STATE_DIR] [-k KEYFILE] [-n PROVIDER_NAME]"
-	           " [-f FEED_DIR] COMMAND\n"
-	           "commands:\n"
-	           "  alert --virus ID [--virus ID...] [--mode hold|hold_attachments|hash]\n"
-	           "        [--sha256 HEX...] [--direction inbound|outbound|both]\n"
-	           "        [--protocol smtp|ftp...] [--ttl 24h] [--name TEXT] [--id ID]\n"
-	           "  update [--virus ID...] [--id ID] FILE...\n"
-	           "  allclear --alert ID [--id ID]\n"
-	           "  documents\n"
-	           "  enrol-token [--ttl 24h]\n"
-	           "  serve --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
-	           "  gateways\n"
-	           "  receipts\n"
-	           "defaults: STATE_DIR " DEFAULT_STATE_DIR ", KEYFILE STATE_DIR/provider.key,\n"
-	           "          FEED_DIR STATE_DIR/feed, PROVIDER_NAME provider\n");
+	fprintf(f,
+	        "usage: portcullis-provider keygen [--out PREFIX]\n"
+	        "       portcullis-provider [-d STATE_DIR] [-k KEYFILE] [-n PROVIDER_NAME]"
+	        " [-f FEED_DIR] COMMAND\n"
+	        "commands:\n"
+	        "  alert --virus ID [--virus ID...] [--mode hold|hold_attachments|hash]\n"
+	        "        [--sha256 HEX...] [--direction inbound|outbound|both]\n"
+	        "        [--protocol smtp|ftp...] [--ttl 24h] [--name TEXT] [--id ID] [PUSH]\n"
+	        "  update [--virus ID...] [--id ID] [PUSH] FILE...\n"
+	        "  allclear --alert ID [--id ID] [PUSH]\n"
+	        "  push [--id ID] [PUSH]          (a published document again; default the last)\n"
+	        "  documents\n"
+	        "  enrol-token [--ttl 24h] [--count N]\n"
+	        "  serve --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
+	        "        [--templates DIR] [--max-upload 16M] [PUSH]\n"
+	        "  passwd                 (the console's password, read from stdin)\n"
+	        "  gateways\n"
+	        "  receipts\n"
+	        "PUSH (after publishing, to every gateway with a push URL):\n"
+	        "  --no-push | [--push-parallel 256] [--push-timeout 5s] [--push-attempts 4]\n"
+	        "  [--push-ca FILE]\n"
+	        "defaults: STATE_DIR " DEFAULT_STATE_DIR ", KEYFILE STATE_DIR/provider.key,\n"
+	        "          FEED_DIR STATE_DIR/feed, PROVIDER_NAME provider\n");
 }
 
 /* A growing list of option values (pointers into argv). */
@@ -86,6 +99,113 @@ parse_ttl(const char *s, int64_t *out)
 	return 0;
 }
 
+/* The push options every publishing command takes (getopt codes P_*). */
+enum { P_NO_PUSH = 1000, P_PARALLEL, P_TIMEOUT, P_ATTEMPTS, P_CA };
+/* clang-format off */
+#define PUSH_OPTIONS                                                                               \
+	{"no-push", no_argument, NULL, P_NO_PUSH},                                                 \
+	{"push-parallel", required_argument, NULL, P_PARALLEL},                                    \
+	{"push-timeout", required_argument, NULL, P_TIMEOUT},                                      \
+	{"push-attempts", required_argument, NULL, P_ATTEMPTS},                                    \
+	{"push-ca", required_argument, NULL, P_CA}
+/* clang-format on */
+
+struct push_args {
+	int off;
+	struct fanout_opts o;
+};
+
+static void
+push_args_init(struct push_args *pa)
+{
+	pa->off = 0;
+	fanout_opts_default(&pa->o);
+}
+
+static int
+parse_count(const char *s, unsigned long min, unsigned long max, const char *what,
+            unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "portcullis-provider: %s \"%.40s\": %lu..%lu\n", what, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Takes one push option: 1 taken, 0 not a push option, -1 bad value. */
+static int
+push_arg(struct push_args *pa, int ch, const char *arg)
+{
+	unsigned long v;
+	uint64_t ms;
+
+	switch (ch) {
+	case P_NO_PUSH:
+		pa->off = 1;
+		return 1;
+	case P_PARALLEL:
+		if (parse_count(arg, 1, 10000, "--push-parallel", &v) < 0)
+			return -1;
+		pa->o.parallel = (unsigned)v;
+		return 1;
+	case P_ATTEMPTS:
+		if (parse_count(arg, 1, 20, "--push-attempts", &v) < 0)
+			return -1;
+		pa->o.attempts = (unsigned)v;
+		return 1;
+	case P_TIMEOUT:
+		if (parse_duration_ms(arg, &ms) < 0 || ms < 100 || ms > 3600 * 1000) {
+			fprintf(stderr,
+			        "portcullis-provider: --push-timeout \"%.40s\": 100ms..1h\n", arg);
+			return -1;
+		}
+		pa->o.timeout_ms = (long)ms;
+		return 1;
+	case P_CA:
+		pa->o.ca_file = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Pushes a published document to the gateways (in the foreground) and
+ * prints the outcome. The exit status does not depend on it: a gateway the
+ * push missed gets the document by pull.
+ */
+static void
+push_doc(const struct globals *g, struct push_args *pa, const char *id, uint64_t seq,
+         const char *envelope)
+{
+	struct fanout_stats st;
+	char *err = NULL;
+
+	if (pa->off)
+		return;
+	pa->o.provider = g->name;
+	fflush(stdout);
+	if (log_get_level() < LOG_LVL_INFO)
+		log_set_level(LOG_LVL_INFO);
+	if (fanout_push(&pa->o, g->state_dir, id, seq, envelope, &st, &err) < 0) {
+		fprintf(stderr,
+		        "portcullis-provider: not pushed (the gateways get it by pull): %s\n",
+		        err ? err : "failed");
+		free(err);
+		return;
+	}
+	printf("pushed to %zu gateways: %zu receipts, %zu failed (they get it by pull) in %.2f s\n",
+	       st.gateways, st.receipts, st.failed, st.seconds);
+	fflush(stdout);
+}
+
 /* Prints what a publication did, or why it failed. */
 static int
 report(int rc, struct build_doc *d, char *path, char *err)
@@ -98,8 +218,24 @@ report(int rc, struct build_doc *d, char *path, char *err)
 	printf("seq=%llu type=%s id=%s envelope=%s\n", (unsigned long long)d->seq, d->type, d->id,
 	       path);
 	free(path);
-	build_doc_clear(d);
 	return 0;
+}
+
+/*
+ * After a publication: reports it, lets the publisher (and its lock) go,
+ * then pushes the document. Returns the exit status.
+ */
+static int
+published(const struct globals *g, struct push_args *pa, struct publisher **p, int rc,
+          struct build_doc *d, char *path, char *err)
+{
+	rc = report(rc, d, path, err);
+	publish_close(*p);
+	*p = NULL;
+	if (rc == 0)
+		push_doc(g, pa, d->id, d->seq, d->envelope);
+	build_doc_clear(d);
+	return rc;
 }
 
 static struct publisher *
@@ -171,16 +307,24 @@ cmd_alert(const struct globals *g, int argc, char **argv)
 	                                     {"ttl", required_argument, NULL, 't'},
 	                                     {"name", required_argument, NULL, 'N'},
 	                                     {"id", required_argument, NULL, 'i'},
+	                                     PUSH_OPTIONS,
 	                                     {NULL, 0, NULL, 0}};
 	struct list vir = {0}, sha = {0}, proto = {0};
 	struct build_alert a = {0};
 	struct build_doc d = {0};
 	struct publisher *p = NULL;
+	struct push_args pa;
 	char *path = NULL, *err = NULL;
-	int ch, rc = 2;
+	int ch, rc = 2, k;
 
+	push_args_init(&pa);
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if ((k = push_arg(&pa, ch, optarg)) != 0) {
+			if (k < 0)
+				goto out;
+			continue;
+		}
 		switch (ch) {
 		case 'v':
 			if (list_add(&vir, optarg, "viruses") < 0)
@@ -229,7 +373,7 @@ cmd_alert(const struct globals *g, int argc, char **argv)
 	if ((p = open_pub(g, 1)) == NULL)
 		goto out;
 	rc = publish_alert(p, &a, time(NULL), &d, &path, &err);
-	rc = report(rc, &d, path, err);
+	rc = published(g, &pa, &p, rc, &d, path, err);
 out:
 	publish_close(p);
 	free(vir.v);
@@ -243,18 +387,24 @@ cmd_update(const struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {{"virus", required_argument, NULL, 'v'},
 	                                     {"id", required_argument, NULL, 'i'},
+	                                     PUSH_OPTIONS,
 	                                     {NULL, 0, NULL, 0}};
 	struct list vir = {0};
 	struct build_files *f = NULL;
 	struct build_doc d = {0};
 	struct publisher *p = NULL;
+	struct push_args pa;
 	const char *id = NULL;
 	char *path = NULL, *err = NULL;
-	int ch, rc = 2;
+	int ch, rc = 2, k;
 
+	push_args_init(&pa);
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'v') {
+		if ((k = push_arg(&pa, ch, optarg)) != 0) {
+			if (k < 0)
+				goto out;
+		} else if (ch == 'v') {
 			if (list_add(&vir, optarg, "viruses") < 0)
 				goto out;
 		} else if (ch == 'i') {
@@ -279,7 +429,7 @@ cmd_update(const struct globals *g, int argc, char **argv)
 	if ((p = open_pub(g, 1)) == NULL)
 		goto out;
 	rc = publish_update(p, f, vir.n ? vir.v : NULL, vir.n, id, time(NULL), &d, &path, &err);
-	rc = report(rc, &d, path, err);
+	rc = published(g, &pa, &p, rc, &d, path, err);
 out:
 	publish_close(p);
 	build_files_free(f);
@@ -292,16 +442,22 @@ cmd_allclear(const struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {{"alert", required_argument, NULL, 'a'},
 	                                     {"id", required_argument, NULL, 'i'},
+	                                     PUSH_OPTIONS,
 	                                     {NULL, 0, NULL, 0}};
 	const char *alert = NULL, *id = NULL;
 	struct build_doc d = {0};
 	struct publisher *p;
+	struct push_args pa;
 	char *path = NULL, *err = NULL;
-	int ch, rc;
+	int ch, rc, k;
 
+	push_args_init(&pa);
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'a') {
+		if ((k = push_arg(&pa, ch, optarg)) != 0) {
+			if (k < 0)
+				return 2;
+		} else if (ch == 'a') {
 			alert = optarg;
 		} else if (ch == 'i') {
 			id = optarg;
@@ -317,9 +473,54 @@ cmd_allclear(const struct globals *g, int argc, char **argv)
 	if ((p = open_pub(g, 1)) == NULL)
 		return 1;
 	rc = publish_allclear(p, alert, id, time(NULL), &d, &path, &err);
-	rc = report(rc, &d, path, err);
+	return published(g, &pa, &p, rc, &d, path, err);
+}
+
+static int
+cmd_push(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"id", required_argument, NULL, 'i'}, PUSH_OPTIONS, {NULL, 0, NULL, 0}};
+	struct pstore_doc d = {0};
+	struct push_args pa;
+	struct publisher *p;
+	const char *id = NULL;
+	char *err = NULL;
+	int ch, rc, k;
+
+	push_args_init(&pa);
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if ((k = push_arg(&pa, ch, optarg)) != 0) {
+			if (k < 0)
+				return 2;
+		} else if (ch == 'i') {
+			id = optarg;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if ((p = open_pub(g, 0)) == NULL)
+		return 1;
+	rc = pstore_document(publish_store(p), id, &d, &err);
 	publish_close(p);
-	return rc;
+	if (rc <= 0) {
+		fprintf(stderr, "portcullis-provider: %s\n",
+		        rc < 0 ? err
+		        : id   ? "no such document published here"
+		               : "nothing published yet");
+		free(err);
+		return 1;
+	}
+	printf("seq=%llu type=%s id=%s\n", (unsigned long long)d.seq, d.type, d.id);
+	push_doc(g, &pa, d.id, d.seq, d.envelope);
+	pstore_doc_clear(&d);
+	return 0;
 }
 
 static int
@@ -354,18 +555,22 @@ static int
 cmd_enrol_token(const struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {{"ttl", required_argument, NULL, 't'},
+	                                     {"count", required_argument, NULL, 'c'},
 	                                     {NULL, 0, NULL, 0}};
-	char token[PSTORE_TOKEN_HEX + 1], *err = NULL;
+	char(*tokens)[PSTORE_TOKEN_HEX + 1], *err = NULL;
 	int64_t ttl = 24 * 3600;
+	unsigned long count = 1;
 	struct publisher *p;
 	int ch, rc;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 't' || parse_ttl(optarg, &ttl) < 0) {
-			usage(stderr);
-			return 2;
-		}
+		if (ch == 't' && parse_ttl(optarg, &ttl) == 0)
+			continue;
+		if (ch == 'c' && parse_count(optarg, 1, 100000, "--count", &count) == 0)
+			continue;
+		usage(stderr);
+		return 2;
 	}
 	if (optind != argc) {
 		usage(stderr);
@@ -373,13 +578,16 @@ cmd_enrol_token(const struct globals *g, int argc, char **argv)
 	}
 	if ((p = open_pub(g, 0)) == NULL)
 		return 1;
-	rc = pstore_enrol_token_new(publish_store(p), time(NULL), ttl, token, &err);
+	tokens = xcalloc(count, sizeof(*tokens));
+	rc = pstore_enrol_tokens_new(publish_store(p), time(NULL), ttl, count, tokens, &err);
 	if (rc < 0) {
 		fprintf(stderr, "portcullis-provider: %s\n", err);
 		free(err);
 	} else {
-		printf("%s\n", token);
+		for (unsigned long i = 0; i < count; i++)
+			printf("%s\n", tokens[i]);
 	}
+	free(tokens);
 	publish_close(p);
 	return rc < 0 ? 1 : 0;
 }
@@ -390,10 +598,18 @@ cmd_serve(const struct globals *g, int argc, char **argv)
 	static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
 	                                     {"tls-cert", required_argument, NULL, 'c'},
 	                                     {"tls-key", required_argument, NULL, 'k'},
+	                                     {"templates", required_argument, NULL, 'T'},
+	                                     {"max-upload", required_argument, NULL, 'U'},
+	                                     PUSH_OPTIONS,
 	                                     {NULL, 0, NULL, 0}};
 	struct pserver_opts o = {0};
+	struct push_args pa;
 	char *err = NULL;
-	int ch;
+	int ch, taken;
+
+	push_args_init(&pa);
+
+	o.templates = PORTCULLIS_TEMPLATEDIR "/provider";
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -403,6 +619,20 @@ cmd_serve(const struct globals *g, int argc, char **argv)
 			o.tls_cert = optarg;
 		} else if (ch == 'k') {
 			o.tls_key = optarg;
+		} else if (ch == 'T') {
+			o.templates = optarg;
+		} else if ((taken = push_arg(&pa, ch, optarg)) != 0) {
+			if (taken < 0)
+				return 2;
+		} else if (ch == 'U') {
+			if (parse_size(optarg, &o.max_upload) < 0 || o.max_upload == 0 ||
+			    o.max_upload > (1ull << 30)) {
+				fprintf(stderr,
+				        "portcullis-provider: --max-upload \"%.40s\": a size"
+				        " up to 1G\n",
+				        optarg);
+				return 2;
+			}
 		} else {
 			usage(stderr);
 			return 2;
@@ -417,6 +647,8 @@ cmd_serve(const struct globals *g, int argc, char **argv)
 	o.feed_dir = g->feed_dir;
 	o.key_path = g->key;
 	o.provider = g->name;
+	pa.o.provider = g->name;
+	o.push = pa.off ? NULL : &pa.o;
 	if (log_get_level() < LOG_LVL_INFO)
 		log_set_level(LOG_LVL_INFO);
 	if (pserver_run(&o, &err) < 0) {
@@ -425,6 +657,51 @@ cmd_serve(const struct globals *g, int argc, char **argv)
 		return 1;
 	}
 	return 0;
+}
+
+/* The console's password: one line from stdin, stored as an scrypt hash. */
+static int
+cmd_passwd(const struct globals *g, int argc, char **argv)
+{
+	char buf[CPASS_MAX_LEN + 2], *line, *err = NULL;
+	size_t n;
+	int rc;
+
+	(void)argv;
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (fgets(buf, sizeof(buf), stdin) == NULL) {
+		fprintf(stderr, "portcullis-provider: passwd reads the new password from stdin\n");
+		return 1;
+	}
+	n = strcspn(buf, "\r\n");
+	if (buf[n] == '\0' && n > CPASS_MAX_LEN) {
+		fprintf(stderr, "portcullis-provider: the password is longer than %d bytes\n",
+		        CPASS_MAX_LEN);
+		return 1;
+	}
+	buf[n] = '\0';
+	if (n < CPASS_MIN_LEN) {
+		fprintf(stderr, "portcullis-provider: the password needs at least %d characters\n",
+		        CPASS_MIN_LEN);
+		return 1;
+	}
+	if (mkdir(g->state_dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "portcullis-provider: %s: %s\n", g->state_dir, strerror(errno));
+		return 1;
+	}
+	line = cpass_hash(buf, &err);
+	memset(buf, 0, sizeof(buf));
+	rc = line != NULL ? cpass_store(g->state_dir, line, &err) : -1;
+	if (rc < 0)
+		fprintf(stderr, "portcullis-provider: %s\n", err ? err : "failed");
+	else
+		printf("console password set (%s/%s)\n", g->state_dir, CPASS_FILE);
+	free(line);
+	free(err);
+	return rc < 0 ? 1 : 0;
 }
 
 /* Unix seconds as ISO 8601 UTC into buf. */
@@ -503,9 +780,10 @@ static const struct {
 	const char *name;
 	int (*fn)(const struct globals *, int, char **);
 } commands[] = {
-    {"keygen", cmd_keygen},     {"alert", cmd_alert},         {"update", cmd_update},
-    {"allclear", cmd_allclear}, {"documents", cmd_documents}, {"enrol-token", cmd_enrol_token},
-    {"serve", cmd_serve},       {"gateways", cmd_gateways},   {"receipts", cmd_receipts},
+    {"keygen", cmd_keygen},           {"alert", cmd_alert},   {"update", cmd_update},
+    {"allclear", cmd_allclear},       {"push", cmd_push},     {"documents", cmd_documents},
+    {"enrol-token", cmd_enrol_token}, {"serve", cmd_serve},   {"gateways", cmd_gateways},
+    {"receipts", cmd_receipts},       {"passwd", cmd_passwd},
 };
 
 int

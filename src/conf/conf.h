@@ -168,6 +168,10 @@ struct pc_config {
 	char *outbreak_push_tls_cert, *outbreak_push_tls_key;
 	char *outbreak_feed_url;    /* pull; "" = off */
 	char *outbreak_receipt_url; /* where pulled documents' receipts go; "" = none */
+	char *outbreak_enrol_url;   /* the provider's POST /enrol; "" = enrolled by hand */
+	char *outbreak_enrol_token; /* the one-time token for it */
+	char *outbreak_push_url;    /* the push URL announced; "" = from push_listen */
+	char *outbreak_scope;       /* the scope announced; "" = none */
 	uint64_t outbreak_poll_interval_ms;
 	uint64_t outbreak_fetch_timeout_ms;
 	uint64_t outbreak_max_document;

@@ -21,6 +21,7 @@
 #include "daemon/daemon.h"
 #include "daemon/runtime.h"
 #include "ftp/ftp_proxy.h"
+#include "net/listener.h"
 #include "outbreak/ohttp.h"
 #include "outbreak/outbreak.h"
 #include "smtp/smtp_proxy.h"
@@ -346,7 +347,7 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 		if (ftp_proxy_listen(d.fpx, &conf->ftp_listeners[i], &err) < 0)
 			fatalx("%s", err);
 	if (conf->outbreak_push_listen[0] &&
-	    (push_fd = ohttp_bind(conf->outbreak_push_listen, &err)) < 0)
+	    (push_fd = net_bind("outbreak.push_listen", conf->outbreak_push_listen, &err)) < 0)
 		fatalx("%s", err);
 	prepare_dirs(conf, pw);
 	drop_privileges(pw);

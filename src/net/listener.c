@@ -45,32 +45,44 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 	log_warn("listener %s: accept", l->name);
 }
 
-struct net_listener *
-net_listen(struct event_base *base, const char *name, const char *addr, net_accept_cb cb, void *arg,
-           char **err)
+int
+net_bind(const char *what, const char *addr, char **err)
 {
 	struct sockaddr_storage ss;
-	struct net_listener *l;
 	socklen_t len;
 	int fd, one = 1;
 
 	if (hostport_parse(addr, &ss, &len) < 0) {
-		*err = xasprintf("[%s] listen = %s: not an address", name, addr);
-		return NULL;
+		*err = xasprintf("%s \"%s\": not ADDRESS:PORT", what, addr);
+		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		*err = xasprintf("socket: %s", strerror(errno));
-		return NULL;
+		*err = xasprintf("%s: socket: %s", what, strerror(errno));
+		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, BACKLOG) < 0) {
-		*err = xasprintf("[%s] cannot listen on %s: %s", name, addr, strerror(errno));
+		*err = xasprintf("%s cannot listen on %s: %s", what, addr, strerror(errno));
 		close(fd);
-		return NULL;
+		return -1;
 	}
+	return fd;
+}
+
+struct net_listener *
+net_listen(struct event_base *base, const char *name, const char *addr, net_accept_cb cb, void *arg,
+           char **err)
+{
+	struct net_listener *l;
+	char *what = xasprintf("[%s]", name);
+	int fd = net_bind(what, addr, err);
+
+	free(what);
+	if (fd < 0)
+		return NULL;
 	l = xcalloc(1, sizeof(*l));
 	l->name = xstrdup(name);
 	l->addr = xstrdup(addr);

@@ -21,6 +21,14 @@ typedef void (*net_accept_cb)(void *arg, struct net_listener *l, int fd, const s
                               socklen_t salen);
 
 /*
+ * A bound, listening, non-blocking TCP socket on addr ("127.0.0.1:10025",
+ * "[::1]:25"; SO_REUSEADDR, IPv6 only for an IPv6 address): the fd, or -1
+ * with *err (allocated) naming what, the address and why. For servers that
+ * hand the socket to another accept loop (evhttp).
+ */
+int net_bind(const char *what, const char *addr, char **err);
+
+/*
  * Binds addr ("127.0.0.1:10025", "[::1]:25") and listens. name and addr are
  * copied. NULL with *err (caller frees) when the address is bad or taken.
  */

@@ -70,28 +70,6 @@ struct hjob {
 	char *reply;
 };
 
-int
-ohttp_bind(const char *addr, char **err)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int fd, on = 1;
-
-	if (hostport_parse(addr, &ss, &sl) < 0) {
-		*err = xasprintf("outbreak.push_listen: \"%s\" is not ADDRESS:PORT", addr);
-		return -1;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
-		*err = xasprintf("outbreak.push_listen %s: %s", addr, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* ------------------------------------------------------------- replies */
 
 static char *

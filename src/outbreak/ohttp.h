@@ -14,9 +14,6 @@
 struct workq;
 struct ohttp;
 
-/* Binds the push endpoint's socket (as root, before the privilege drop).
- * The fd, or -1 with *err. */
-int ohttp_bind(const char *addr, char **err);
 /*
  * Serves the push endpoint on push_fd (taken over; -1: none) and the
  * control socket. Call after the privilege drop (the socket and the TLS

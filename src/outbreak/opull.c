@@ -1,7 +1,8 @@
 /*
- * opull: the feed poller (its own thread) and the libcurl requests the
- * outbreak module makes: the feed index (conditional GET with ETag), the
- * documents it lists, update files given by URL, and receipts posted back.
+ * opull: the feed poller (its own thread, which also runs the enrolment,
+ * oenrol.c) and the libcurl requests the outbreak module makes: the feed
+ * index (conditional GET with ETag), the documents it lists, update files
+ * given by URL, receipts posted back, the enrolment.
  * The feed's format is in docs/outbreak.md.
  */
 #include <pthread.h>
@@ -29,7 +30,11 @@ struct opull {
 	uint64_t interval_ms;
 	char *etag;
 	uint64_t refused_seq; /* the highest seq refused for good: not fetched again */
+	struct oenrol *enrol; /* enrolment still to do, or NULL */
 };
+
+/* How soon a failed enrolment is tried again (or poll_interval, if shorter). */
+#define ENROL_RETRY_MS 5000
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -155,15 +160,18 @@ opull_fetch(const char *url, uint64_t timeout_ms, uint64_t max, const char *etag
 }
 
 long
-opull_post(const char *url, uint64_t timeout_ms, const char *body, size_t blen, char **err)
+opull_request(const char *url, uint64_t timeout_ms, uint64_t max, const char *body, size_t blen,
+              char **out, size_t *outlen, char **err)
 {
-	struct body b = {.max = 1 << 20};
+	struct body b = {.max = max};
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
 	CURL *c = easy(url, timeout_ms);
 	long code = -1;
 	CURLcode rc;
 
 	*err = NULL;
+	*out = NULL;
+	*outlen = 0;
 	if (c == NULL) {
 		curl_slist_free_all(h);
 		*err = xstrdup("curl_easy_init failed");
@@ -176,12 +184,30 @@ opull_post(const char *url, uint64_t timeout_ms, const char *body, size_t blen, 
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK)
-		*err = xasprintf("%s: %s", url, curl_easy_strerror(rc));
+		*err = b.too_big
+		           ? xasprintf("%s: larger than %llu bytes", url, (unsigned long long)max)
+		           : xasprintf("%s: %s", url, curl_easy_strerror(rc));
 	else
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
-	free(b.buf);
+	if (code < 0) {
+		free(b.buf);
+		return -1;
+	}
+	*out = b.buf ? b.buf : xstrdup("");
+	*outlen = b.len;
+	return code;
+}
+
+long
+opull_post(const char *url, uint64_t timeout_ms, const char *body, size_t blen, char **err)
+{
+	char *out = NULL;
+	size_t len = 0;
+	long code = opull_request(url, timeout_ms, 1 << 20, body, blen, &out, &len, err);
+
+	free(out);
 	return code;
 }
 
@@ -326,10 +352,18 @@ pull_thread(void *arg)
 		struct timespec ts;
 
 		pthread_mutex_unlock(&p->lock);
-		if (running(p->ob))
-			poll_once(p);
-		else
+		if (!running(p->ob)) {
 			wait_ms = 200; /* the daemon is still starting: look again soon */
+		} else {
+			if (p->enrol != NULL && oenrol_try(p->ob, p->enrol) >= 0) {
+				oenrol_free(p->enrol);
+				p->enrol = NULL;
+			}
+			if (p->enrol != NULL && wait_ms > ENROL_RETRY_MS)
+				wait_ms = ENROL_RETRY_MS;
+			if (p->feed_url != NULL)
+				poll_once(p);
+		}
 		pthread_mutex_lock(&p->lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += (time_t)(wait_ms / 1000);
@@ -348,10 +382,15 @@ pull_thread(void *arg)
 void
 opull_start(struct outbreak *ob, const struct pc_config *c)
 {
-	struct opull *p = xcalloc(1, sizeof(*p));
+	struct oenrol *enrol = oenrol_new(ob, c);
+	struct opull *p;
 
+	if (!c->outbreak_feed_url[0] && enrol == NULL)
+		return;
+	p = xcalloc(1, sizeof(*p));
 	p->ob = ob;
-	p->feed_url = xstrdup(c->outbreak_feed_url);
+	p->enrol = enrol;
+	p->feed_url = c->outbreak_feed_url[0] ? xstrdup(c->outbreak_feed_url) : NULL;
 	p->receipt_url = c->outbreak_receipt_url[0] ? xstrdup(c->outbreak_receipt_url) : NULL;
 	p->interval_ms = c->outbreak_poll_interval_ms;
 	pthread_mutex_init(&p->lock, NULL);
@@ -359,8 +398,9 @@ opull_start(struct outbreak *ob, const struct pc_config *c)
 	if (pthread_create(&p->thread, NULL, pull_thread, p) != 0)
 		fatalx("outbreak: cannot start the feed poller");
 	ob->pull = p;
-	log_info("outbreak: polling %s every %llus", p->feed_url,
-	         (unsigned long long)(p->interval_ms / 1000));
+	if (p->feed_url)
+		log_info("outbreak: polling %s every %llus", p->feed_url,
+		         (unsigned long long)(p->interval_ms / 1000));
 }
 
 void
@@ -375,6 +415,7 @@ opull_stop(struct outbreak *ob)
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
+	oenrol_free(p->enrol);
 	free(p->feed_url);
 	free(p->receipt_url);
 	free(p->etag);

@@ -23,6 +23,7 @@
 #include "store/storeio.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/sys.h"
 #include "util/xalloc.h"
 
 void
@@ -125,8 +126,7 @@ outbreak_new(const struct pc_config *c, char **err)
 		return NULL;
 	}
 	release_start(ob, c->outbreak_release_threads);
-	if (c->outbreak_feed_url[0])
-		opull_start(ob, c);
+	opull_start(ob, c); /* when there is a feed to poll or an enrolment to do */
 	if (ob->keys.n)
 		log_info("outbreak: gateway %s, %zu provider key(s), %s", ob->gateway, ob->keys.n,
 		         seal_sealed(ob->seal) ? "sealed" : "open");
@@ -249,51 +249,11 @@ file_bytes(struct outbreak *ob, const struct omsg_file *f, unsigned char **buf, 
 	return 0;
 }
 
-/* Writes name into dir atomically (temporary file, fsync, rename, dir fsync). */
+/* Writes name into dir atomically (util/sys.h). */
 static int
 write_sigfile(const char *dir, const char *name, const unsigned char *buf, size_t len, char **err)
 {
-	char *tmp = xasprintf("%s/.%s.tmp", dir, name), *dst = xasprintf("%s/%s", dir, name);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644), rc = -1;
-	size_t off = 0;
-
-	if (fd < 0)
-		goto out;
-	while (off < len) {
-		ssize_t w = write(fd, buf + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto out;
-		off += (size_t)w;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, dst) < 0)
-		goto out;
-	{
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	rc = 0;
-out:
-	if (rc < 0) {
-		*err = xasprintf("%s: %s", dst, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-	}
-	free(tmp);
-	free(dst);
-	return rc;
+	return write_file_atomic(dir, name, buf, len, 0644, err);
 }
 
 static const char *
@@ -550,6 +510,15 @@ outbreak_submit(struct outbreak *ob, const char *env, size_t len, const char *so
 		result_set(res, 0, 403, "replayed or out of order: seq %llu is not above %llu",
 		           (unsigned long long)m.seq, (unsigned long long)last);
 		goto reject;
+	}
+	if (m.type == OMSG_ALERT) {
+		struct seal_alert known;
+
+		if (seal_alert_get(ob->seal, m.id, &known) == 0) {
+			seal_alert_clear(&known);
+			result_set(res, 0, 409, "alert %s is known already (IDs are unique)", m.id);
+			goto reject;
+		}
 	}
 	rt = outbreak_runtime(ob);
 	if (act(ob, rt, &m, &detail, &err) < 0) {

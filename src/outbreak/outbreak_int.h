@@ -19,6 +19,7 @@
 
 struct release_round; /* release.c */
 struct opull;         /* opull.c */
+struct oenrol;        /* oenrol.c */
 
 struct outbreak {
 	pthread_mutex_t lock;        /* rt, and the release queue (release.c) */
@@ -74,5 +75,22 @@ void opull_stop(struct outbreak *ob);
 long opull_fetch(const char *url, uint64_t timeout_ms, uint64_t max, const char *etag_in,
                  const char *body, char **out, size_t *outlen, char **etag_out, char **err);
 long opull_post(const char *url, uint64_t timeout_ms, const char *body, size_t blen, char **err);
+/*
+ * POSTs body (JSON) to url and returns the HTTP status with the answer,
+ * whatever the status: *out (NUL-terminated, at most max bytes, allocated)
+ * and *outlen. -1 with *err when there is no answer.
+ */
+long opull_request(const char *url, uint64_t timeout_ms, uint64_t max, const char *body,
+                   size_t blen, char **out, size_t *outlen, char **err);
+
+/*
+ * oenrol.c: enrolment with the provider (outbreak.enrol_url). NULL when
+ * there is nothing to do (no enrol_url, already enrolled with this URL, ID
+ * and key, or no token: logged). oenrol_try: 0 enrolled (recorded), 1
+ * refused for good (logged), -1 failed for now (logged; try again later).
+ */
+struct oenrol *oenrol_new(struct outbreak *ob, const struct pc_config *c);
+int oenrol_try(struct outbreak *ob, struct oenrol *e);
+void oenrol_free(struct oenrol *e);
 
 #endif

@@ -305,11 +305,18 @@ commit(struct seal *s, int ok)
 	return -1;
 }
 
-int
-seal_add_alert(struct seal *s, const struct omsg *m, time_t now, char **err)
+/*
+ * Records document m: under the lock, in one transaction, m's seq and what
+ * fn writes; after the commit the active alerts are reloaded. noun names
+ * the document in the error. 0, or -1 with *err.
+ */
+typedef int (*record_fn)(struct seal *s, const struct omsg *m, time_t now, void *arg);
+
+static int
+record_document(struct seal *s, const struct omsg *m, time_t now, const char *noun, record_fn fn,
+                void *arg, char **err)
 {
-	char *vir = join_words(m->viruses, m->nviruses);
-	char *sha = join_hashes((const uint8_t(*)[32])m->sha256, m->nsha256);
+	char *what;
 	int ok;
 
 	*err = NULL;
@@ -318,8 +325,35 @@ seal_add_alert(struct seal *s, const struct omsg *m, time_t now, char **err)
 		seal_errmsg(s, err, "seal state");
 		goto out;
 	}
-	ok = set_seq(s, m) == 0 &&
-	     exec_args(s,
+	ok = set_seq(s, m) == 0 && fn(s, m, now, arg) == 0;
+	if (!ok) {
+		what = xasprintf("recording the %s", noun);
+		seal_errmsg(s, err, what);
+		free(what);
+	}
+	if (commit(s, ok) < 0) {
+		if (*err == NULL) {
+			what = xasprintf("committing the %s", noun);
+			seal_errmsg(s, err, what);
+			free(what);
+		}
+		goto out;
+	}
+	load_active(s);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return *err ? -1 : 0;
+}
+
+static int
+write_alert(struct seal *s, const struct omsg *m, time_t now, void *arg)
+{
+	char *vir = join_words(m->viruses, m->nviruses);
+	char *sha = join_hashes((const uint8_t(*)[32])m->sha256, m->nsha256);
+	int rc;
+
+	(void)arg;
+	rc = exec_args(s,
 	               "INSERT INTO alerts (id, provider, seq, mode, scope_dir, scope_proto,"
 	               " viruses, sha256, name, issued, expires, received, state, ended,"
 	               " ended_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
@@ -327,20 +361,16 @@ seal_add_alert(struct seal *s, const struct omsg *m, time_t now, char **err)
 	               "ttiiiitttiii", m->id, m->provider, (int64_t)m->seq, (int64_t)m->mode,
 	               (int64_t)m->scope_dir, (int64_t)m->scope_proto, vir, sha,
 	               m->name ? m->name : "", (int64_t)m->issued, (int64_t)m->expires,
-	               (int64_t)now) == 0;
-	if (!ok)
-		seal_errmsg(s, err, "recording the alert");
-	if (commit(s, ok) < 0) {
-		if (*err == NULL)
-			seal_errmsg(s, err, "committing the alert");
-		goto out;
-	}
-	load_active(s);
-out:
-	pthread_mutex_unlock(&s->lock);
+	               (int64_t)now);
 	free(vir);
 	free(sha);
-	return *err ? -1 : 0;
+	return rc;
+}
+
+int
+seal_add_alert(struct seal *s, const struct omsg *m, time_t now, char **err)
+{
+	return record_document(s, m, now, "alert", write_alert, NULL, err);
 }
 
 /* 1 if every word of the space-separated list is a known virus. */
@@ -367,112 +397,95 @@ all_known(struct seal *s, const char *viruses)
 	return all && any;
 }
 
-int
-seal_add_update(struct seal *s, const struct omsg *m, time_t now, char ***ids, size_t *n,
-                char **err)
+/* The alerts an update releases (write_update fills it). */
+struct released {
+	char **ids;
+	size_t n, cap;
+};
+
+static int
+write_update(struct seal *s, const struct omsg *m, time_t now, void *arg)
 {
-	char *vir = join_words(m->viruses, m->nviruses);
-	char **out = NULL;
-	size_t cnt = 0, cap = 0;
+	struct released *r = arg;
+	char *vir = join_words(m->viruses, m->nviruses), *by;
+	sqlite3_stmt *st;
 	int ok;
 
-	*err = NULL;
-	*ids = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->lock);
-	if (begin(s) < 0) {
-		seal_errmsg(s, err, "seal state");
-		goto out;
-	}
-	ok = set_seq(s, m) == 0 &&
-	     exec_args(s,
+	ok = exec_args(s,
 	               "INSERT OR REPLACE INTO updates (id, provider, seq, viruses, received)"
 	               " VALUES (?1, ?2, ?3, ?4, ?5)",
 	               "ttiti", m->id, m->provider, (int64_t)m->seq, vir, (int64_t)now) == 0;
+	free(vir);
 	for (size_t i = 0; ok && i < m->nviruses; i++)
 		ok = exec_args(
 		         s,
 		         "INSERT OR IGNORE INTO viruses (name, update_id, time) VALUES (?1, ?2,"
 		         " ?3)",
 		         "tti", m->viruses[i], m->id, (int64_t)now) == 0;
-	if (ok) {
-		sqlite3_stmt *st;
-
-		if (sqlite3_prepare_v2(s->db,
-		                       "SELECT id, viruses FROM alerts WHERE state IN ('active',"
-		                       " 'expired')",
-		                       -1, &st, NULL) != SQLITE_OK)
-			ok = 0;
-		else {
-			while (sqlite3_step(st) == SQLITE_ROW)
-				if (all_known(s, (const char *)sqlite3_column_text(st, 1))) {
-					out = xgrow(out, &cap, cnt + 1, sizeof(*out));
-					out[cnt++] =
-					    xstrdup((const char *)sqlite3_column_text(st, 0));
-				}
-			sqlite3_finalize(st);
+	if (!ok)
+		return -1;
+	if (sqlite3_prepare_v2(
+	        s->db, "SELECT id, viruses FROM alerts WHERE state IN ('active', 'expired')", -1,
+	        &st, NULL) != SQLITE_OK)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (all_known(s, (const char *)sqlite3_column_text(st, 1))) {
+			r->ids = xgrow(r->ids, &r->cap, r->n + 1, sizeof(*r->ids));
+			r->ids[r->n++] = xstrdup((const char *)sqlite3_column_text(st, 0));
 		}
-	}
-	for (size_t i = 0; ok && i < cnt; i++) {
-		char *by = xasprintf("update %s", m->id);
-
+	sqlite3_finalize(st);
+	by = xasprintf("update %s", m->id);
+	for (size_t i = 0; ok && i < r->n; i++)
 		ok = exec_args(s,
 		               "UPDATE alerts SET state = 'releasing', ended = ?2, ended_by = ?3"
 		               " WHERE id = ?1",
-		               "tit", out[i], (int64_t)now, by) == 0;
-		free(by);
+		               "tit", r->ids[i], (int64_t)now, by) == 0;
+	free(by);
+	return ok ? 0 : -1;
+}
+
+int
+seal_add_update(struct seal *s, const struct omsg *m, time_t now, char ***ids, size_t *n,
+                char **err)
+{
+	struct released r = {0};
+
+	*ids = NULL;
+	*n = 0;
+	if (record_document(s, m, now, "update", write_update, &r, err) < 0) {
+		for (size_t i = 0; i < r.n; i++)
+			free(r.ids[i]);
+		free(r.ids);
+		return -1;
 	}
-	if (!ok)
-		seal_errmsg(s, err, "recording the update");
-	if (commit(s, ok) < 0) {
-		if (*err == NULL)
-			seal_errmsg(s, err, "committing the update");
-		for (size_t i = 0; i < cnt; i++)
-			free(out[i]);
-		free(out);
-		out = NULL;
-		cnt = 0;
-		goto out;
-	}
-	load_active(s);
-	*ids = out;
-	*n = cnt;
-out:
-	pthread_mutex_unlock(&s->lock);
-	free(vir);
-	return *err ? -1 : 0;
+	*ids = r.ids;
+	*n = r.n;
+	return 0;
+}
+
+static int
+write_allclear(struct seal *s, const struct omsg *m, time_t now, void *arg)
+{
+	char *by = xasprintf("allclear %s", m->id);
+	int rc = exec_args(s,
+	                   "UPDATE alerts SET state = 'releasing', ended = ?2, ended_by = ?3"
+	                   " WHERE id = ?1 AND state IN ('active', 'expired')",
+	                   "tit", m->alert, (int64_t)now, by);
+
+	free(by);
+	if (rc == 0)
+		*(int *)arg = sqlite3_changes(s->db);
+	return rc;
 }
 
 int
 seal_add_allclear(struct seal *s, const struct omsg *m, time_t now, char **err)
 {
-	char *by = xasprintf("allclear %s", m->id);
-	int ok, changed = 0;
+	int changed = 0;
 
-	*err = NULL;
-	pthread_mutex_lock(&s->lock);
-	if (begin(s) < 0) {
-		seal_errmsg(s, err, "seal state");
-		goto out;
-	}
-	ok = set_seq(s, m) == 0 &&
-	     exec_args(s,
-	               "UPDATE alerts SET state = 'releasing', ended = ?2, ended_by = ?3"
-	               " WHERE id = ?1 AND state IN ('active', 'expired')",
-	               "tit", m->alert, (int64_t)now, by) == 0;
-	changed = ok ? sqlite3_changes(s->db) : 0;
-	if (!ok)
-		seal_errmsg(s, err, "recording the all-clear");
-	if (commit(s, ok) < 0) {
-		if (*err == NULL)
-			seal_errmsg(s, err, "committing the all-clear");
-		goto out;
-	}
-	load_active(s);
-out:
-	pthread_mutex_unlock(&s->lock);
-	free(by);
-	return *err ? -1 : changed > 0;
+	if (record_document(s, m, now, "all-clear", write_allclear, &changed, err) < 0)
+		return -1;
+	return changed > 0;
 }
 
 int

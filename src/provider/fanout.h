@@ -8,7 +8,9 @@
  * document by pull (the feed) when they come back.
  *
  * Blocking; opens its own pstore handle from state_dir, so it can run on
- * any thread (fanout_start() runs it on a detached one).
+ * any thread (fanout_start() runs it on a detached one). Each gateway's
+ * outcome is logged (util/log.h): a retry at info, a gateway given up at
+ * warn (with the reason), a receipt recorded at debug.
  */
 #ifndef PC_FANOUT_H
 #define PC_FANOUT_H
@@ -30,10 +32,13 @@ struct fanout_opts {
 void fanout_opts_default(struct fanout_opts *o);
 
 struct fanout_stats {
-	size_t gateways; /* registered with a push URL */
-	size_t receipts; /* verified receipts recorded */
-	size_t failed;   /* no receipt after every attempt */
-	double seconds;  /* from the call until the last receipt was recorded */
+	size_t gateways;         /* registered with a push URL */
+	size_t receipts;         /* verified receipts recorded (a repeat counts) */
+	size_t failed;           /* no receipt recorded, after every attempt or a refusal */
+	size_t refused;          /* of failed: a 4xx, or an answer without a valid receipt */
+	size_t retries;          /* attempts after a first one */
+	double seconds;          /* from the call until every gateway was done */
+	double receipts_seconds; /* from the call until the last receipt was recorded */
 };
 
 /*

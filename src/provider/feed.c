@@ -17,56 +17,10 @@
 #include "util/sys.h"
 #include "util/xalloc.h"
 
-/* fsyncs directory dir (the rename inside it). */
-static int
-fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 int
 feed_write_file(const char *dir, const char *name, const char *data, size_t len, char **err)
 {
-	char *tmp = xasprintf("%s/.%s.%ld.tmp", dir, name, (long)getpid());
-	char *path = xasprintf("%s/%s", dir, name);
-	int fd, e;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		*err = xasprintf("%s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		e = errno;
-		close(fd);
-		unlink(tmp);
-		*err = xasprintf("%s: %s", tmp, strerror(e));
-		goto fail;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		e = errno;
-		unlink(tmp);
-		*err = xasprintf("%s: %s", path, strerror(e));
-		goto fail;
-	}
-	if (fsync_dir(dir) < 0) {
-		*err = xasprintf("%s: fsync: %s", dir, strerror(errno));
-		goto fail;
-	}
-	free(tmp);
-	free(path);
-	return 0;
-fail:
-	free(tmp);
-	free(path);
-	return -1;
+	return write_file_atomic(dir, name, data, len, 0644, err);
 }
 
 /* The index's JSON text (allocated, ends in a newline). */

@@ -5,7 +5,8 @@
  * the gateway's ohttp.c comes when the server takes more work. The state is
  * opened with pstore_open() directly, without the publisher's lock, so the
  * CLI (alert, update, ...) keeps working while the server runs; SQLite's
- * busy timeout orders the writers.
+ * busy timeout orders the writers. The routes under /console/ are
+ * console.c's (its publications take the publisher's lock, as the CLI's).
  */
 #include "provider/pserver.h"
 
@@ -29,9 +30,12 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include "config.h"
+#include "net/listener.h"
 #include "net/tls.h"
 #include "outbreak/omsg.h"
 #include "provider/build.h"
+#include "provider/console.h"
 #include "provider/pstore.h"
 #include "util/cidr.h"
 #include "util/log.h"
@@ -49,6 +53,8 @@ struct pserver {
 	struct evhttp *http;
 	SSL_CTX *tls;
 	struct pstore *ps;
+	struct console *console;
+	struct console_opts co;
 	char pub_hex[65];
 };
 
@@ -68,6 +74,8 @@ reason_of(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
 	default:
 		return "Error";
 	}
@@ -419,10 +427,17 @@ on_receipt(struct pserver *s, struct evhttp_request *req)
 	}
 	rc = pstore_add_receipt(s->ps, gw, m.message, m.message_seq, m.state, m.time, body,
 	                        time(NULL), &err);
-	if (rc != 0) {
-		if (rc < 0)
-			log_warnx("receipt: %s", err);
-		reply_error(req, rc < 0 ? 500 : 403, "cannot record the receipt");
+	if (rc < 0) {
+		log_warnx("receipt: %s", err);
+		reply_error(req, 500, "cannot record the receipt");
+		goto out;
+	}
+	if (rc != PSTORE_RECEIPT_NEW) {
+		snprintf(msg, sizeof(msg), "receipt from %s refused: %s", gw,
+		         rc == PSTORE_RECEIPT_UNPUBLISHED
+		             ? "its message is not a document published here (ID and seq)"
+		             : "the gateway is not enrolled");
+		reply_error(req, 403, msg);
 		goto out;
 	}
 	r = json_object();
@@ -456,16 +471,19 @@ on_request(struct evhttp_request *req, void *arg)
 			reply_error(req, 405, "GET only");
 		else
 			on_feed(s, req, path + 6);
-	} else if (strcmp(path, "/enrol") == 0) {
+	} else if (strcmp(path, "/enrol") == 0 || strcmp(path, "/receipts") == 0) {
+		/* evhttp's own limit is the console's upload limit: this one is theirs */
 		if (m != EVHTTP_REQ_POST)
 			reply_error(req, 405, "POST only");
-		else
+		else if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
+		         PSERVER_MAX_BODY)
+			reply_error(req, 413, "request body too large");
+		else if (strcmp(path, "/enrol") == 0)
 			on_enrol(s, req);
-	} else if (strcmp(path, "/receipts") == 0) {
-		if (m != EVHTTP_REQ_POST)
-			reply_error(req, 405, "POST only");
 		else
 			on_receipt(s, req);
+	} else if (strcmp(path, "/console") == 0 || strncmp(path, "/console/", 9) == 0) {
+		console_handle(s->console, req, path);
 	} else {
 		reply_error(req, 404, "no such resource");
 	}
@@ -493,28 +511,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	log_info("signal %d: stopping", (int)sig);
 	event_base_loopbreak(s->base);
-}
-
-static int
-bind_listen(const char *addr, char **err)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int fd, on = 1;
-
-	if (hostport_parse(addr, &ss, &sl) < 0) {
-		*err = xasprintf("--listen \"%s\" is not ADDRESS:PORT", addr);
-		return -1;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
-		*err = xasprintf("listen %s: %s", addr, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 int
@@ -547,19 +543,33 @@ pserver_run(const struct pserver_opts *o, char **err)
 		return -1;
 	if (o->tls_cert != NULL && (s.tls = tls_server_ctx(o->tls_cert, o->tls_key, err)) == NULL)
 		goto out;
+	s.co.state_dir = o->state_dir;
+	s.co.feed_dir = o->feed_dir;
+	s.co.key_path = o->key_path;
+	s.co.provider = o->provider;
+	s.co.templates = o->templates ? o->templates : PORTCULLIS_TEMPLATEDIR "/provider";
+	s.co.max_upload = o->max_upload ? o->max_upload : CONSOLE_MAX_UPLOAD;
+	s.co.tls = s.tls != NULL;
+	s.co.push = o->push;
 	signal(SIGPIPE, SIG_IGN);
 	if ((s.base = event_base_new()) == NULL || (s.http = evhttp_new(s.base)) == NULL) {
 		*err = xstrdup("libevent: cannot create the server");
 		goto out;
 	}
-	evhttp_set_max_body_size(s.http, PSERVER_MAX_BODY);
+	if ((s.console = console_new(&s.co, s.ps, s.base, err)) == NULL)
+		goto out;
+	/* the largest body of any route (an update's upload); each route checks its own */
+	evhttp_set_max_body_size(
+	    s.http, (ev_ssize_t)(s.co.max_upload + CONSOLE_UPLOAD_SLACK > PSERVER_MAX_BODY
+	                             ? s.co.max_upload + CONSOLE_UPLOAD_SLACK
+	                             : PSERVER_MAX_BODY));
 	evhttp_set_max_headers_size(s.http, 16 * 1024);
 	evhttp_set_timeout(s.http, 60);
 	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	evhttp_set_gencb(s.http, on_request, &s);
 	if (s.tls != NULL)
 		evhttp_set_bevcb(s.http, tls_bevcb, &s);
-	if ((fd = bind_listen(o->listen, err)) < 0)
+	if ((fd = net_bind("--listen", o->listen, err)) < 0)
 		goto out;
 	if (evhttp_accept_socket_with_handle(s.http, fd) == NULL) {
 		*err = xasprintf("listen %s: cannot accept", o->listen);
@@ -573,7 +583,8 @@ pserver_run(const struct pserver_opts *o, char **err)
 		*err = xstrdup("libevent: cannot catch signals");
 		goto out;
 	}
-	log_info("serving %s on %s (feed %s)", s.tls ? "HTTPS" : "HTTP", o->listen, o->feed_dir);
+	log_info("serving %s on %s (feed %s, console templates %s)", s.tls ? "HTTPS" : "HTTP",
+	         o->listen, o->feed_dir, s.co.templates);
 	if (event_base_dispatch(s.base) < 0) {
 		*err = xstrdup("event loop failed");
 		goto out;
@@ -586,7 +597,8 @@ out:
 	if (sigint)
 		event_free(sigint);
 	if (s.http)
-		evhttp_free(s.http);
+		evhttp_free(s.http); /* closes connections: a pending login check learns it */
+	console_free(s.console);     /* before the loop: its workq delivers to it */
 	if (s.base)
 		event_base_free(s.base);
 	if (s.tls)

@@ -9,7 +9,10 @@
  *   enrol_tokens(hash PRIMARY KEY, created, expires, used)
  *   gateways(id PRIMARY KEY, public_key, push_url, scope, enrolled, state, last_seen)
  *   receipts(id INTEGER PRIMARY KEY, gateway, message, message_seq, state, time,
- *            received, envelope)
+ *            received, envelope), UNIQUE (gateway, message): one receipt per
+ *            gateway and document (index receipts_once; an older state file
+ *            is migrated at open: its repeated receipts are dropped, the
+ *            first kept)
  *
  * Mapping to PostgreSQL: the counter row becomes a SEQUENCE
  * (pstore_next_seq() = SELECT nextval('provider_seq'), which is atomic
@@ -58,12 +61,24 @@ static const char schema[] =
     " received INTEGER NOT NULL, envelope TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS receipts_gateway ON receipts (gateway, id);";
 
+/*
+ * Migration to one receipt per (gateway, message): drops the repeats an
+ * older provider recorded (keeping the first), then adds the unique index.
+ * Runs once (the index's presence is checked first).
+ */
+static const char migrate_receipts_once[] =
+    "DELETE FROM receipts WHERE id NOT IN"
+    " (SELECT MIN(id) FROM receipts GROUP BY gateway, message);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS receipts_once ON receipts (gateway, message);";
+
 static int
 db_fail(struct pstore *ps, const char *what, char **err)
 {
 	*err = xasprintf("%s: %s", what, sqlite3_errmsg(ps->db));
 	return -1;
 }
+
+static int migrate(struct pstore *ps, char **err);
 
 struct pstore *
 pstore_open(const char *state_dir, char **err)
@@ -87,6 +102,8 @@ pstore_open(const char *state_dir, char **err)
 		sqlite3_free(msg);
 		goto fail;
 	}
+	if (migrate(ps, err) < 0)
+		goto fail;
 	chmod(path, 0600);
 	free(path);
 	return ps;
@@ -105,6 +122,49 @@ pstore_close(struct pstore *ps)
 	free(ps);
 }
 
+/* 1 if the index exists, 0 if not, -1 on error. */
+static int
+index_exists(struct pstore *ps, const char *name, char **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(ps->db,
+	                       "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return db_fail(ps, "schema", err);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_fail(ps, "schema", err);
+}
+
+/* Brings an older state file to the current schema (see the top). */
+static int
+migrate(struct pstore *ps, char **err)
+{
+	char *msg = NULL;
+	int rc = index_exists(ps, "receipts_once", err);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (sqlite3_exec(ps->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(ps, "begin", err);
+	if (sqlite3_exec(ps->db, migrate_receipts_once, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(ps->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+		*err = xasprintf("migration to one receipt per gateway and message: %s",
+		                 msg ? msg : sqlite3_errmsg(ps->db));
+		sqlite3_free(msg);
+		sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 /* Prepares sql; NULL with *err. */
 static sqlite3_stmt *
 prep(struct pstore *ps, const char *sql, char **err)
@@ -117,6 +177,8 @@ prep(struct pstore *ps, const char *sql, char **err)
 	}
 	return st;
 }
+
+static int step(struct pstore *ps, sqlite3_stmt *st, const char *what, char **err);
 
 /* Runs a statement without rows; 0 or -1 with *err. Finalizes st. */
 static int
@@ -244,15 +306,53 @@ pstore_documents(struct pstore *ps, int with_envelope, struct pstore_doc **out, 
 }
 
 void
+pstore_doc_clear(struct pstore_doc *d)
+{
+	free(d->type);
+	free(d->id);
+	free(d->url);
+	free(d->envelope);
+	memset(d, 0, sizeof(*d));
+}
+
+void
 pstore_docs_free(struct pstore_doc *docs, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(docs[i].type);
-		free(docs[i].id);
-		free(docs[i].url);
-		free(docs[i].envelope);
-	}
+	for (size_t i = 0; i < n; i++)
+		pstore_doc_clear(&docs[i]);
 	free(docs);
+}
+
+int
+pstore_document(struct pstore *ps, const char *id, struct pstore_doc *out, char **err)
+{
+	sqlite3_stmt *st = prep(ps,
+	                        id ? "SELECT seq, type, id, url, created, envelope FROM documents"
+	                             " WHERE id = ?"
+	                           : "SELECT seq, type, id, url, created, envelope FROM documents"
+	                             " ORDER BY seq DESC LIMIT 1",
+	                        err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (id)
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->seq = (uint64_t)sqlite3_column_int64(st, 0);
+		out->type = col_text(st, 1);
+		out->id = col_text(st, 2);
+		out->url = col_text(st, 3);
+		out->created = sqlite3_column_int64(st, 4);
+		out->envelope = col_text(st, 5);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_fail(ps, "document", err);
 }
 
 int
@@ -399,13 +499,13 @@ token_hash(const char *token, char out[65])
 	return 0;
 }
 
-int
-pstore_enrol_token_new(struct pstore *ps, time_t now, int64_t ttl,
-                       char token_out[PSTORE_TOKEN_HEX + 1], char **err)
+/* Makes one token into token_out and stores its hash with st (reset after). */
+static int
+token_one(struct pstore *ps, sqlite3_stmt *st, time_t now, int64_t ttl,
+          char token_out[PSTORE_TOKEN_HEX + 1], char **err)
 {
 	unsigned char raw[32];
 	char hash[65];
-	sqlite3_stmt *st;
 
 	if (RAND_bytes(raw, sizeof(raw)) != 1) {
 		*err = xstrdup("no random bytes");
@@ -417,14 +517,46 @@ pstore_enrol_token_new(struct pstore *ps, time_t now, int64_t ttl,
 		*err = xstrdup("SHA-256 failed");
 		return -1;
 	}
+	sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)now + ttl);
+	return step(ps, st, "store token", err) < 0 ? -1 : 0;
+}
+
+int
+pstore_enrol_tokens_new(struct pstore *ps, time_t now, int64_t ttl, size_t n,
+                        char (*tokens)[PSTORE_TOKEN_HEX + 1], char **err)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_exec(ps->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(ps, "begin", err);
 	st = prep(ps, "INSERT INTO enrol_tokens (hash, created, expires, used) VALUES (?, ?, ?, 0)",
 	          err);
 	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)now + ttl);
-	return run(ps, st, "store token", err);
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (token_one(ps, st, now, ttl, tokens[i], err) < 0) {
+			sqlite3_finalize(st);
+			goto fail;
+		}
+	sqlite3_finalize(st);
+	if (sqlite3_exec(ps->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		db_fail(ps, "commit", err);
+		goto fail;
+	}
+	return 0;
+fail:
+	sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+int
+pstore_enrol_token_new(struct pstore *ps, time_t now, int64_t ttl,
+                       char token_out[PSTORE_TOKEN_HEX + 1], char **err)
+{
+	return pstore_enrol_tokens_new(ps, now, ttl, 1, (char(*)[PSTORE_TOKEN_HEX + 1]) token_out,
+	                               err);
 }
 
 int
@@ -569,41 +701,117 @@ pstore_gateways_free(struct pstore_gateway *g, size_t n)
 
 /* ------------------------------------------------------------ receipts */
 
-int
-pstore_add_receipt(struct pstore *ps, const char *gateway, const char *message,
-                   uint64_t message_seq, const char *state, int64_t time, const char *envelope,
-                   time_t now, char **err)
-{
-	sqlite3_stmt *st;
+/* The statements of one batch of receipts, prepared once per batch. */
+struct receipt_stmts {
+	sqlite3_stmt *gateway, *document, *insert, *seen, *state;
+};
 
+static void
+receipt_stmts_free(struct receipt_stmts *s)
+{
+	sqlite3_finalize(s->gateway);
+	sqlite3_finalize(s->document);
+	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->seen);
+	sqlite3_finalize(s->state);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+receipt_stmts_prep(struct pstore *ps, struct receipt_stmts *s, char **err)
+{
+	memset(s, 0, sizeof(*s));
+	if ((s->gateway = prep(ps, "SELECT 1 FROM gateways WHERE id = ?", err)) == NULL ||
+	    (s->document = prep(ps, "SELECT 1 FROM documents WHERE id = ? AND seq = ?", err)) ==
+	        NULL ||
+	    (s->insert = prep(ps,
+	                      "INSERT INTO receipts (gateway, message, message_seq, state, time,"
+	                      " received, envelope) VALUES (?, ?, ?, ?, ?, ?, ?)"
+	                      " ON CONFLICT (gateway, message) DO NOTHING",
+	                      err)) == NULL ||
+	    (s->seen = prep(ps, "UPDATE gateways SET last_seen = ? WHERE id = ?", err)) == NULL ||
+	    (s->state = prep(ps,
+	                     "UPDATE gateways SET last_seen = ?1, state = CASE WHEN ?2 >="
+	                     " (SELECT MAX(message_seq) FROM receipts WHERE gateway = ?3)"
+	                     " THEN ?4 ELSE state END WHERE id = ?3",
+	                     err)) == NULL) {
+		receipt_stmts_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Steps a reset statement: SQLITE_ROW, SQLITE_DONE, or -1 with *err. */
+static int
+step(struct pstore *ps, sqlite3_stmt *st, const char *what, char **err)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(ps, what, err);
+	return rc;
+}
+
+/* One receipt of a batch (inside its transaction): a PSTORE_RECEIPT_* code, or -1. */
+static int
+receipt_one(struct pstore *ps, struct receipt_stmts *s, const struct pstore_receipt_in *r,
+            time_t now, char **err)
+{
+	int rc;
+
+	sqlite3_bind_text(s->gateway, 1, r->gateway, -1, SQLITE_STATIC);
+	if ((rc = step(ps, s->gateway, "gateway", err)) < 0)
+		return -1;
+	if (rc != SQLITE_ROW)
+		return PSTORE_RECEIPT_UNKNOWN_GATEWAY;
+	sqlite3_bind_text(s->document, 1, r->message, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->document, 2, (sqlite3_int64)r->message_seq);
+	if ((rc = step(ps, s->document, "document", err)) < 0)
+		return -1;
+	if (rc != SQLITE_ROW)
+		return PSTORE_RECEIPT_UNPUBLISHED;
+	sqlite3_bind_text(s->insert, 1, r->gateway, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->insert, 2, r->message, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->insert, 3, (sqlite3_int64)r->message_seq);
+	sqlite3_bind_text(s->insert, 4, r->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->insert, 5, r->time);
+	sqlite3_bind_int64(s->insert, 6, (sqlite3_int64)now);
+	sqlite3_bind_text(s->insert, 7, r->envelope, -1, SQLITE_STATIC);
+	if (step(ps, s->insert, "store receipt", err) < 0)
+		return -1;
+	if (sqlite3_changes(ps->db) == 0) {
+		/* a repeat: the gateway was seen, nothing else is new */
+		sqlite3_bind_int64(s->seen, 1, (sqlite3_int64)now);
+		sqlite3_bind_text(s->seen, 2, r->gateway, -1, SQLITE_STATIC);
+		return step(ps, s->seen, "update gateway", err) < 0 ? -1 : PSTORE_RECEIPT_REPEAT;
+	}
+	/* the state is the newest document's (a late receipt of an older one keeps it) */
+	sqlite3_bind_int64(s->state, 1, (sqlite3_int64)now);
+	sqlite3_bind_int64(s->state, 2, (sqlite3_int64)r->message_seq);
+	sqlite3_bind_text(s->state, 3, r->gateway, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->state, 4, r->state, -1, SQLITE_STATIC);
+	return step(ps, s->state, "update gateway", err) < 0 ? -1 : PSTORE_RECEIPT_NEW;
+}
+
+int
+pstore_add_receipts(struct pstore *ps, const struct pstore_receipt_in *r, size_t n, time_t now,
+                    int *rc, char **err)
+{
+	struct receipt_stmts s;
+
+	if (n == 0)
+		return 0;
 	if (sqlite3_exec(ps->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return db_fail(ps, "begin", err);
-	if ((st = prep(ps, "UPDATE gateways SET state = ?, last_seen = ? WHERE id = ?", err)) ==
-	    NULL)
+	if (receipt_stmts_prep(ps, &s, err) < 0)
 		goto fail;
-	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 3, gateway, -1, SQLITE_STATIC);
-	if (run(ps, st, "update gateway", err) < 0)
-		goto fail;
-	if (sqlite3_changes(ps->db) == 0) {
-		sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
-		return 1;
-	}
-	if ((st = prep(ps,
-	               "INSERT INTO receipts (gateway, message, message_seq, state, time, received,"
-	               " envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
-	               err)) == NULL)
-		goto fail;
-	sqlite3_bind_text(st, 1, gateway, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, message, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)message_seq);
-	sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, time);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 7, envelope, -1, SQLITE_STATIC);
-	if (run(ps, st, "store receipt", err) < 0)
-		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if ((rc[i] = receipt_one(ps, &s, &r[i], now, err)) < 0) {
+			receipt_stmts_free(&s);
+			goto fail;
+		}
+	receipt_stmts_free(&s);
 	if (sqlite3_exec(ps->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		db_fail(ps, "commit", err);
 		goto fail;
@@ -612,6 +820,19 @@ pstore_add_receipt(struct pstore *ps, const char *gateway, const char *message,
 fail:
 	sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+int
+pstore_add_receipt(struct pstore *ps, const char *gateway, const char *message,
+                   uint64_t message_seq, const char *state, int64_t time, const char *envelope,
+                   time_t now, char **err)
+{
+	struct pstore_receipt_in r = {gateway, message, state, envelope, message_seq, time};
+	int rc;
+
+	if (pstore_add_receipts(ps, &r, 1, now, &rc, err) < 0)
+		return -1;
+	return rc == PSTORE_RECEIPT_REPEAT ? PSTORE_RECEIPT_NEW : rc;
 }
 
 int

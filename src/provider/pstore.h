@@ -2,7 +2,9 @@
  * pstore: the signature provider's state (portcullis-provider) behind a
  * narrow interface: the seq counter over every document, the documents
  * published (their envelopes), the alerts issued and whether an all-clear
- * ended them, and one-time enrolment tokens (only their hashes).
+ * ended them, one-time enrolment tokens (only their hashes), the gateways
+ * enrolled and the receipts they signed (one per gateway and document,
+ * only for documents published here; recorded one by one or in batches).
  *
  * SQLite today (STATE_DIR/provider.sqlite, WAL, synchronous=FULL); every
  * SQL statement lives in pstore.c, so that PostgreSQL can take its place
@@ -66,6 +68,13 @@ int pstore_add_document(struct pstore *ps, const char *type, const char *id, uin
 int pstore_documents(struct pstore *ps, int with_envelope, struct pstore_doc **out, size_t *n,
                      char **err);
 void pstore_docs_free(struct pstore_doc *docs, size_t n);
+/*
+ * 1 and *out filled, envelope included (free with pstore_doc_clear()), if
+ * a document with this ID was published; id NULL: the last one published
+ * (highest seq). 0 if none; -1 on error.
+ */
+int pstore_document(struct pstore *ps, const char *id, struct pstore_doc *out, char **err);
+void pstore_doc_clear(struct pstore_doc *d);
 /* 1 if a document with this ID was published, 0 if not, -1 on error. */
 int pstore_document_exists(struct pstore *ps, const char *id, char **err);
 
@@ -91,6 +100,9 @@ void pstore_alert_clear(struct pstore_alert *a);
 #define PSTORE_TOKEN_HEX 64
 int pstore_enrol_token_new(struct pstore *ps, time_t now, int64_t ttl,
                            char token_out[PSTORE_TOKEN_HEX + 1], char **err);
+/* n tokens at once (one transaction: provisioning a fleet), into tokens[0..n-1]. */
+int pstore_enrol_tokens_new(struct pstore *ps, time_t now, int64_t ttl, size_t n,
+                            char (*tokens)[PSTORE_TOKEN_HEX + 1], char **err);
 /*
  * Uses a token: 0 if it was issued, unused and unexpired (it is used up
  * now); 1 if not (unknown, used or expired); -1 on error.
@@ -132,13 +144,44 @@ void pstore_gateway_clear(struct pstore_gateway *g);
 void pstore_gateways_free(struct pstore_gateway *g, size_t n);
 
 /*
- * Records a verified receipt (envelope as received) and sets the gateway's
- * state to the receipt's and its last_seen to now, in one transaction. 0;
- * 1 if the gateway is not enrolled; -1 on error.
+ * What recording one receipt did. A receipt is recorded once per gateway
+ * and document (gateway, message): a repeat adds no row and changes nothing
+ * but the gateway's last_seen. A receipt must answer a document published
+ * here, with that seq (documents: id = message, seq = message_seq).
+ */
+enum {
+	PSTORE_RECEIPT_NEW = 0,             /* recorded */
+	PSTORE_RECEIPT_UNKNOWN_GATEWAY = 1, /* the gateway is not enrolled */
+	PSTORE_RECEIPT_UNPUBLISHED = 2,     /* not a document published here (id and seq) */
+	PSTORE_RECEIPT_REPEAT = 3           /* already recorded (pstore_add_receipts() only) */
+};
+
+/* A verified receipt to record (pointers borrowed for the call). */
+struct pstore_receipt_in {
+	const char *gateway, *message, *state;
+	const char *envelope; /* as received */
+	uint64_t message_seq;
+	int64_t time; /* the receipt's own time */
+};
+
+/*
+ * Records a verified receipt (envelope as received): a new one sets the
+ * gateway's state to the receipt's (unless the gateway already answered a
+ * later document) and its last_seen to now, in one transaction.
+ * PSTORE_RECEIPT_NEW (0) when recorded or already recorded (a repeat is
+ * not an error: nothing new is added), PSTORE_RECEIPT_UNKNOWN_GATEWAY (1),
+ * PSTORE_RECEIPT_UNPUBLISHED (2); -1 on error.
  */
 int pstore_add_receipt(struct pstore *ps, const char *gateway, const char *message,
                        uint64_t message_seq, const char *state, int64_t time, const char *envelope,
                        time_t now, char **err);
+/*
+ * Records n receipts as pstore_add_receipt() does, all in one transaction
+ * (one fsync for the batch); rc[i] gets each one's PSTORE_RECEIPT_* code
+ * (REPEAT included). 0, or -1 with *err (nothing of the batch recorded).
+ */
+int pstore_add_receipts(struct pstore *ps, const struct pstore_receipt_in *r, size_t n, time_t now,
+                        int *rc, char **err);
 /* Every receipt in the order received. */
 int pstore_receipts(struct pstore *ps, struct pstore_receipt **out, size_t *n, char **err);
 void pstore_receipts_free(struct pstore_receipt *r, size_t n);

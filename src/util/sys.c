@@ -1,11 +1,17 @@
 /*
- * sys: monotonic clock, complete writes, reads and copies. Owns no state.
+ * sys: monotonic clock, complete writes, reads and copies, atomic file
+ * replacement. Owns no state.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/sys.h"
+#include "util/xalloc.h"
 
 uint64_t
 monotonic_ms(void)
@@ -84,4 +90,53 @@ copy_fd_range(int dst, int src, uint64_t off, uint64_t len)
 		len -= want;
 	}
 	return 0;
+}
+
+/* fsyncs directory dir (a rename inside it). */
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+write_file_atomic(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+                  char **err)
+{
+	char *tmp = xasprintf("%s/.%s.%ld.tmp", dir, name, (long)getpid());
+	char *path = xasprintf("%s/%s", dir, name);
+	int fd, rc = -1;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0) {
+		*err = xasprintf("%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		*err = xasprintf("%s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (fsync_dir(dir) < 0) {
+		*err = xasprintf("%s: fsync: %s", dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(tmp);
+	free(path);
+	return rc;
 }

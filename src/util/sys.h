@@ -1,7 +1,7 @@
 /*
  * sys: thin, checked wrappers over system calls that several modules need:
  * a monotonic clock, a write that finishes or fails, a read that fills its
- * buffer, and a copy between two fds.
+ * buffer, a copy between two fds, and a file replaced atomically.
  */
 #ifndef PC_SYS_H
 #define PC_SYS_H
@@ -30,5 +30,14 @@ ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off);
  */
 #define SYS_COPY_CHUNK (64 * 1024)
 int copy_fd_range(int dst, int src, uint64_t off, uint64_t len);
+
+/*
+ * Replaces DIR/name with data durably: a temporary file in dir (O_NOFOLLOW,
+ * mode), written, fsynced, renamed over name, then dir fsynced. A reader
+ * sees the old file or the new one, never a part. 0, or -1 with *err
+ * (allocated, naming the file).
+ */
+int write_file_atomic(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+                      char **err);
 
 #endif

@@ -194,6 +194,7 @@ def test_rejected_documents_change_nothing(sink, gateway_factory):
         ("signed non-JSON payload", sign_payload(prov.key, b"this is not JSON {"), 400),
         ("signed document without viruses", prov.seal(no_field), 400),
         ("signed document with an unknown mode", prov.seal(bad_mode), 400),
+        ("an alert ID known already (new seq)", prov.seal(hold_alert(id=base["id"])), 409),
     ]
     refused = []
     for what, env, code in cases:

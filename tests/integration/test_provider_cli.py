@@ -76,7 +76,7 @@ class ProviderCli:
     def publish(self, *args):
         """Runs alert/update/allclear; the printed fields (dict)."""
         rc, out, err = self.run(*args)
-        line = out.strip().splitlines()[-1]
+        line = [l for l in out.splitlines() if l.startswith("seq=")][-1]
         fields = dict(kv.split("=", 1) for kv in line.split())
         assert set(fields) >= {"seq", "type", "id", "envelope"}, out
         fields["seq"] = int(fields["seq"])

@@ -40,14 +40,15 @@ WAIT = 30.0
 
 
 class Server:
-    """portcullis-provider ... serve on a free port, stopped by pid (SIGTERM)."""
+    """portcullis-provider ... serve on a free port (extra: more serve
+    options), stopped by pid (SIGTERM)."""
 
-    def __init__(self, prov, tls=None):
+    def __init__(self, prov, tls=None, extra=()):
         self.prov = prov
         self.port = free_port()
         self.tls = tls
         cmd = [str(provider_bin()), "-d", str(prov.state), "-n", PROVIDER, "serve",
-               "--listen", "127.0.0.1:%d" % self.port]
+               "--listen", "127.0.0.1:%d" % self.port] + list(extra)
         if tls is not None:
             cmd += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
         self.log = prov.state.parent / ("serve-%d.log" % self.port)
@@ -63,6 +64,11 @@ class Server:
             except OSError:
                 return False
         wait_until(up, 15, 0.05, what="portcullis-provider serve on %d" % self.port)
+
+    def logtext(self):
+        if not self.logf.closed:
+            self.logf.flush()
+        return self.log.read_text(errors="replace")
 
     @property
     def base(self):

@@ -1122,8 +1122,8 @@ test_listener_errors(void **state)
 		const char *addr; /* "%u" is a port somebody listens on */
 		const char *err;
 	} v[] = {
-	    {"nonsense", "[smtp] listen = nonsense: not an address"},
-	    {"localhost:25", "[smtp] listen = localhost:25: not an address"},
+	    {"nonsense", "[smtp] \"nonsense\": not ADDRESS:PORT"},
+	    {"localhost:25", "[smtp] \"localhost:25\": not ADDRESS:PORT"},
 	    {"127.0.0.1:%u", "[smtp] cannot listen on 127.0.0.1:"},
 	    {"192.0.2.1:2525", "[smtp] cannot listen on 192.0.2.1:2525: "},
 	};
