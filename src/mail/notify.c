@@ -321,41 +321,19 @@ tpl_load(const char *dir, int idx, struct notify_tpl *tp, char **err)
 {
 	char *path = xasprintf("%s/%s.txt", dir, defaults[idx].name), *buf = NULL;
 	const char *why = NULL;
-	struct stat st;
-	ssize_t n;
-	int fd, r = -1;
+	size_t n;
+	int r = read_file_small(path, NOTIFY_TEMPLATE_MAX, 0, &buf, &n, err);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 && errno == ENOENT) {
+	if (r > 0) {
 		log_debug("notify template=%s missing, using the built-in default", path);
-		free(path);
-		return 0;
+		r = 0;
+	} else if (r == 0) {
+		r = 1;
+		if (tpl_parse(buf, n, idx, tp, &why) < 0) {
+			*err = xasprintf("%s: %s", path, why);
+			r = -1;
+		}
 	}
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		*err = xasprintf("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*err = xasprintf("%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > NOTIFY_TEMPLATE_MAX) {
-		*err = xasprintf("%s: larger than %d bytes", path, NOTIFY_TEMPLATE_MAX);
-		goto out;
-	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	if ((n = pread_full(fd, buf, (size_t)st.st_size, 0)) < 0) {
-		*err = xasprintf("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (tpl_parse(buf, (size_t)n, idx, tp, &why) < 0) {
-		*err = xasprintf("%s: %s", path, why);
-		goto out;
-	}
-	r = 1;
-out:
-	if (fd >= 0)
-		close(fd);
 	free(buf);
 	free(path);
 	return r;

@@ -280,35 +280,17 @@ sig_ext(const char *name)
 static int
 read_sigfile(struct build_file *bf, struct problems *p)
 {
-	struct stat sb;
-	ssize_t r;
-	int fd = open(bf->path, O_RDONLY | O_CLOEXEC);
+	char *err = NULL;
+	int r = read_file_small(bf->path, BUILD_MAX_SIGFILE, 0, &bf->data, &bf->len, &err);
 
-	if (fd < 0) {
-		note_problem(p, "%s: %s", bf->path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		note_problem(p, "%s: not a regular file", bf->path);
-		close(fd);
-		return -1;
-	}
-	if ((uint64_t)sb.st_size > BUILD_MAX_SIGFILE) {
-		note_problem(p, "%s: %lld bytes, more than the limit of %u", bf->path,
-		             (long long)sb.st_size, BUILD_MAX_SIGFILE);
-		close(fd);
-		return -1;
-	}
-	bf->data = xmalloc((size_t)sb.st_size + 1);
-	r = pread_full(fd, bf->data, (size_t)sb.st_size, 0);
-	close(fd);
-	if (r < 0 || (size_t)r != (size_t)sb.st_size) {
-		note_problem(p, "%s: short read", bf->path);
-		return -1;
-	}
-	bf->len = (size_t)sb.st_size;
-	bf->data[bf->len] = '\0';
-	return 0;
+	if (r == 0)
+		return 0;
+	if (r > 0)
+		note_problem(p, "%s: %s", bf->path, strerror(ENOENT));
+	else
+		note_problem(p, "%s", err);
+	free(err);
+	return -1;
 }
 
 static void

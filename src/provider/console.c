@@ -136,18 +136,6 @@ token_eq(const char *a, const char *b)
 	       CRYPTO_memcmp(a, b, TOKEN_HEX) == 0;
 }
 
-static void
-peer_addr(struct evhttp_request *req, char *buf, size_t cap)
-{
-	struct evhttp_connection *c = evhttp_request_get_connection(req);
-	char *addr = NULL;
-	ev_uint16_t port = 0;
-
-	if (c != NULL)
-		evhttp_connection_get_peer(c, &addr, &port);
-	snprintf(buf, cap, "%s", addr ? addr : "?");
-}
-
 static const char *
 iso_utc(int64_t t, char *buf, size_t cap)
 {
@@ -222,7 +210,7 @@ send_reply(struct evhttp_request *req, int status, const char *ctype, const char
 		evbuffer_add(b, body, len);
 	evhttp_send_reply(req, status, reason_of(status), b);
 	evbuffer_free(b);
-	peer_addr(req, peer, sizeof(peer));
+	pserver_peer(req, 0, peer, sizeof(peer));
 	if (status < 400)
 		log_info("%s %s %s: %d %s", peer, m, evhttp_request_get_uri(req), status, what);
 	else
@@ -946,7 +934,7 @@ on_login(struct console *c, struct evhttp_request *req)
 	time_t wait;
 	int rc;
 
-	peer_addr(req, addr, sizeof(addr));
+	pserver_peer(req, 0, addr, sizeof(addr));
 	if ((wait = locked_out(c, addr)) > 0) {
 		char ra[24];
 

@@ -40,6 +40,7 @@
 #include "util/cidr.h"
 #include "util/log.h"
 #include "util/strutil.h"
+#include "util/sys.h"
 #include "util/xalloc.h"
 
 /* The largest feed file served. */
@@ -81,8 +82,8 @@ reason_of(int status)
 	}
 }
 
-static void
-peer_of(struct evhttp_request *req, char *buf, size_t cap)
+void
+pserver_peer(struct evhttp_request *req, int with_port, char *buf, size_t cap)
 {
 	struct evhttp_connection *c = evhttp_request_get_connection(req);
 	char *addr = NULL;
@@ -90,7 +91,10 @@ peer_of(struct evhttp_request *req, char *buf, size_t cap)
 
 	if (c != NULL)
 		evhttp_connection_get_peer(c, &addr, &port);
-	snprintf(buf, cap, "%s:%u", addr ? addr : "?", (unsigned)port);
+	if (with_port)
+		snprintf(buf, cap, "%s:%u", addr ? addr : "?", (unsigned)port);
+	else
+		snprintf(buf, cap, "%s", addr ? addr : "?");
 }
 
 /* Sends a JSON body (o consumed) and logs the outcome. */
@@ -111,7 +115,7 @@ reply_json(struct evhttp_request *req, int status, json_t *o, const char *what)
 	free(s);
 	evhttp_send_reply(req, status, reason_of(status), b);
 	evbuffer_free(b);
-	peer_of(req, peer, sizeof(peer));
+	pserver_peer(req, 1, peer, sizeof(peer));
 	if (status < 400)
 		log_info("%s %s: %d %s", peer, evhttp_request_get_uri(req), status, what);
 	else
@@ -151,37 +155,12 @@ feed_name_ok(const char *s)
 static int
 read_feed_file(const char *dir, const char *name, char **data, size_t *len)
 {
-	char *path = xasprintf("%s/%s", dir, name);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	size_t got = 0;
-	char *buf;
+	char *path = xasprintf("%s/%s", dir, name), *err = NULL;
+	int r = read_file_small(path, MAX_FEED_FILE, 1, data, len, &err);
 
 	free(path);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_FEED_FILE) {
-		close(fd);
-		return -1;
-	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	if (got != (size_t)st.st_size) {
-		free(buf);
-		return -1;
-	}
-	*data = buf;
-	*len = got;
-	return 0;
+	free(err);
+	return r == 0 ? 0 : -1;
 }
 
 static void
@@ -210,7 +189,7 @@ on_feed(struct pserver *s, struct evhttp_request *req, const char *name)
 	evhttp_add_header(out, "ETag", etag);
 	evhttp_add_header(out, "Cache-Control", "no-cache");
 	inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
-	peer_of(req, peer, sizeof(peer));
+	pserver_peer(req, 1, peer, sizeof(peer));
 	if (inm != NULL && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0)) {
 		free(data);
 		evhttp_send_reply(req, 304, reason_of(304), NULL);

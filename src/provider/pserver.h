@@ -12,6 +12,7 @@
 
 struct fanout_opts;
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The largest request body accepted (enrolment, receipt, console forms but uploads). */
@@ -34,5 +35,9 @@ struct pserver_opts {
  * (allocated) when it cannot start.
  */
 int pserver_run(const struct pserver_opts *o, char **err);
+
+struct evhttp_request;
+/* The request's peer as "ADDR" or, with_port, "ADDR:PORT" (for log lines). */
+void pserver_peer(struct evhttp_request *req, int with_port, char *buf, size_t cap);
 
 #endif

@@ -200,36 +200,48 @@ col_text(sqlite3_stmt *st, int i)
 	return s ? xstrdup((const char *)s) : NULL;
 }
 
+/* BEGIN IMMEDIATE; 0, or -1 with *err. */
+static int
+tx_begin(struct pstore *ps, char **err)
+{
+	if (sqlite3_exec(ps->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(ps, "begin", err);
+	return 0;
+}
+
+/* Commits when ok (and *err is unset), else rolls back; 0, or -1 with *err. */
+static int
+tx_end(struct pstore *ps, int ok, char **err)
+{
+	if (ok && sqlite3_exec(ps->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	if (ok)
+		db_fail(ps, "commit", err);
+	sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
 int
 pstore_next_seq(struct pstore *ps, uint64_t *seq, char **err)
 {
 	sqlite3_stmt *st;
-	int rc;
+	int ok = 0;
 
-	if (sqlite3_exec(ps->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(ps, "begin", err);
-	if ((st = prep(ps, "UPDATE counters SET value = value + 1 WHERE name = 'seq'", err)) ==
-	        NULL ||
-	    run(ps, st, "seq", err) < 0)
-		goto fail;
-	if ((st = prep(ps, "SELECT value FROM counters WHERE name = 'seq'", err)) == NULL)
-		goto fail;
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
+	if (tx_begin(ps, err) < 0)
+		return -1;
+	if ((st = prep(ps, "UPDATE counters SET value = value + 1 WHERE name = 'seq'", err)) !=
+	        NULL &&
+	    run(ps, st, "seq", err) == 0 &&
+	    (st = prep(ps, "SELECT value FROM counters WHERE name = 'seq'", err)) != NULL) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*seq = (uint64_t)sqlite3_column_int64(st, 0);
+			ok = 1;
+		} else {
+			db_fail(ps, "seq", err);
+		}
 		sqlite3_finalize(st);
-		db_fail(ps, "seq", err);
-		goto fail;
 	}
-	*seq = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (sqlite3_exec(ps->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		db_fail(ps, "commit", err);
-		goto fail;
-	}
-	return 0;
-fail:
-	sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+	return tx_end(ps, ok, err);
 }
 
 int
@@ -528,27 +540,18 @@ pstore_enrol_tokens_new(struct pstore *ps, time_t now, int64_t ttl, size_t n,
                         char (*tokens)[PSTORE_TOKEN_HEX + 1], char **err)
 {
 	sqlite3_stmt *st;
+	int ok = 1;
 
-	if (sqlite3_exec(ps->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(ps, "begin", err);
+	if (tx_begin(ps, err) < 0)
+		return -1;
 	st = prep(ps, "INSERT INTO enrol_tokens (hash, created, expires, used) VALUES (?, ?, ?, 0)",
 	          err);
 	if (st == NULL)
-		goto fail;
-	for (size_t i = 0; i < n; i++)
-		if (token_one(ps, st, now, ttl, tokens[i], err) < 0) {
-			sqlite3_finalize(st);
-			goto fail;
-		}
+		return tx_end(ps, 0, err);
+	for (size_t i = 0; i < n && ok; i++)
+		ok = token_one(ps, st, now, ttl, tokens[i], err) == 0;
 	sqlite3_finalize(st);
-	if (sqlite3_exec(ps->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		db_fail(ps, "commit", err);
-		goto fail;
-	}
-	return 0;
-fail:
-	sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+	return tx_end(ps, ok, err);
 }
 
 int
@@ -799,27 +802,18 @@ pstore_add_receipts(struct pstore *ps, const struct pstore_receipt_in *r, size_t
                     int *rc, char **err)
 {
 	struct receipt_stmts s;
+	int ok = 1;
 
 	if (n == 0)
 		return 0;
-	if (sqlite3_exec(ps->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(ps, "begin", err);
+	if (tx_begin(ps, err) < 0)
+		return -1;
 	if (receipt_stmts_prep(ps, &s, err) < 0)
-		goto fail;
-	for (size_t i = 0; i < n; i++)
-		if ((rc[i] = receipt_one(ps, &s, &r[i], now, err)) < 0) {
-			receipt_stmts_free(&s);
-			goto fail;
-		}
+		return tx_end(ps, 0, err);
+	for (size_t i = 0; i < n && ok; i++)
+		ok = (rc[i] = receipt_one(ps, &s, &r[i], now, err)) >= 0;
 	receipt_stmts_free(&s);
-	if (sqlite3_exec(ps->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		db_fail(ps, "commit", err);
-		goto fail;
-	}
-	return 0;
-fail:
-	sqlite3_exec(ps->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+	return tx_end(ps, ok, err);
 }
 
 int

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/sys.h"
 #include "util/xalloc.h"
 
 #define TMPL_MAX_NAME 64
@@ -42,54 +43,15 @@ file_name_ok(const char *s)
 int
 tmpl_load(const char *dir, const char *name, char **out, size_t *len, char **err)
 {
-	char *path, *buf;
-	struct stat st;
-	size_t got = 0;
-	int fd;
+	char *path;
+	int r;
 
 	if (!file_name_ok(name))
 		return 1;
 	path = xasprintf("%s/%s", dir, name);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		if (e == ENOENT) {
-			free(path);
-			return 1;
-		}
-		*err = xasprintf("%s: %s", path, strerror(e));
-		free(path);
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TMPL_MAX_FILE) {
-		*err = xasprintf("%s: not a regular file of at most %u bytes", path, TMPL_MAX_FILE);
-		free(path);
-		close(fd);
-		return -1;
-	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	if (got != (size_t)st.st_size) {
-		*err = xasprintf("%s: short read", path);
-		free(path);
-		free(buf);
-		return -1;
-	}
+	r = read_file_small(path, TMPL_MAX_FILE, 1, out, len, err);
 	free(path);
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
+	return r;
 }
 
 void

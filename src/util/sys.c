@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,6 +90,44 @@ copy_fd_range(int dst, int src, uint64_t off, uint64_t len)
 		off += want;
 		len -= want;
 	}
+	return 0;
+}
+
+int
+read_file_small(const char *path, size_t max, int nofollow, char **data, size_t *len, char **err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
+	struct stat st;
+	char *buf;
+	ssize_t n;
+
+	if (fd < 0 && errno == ENOENT)
+		return 1;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		*err = S_ISREG(st.st_mode)
+		           ? xasprintf("%s: %lld bytes, larger than the limit of %zu", path,
+		                       (long long)st.st_size, max)
+		           : xasprintf("%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	n = pread_full(fd, buf, (size_t)st.st_size, 0);
+	close(fd);
+	if (n < 0 || (size_t)n != (size_t)st.st_size) {
+		*err = xasprintf("%s: %s", path, n < 0 ? strerror(errno) : "short read");
+		free(buf);
+		return -1;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = (size_t)n;
 	return 0;
 }
 

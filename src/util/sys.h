@@ -1,7 +1,8 @@
 /*
  * sys: thin, checked wrappers over system calls that several modules need:
  * a monotonic clock, a write that finishes or fails, a read that fills its
- * buffer, a copy between two fds, and a file replaced atomically.
+ * buffer, a copy between two fds, a small file read whole, and a file
+ * replaced atomically.
  */
 #ifndef PC_SYS_H
 #define PC_SYS_H
@@ -30,6 +31,16 @@ ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off);
  */
 #define SYS_COPY_CHUNK (64 * 1024)
 int copy_fd_range(int dst, int src, uint64_t off, uint64_t len);
+
+/*
+ * Reads the regular file at path (O_NOFOLLOW when nofollow) of at most max
+ * bytes into *data (allocated, NUL-terminated; the caller frees) and *len.
+ * Returns 0; 1 when it does not exist (nothing allocated); -1 with *err
+ * (allocated, naming the file) when it cannot be opened or read, is not a
+ * regular file, or is larger than max.
+ */
+int read_file_small(const char *path, size_t max, int nofollow, char **data, size_t *len,
+                    char **err);
 
 /*
  * Replaces DIR/name with data durably: a temporary file in dir (O_NOFOLLOW,

@@ -92,11 +92,7 @@ def console_factory(prov):
         return s
     yield make
     for s in made:
-        rc = s.stop()
-        out = s.log.read_text(errors="replace")
-        for m in SANITIZER_MARKS:
-            assert m not in out, "sanitizer report from serve:\n%s" % out
-        assert rc == 0, "serve did not stop cleanly (rc=%s):\n%s" % (rc, out)
+        s.stop_checked()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

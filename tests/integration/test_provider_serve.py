@@ -104,6 +104,14 @@ class Server:
         self.logf.close()
         return rc
 
+    def stop_checked(self):
+        """Stops the server; asserts a clean exit and no sanitizer report."""
+        rc = self.stop()
+        out = self.logtext()
+        for m in SANITIZER_MARKS:
+            assert m not in out, "sanitizer report from serve:\n%s" % out
+        assert rc == 0, "serve did not stop cleanly (rc=%s):\n%s" % (rc, out)
+
 
 @pytest.fixture
 def prov(tmp_path):
@@ -120,11 +128,7 @@ def server_factory(prov):
         return s
     yield make
     for s in made:
-        rc = s.stop()
-        out = s.log.read_text(errors="replace")
-        for m in SANITIZER_MARKS:
-            assert m not in out, "sanitizer report from serve:\n%s" % out
-        assert rc == 0, "serve did not stop cleanly (rc=%s):\n%s" % (rc, out)
+        s.stop_checked()
 
 
 def token(prov):
