@@ -58,6 +58,10 @@ struct smtp_listener_conf {
 	unsigned max_recipients;
 	unsigned max_line_length;
 	unsigned max_sessions;
+	char *clients;                    /* CIDRs allowed to connect */
+	unsigned max_sessions_per_client; /* 0 = no limit */
+	unsigned max_connection_rate;     /* per client per minute; 0 = no limit */
+	char *limit_exceptions;           /* CIDRs exempt from the two limits */
 	uint64_t command_timeout_ms;
 	uint64_t data_timeout_ms;
 	uint64_t next_hop_timeout_ms;
@@ -85,6 +89,8 @@ struct ftp_listener_conf {
 	char *hostname;          /* "" = gethostname() */
 	unsigned max_sessions;
 	unsigned max_sessions_per_client;
+	unsigned max_connection_rate; /* per client per minute; 0 = no limit */
+	char *limit_exceptions;       /* CIDRs exempt from the two limits */
 	unsigned max_line_length;
 	uint64_t command_timeout_ms;
 	uint64_t data_timeout_ms;

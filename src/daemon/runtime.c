@@ -16,6 +16,7 @@ struct runtime *
 runtime_build(struct pc_config *c, char **err)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
+	char *e = NULL;
 
 	*err = NULL;
 	rt->refs = 1;
@@ -33,6 +34,10 @@ runtime_build(struct pc_config *c, char **err)
 	rt->server_tls = xcalloc(rt->conf.nlisteners ? rt->conf.nlisteners : 1, sizeof(SSL_CTX *));
 	rt->xforward_hosts =
 	    xcalloc(rt->conf.nlisteners ? rt->conf.nlisteners : 1, sizeof(struct cidr_list));
+	rt->smtp_access =
+	    xcalloc(rt->conf.nlisteners ? rt->conf.nlisteners : 1, sizeof(struct access_rules));
+	rt->ftp_access = xcalloc(rt->conf.nftp_listeners ? rt->conf.nftp_listeners : 1,
+	                         sizeof(struct access_rules));
 	for (size_t i = 0; i < rt->conf.nlisteners; i++) {
 		const struct smtp_listener_conf *lc = &rt->conf.listeners[i];
 		char bad[80];
@@ -41,6 +46,13 @@ runtime_build(struct pc_config *c, char **err)
 		                    sizeof(bad)) < 0) {
 			*err = xasprintf("[%s] authorized_xforward_hosts: bad network %s", lc->name,
 			                 bad);
+			goto fail;
+		}
+		if (access_rules_init(&rt->smtp_access[i], lc->clients, lc->limit_exceptions,
+		                      lc->max_sessions_per_client, lc->max_connection_rate,
+		                      &e) < 0) {
+			*err = xasprintf("[%s] %s", lc->name, e);
+			free(e);
 			goto fail;
 		}
 
@@ -59,6 +71,13 @@ runtime_build(struct pc_config *c, char **err)
 	for (size_t i = 0; i < rt->conf.nftp_listeners; i++) {
 		const struct ftp_listener_conf *fc = &rt->conf.ftp_listeners[i];
 
+		if (access_rules_init(&rt->ftp_access[i], fc->clients, fc->limit_exceptions,
+		                      fc->max_sessions_per_client, fc->max_connection_rate,
+		                      &e) < 0) {
+			*err = xasprintf("[%s] %s", fc->name, e);
+			free(e);
+			goto fail;
+		}
 		if (fc->tls_cert == NULL || fc->tls_cert[0] == '\0')
 			continue;
 		if ((rt->ftp_tls[i] = tls_server_ctx(fc->tls_cert, fc->tls_key, err)) == NULL)
@@ -109,6 +128,14 @@ runtime_unref(struct runtime *rt)
 		for (size_t i = 0; i < rt->conf.nlisteners; i++)
 			cidr_list_free(&rt->xforward_hosts[i]);
 	free(rt->xforward_hosts);
+	if (rt->smtp_access)
+		for (size_t i = 0; i < rt->conf.nlisteners; i++)
+			access_rules_free(&rt->smtp_access[i]);
+	free(rt->smtp_access);
+	if (rt->ftp_access)
+		for (size_t i = 0; i < rt->conf.nftp_listeners; i++)
+			access_rules_free(&rt->ftp_access[i]);
+	free(rt->ftp_access);
 	if (rt->client_tls)
 		SSL_CTX_free(rt->client_tls);
 	if (rt->ftp_client_tls)

@@ -27,6 +27,7 @@
 #include "policy/policy.h"
 #include "scan/scanner.h"
 #include "store/quarantine.h"
+#include "net/access.h"
 #include "util/cidr.h"
 
 struct runtime {
@@ -41,6 +42,8 @@ struct runtime {
 	SSL_CTX **ftp_tls;                /* one per conf.ftp_listeners[i]; NULL = no AUTH TLS */
 	SSL_CTX *ftp_client_tls;          /* toward FTP servers: TLS 1.2 at most (see runtime.c) */
 	struct cidr_list *xforward_hosts; /* one per conf.listeners[i] */
+	struct access_rules *smtp_access; /* one per conf.listeners[i] */
+	struct access_rules *ftp_access;  /* one per conf.ftp_listeners[i] */
 	char hostname[256];               /* gethostname() unless a listener sets its own */
 	struct inspect_env inspect;       /* borrows the scanner, policy, quarantine, templates */
 };

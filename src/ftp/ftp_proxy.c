@@ -93,6 +93,7 @@ ftp_proxy_new(struct event_base *base, struct workq *wq)
 	px->base = base;
 	px->wq = wq;
 	px->sessions = idtab_new();
+	px->access = access_new();
 	px->drained_ev = evtimer_new(base, drained_cb, px);
 	if (px->drained_ev == NULL)
 		fatalx("out of memory (ftp proxy timer)");
@@ -133,6 +134,7 @@ ftp_proxy_free(struct ftp_proxy *px)
 		net_listener_free(px->listeners[i]);
 	free(px->listeners);
 	idtab_free(px->sessions);
+	access_free(px->access);
 	event_free(px->drained_ev);
 	runtime_unref(px->rt);
 	free(px);

@@ -20,6 +20,7 @@
 #include "ftp/ftp_session.h"
 #include "util/cidr.h"
 #include "util/log.h"
+#include "util/sys.h"
 #include "util/xalloc.h"
 
 #define SV_LINE_MAX 8192
@@ -87,12 +88,8 @@ fsess_free(struct fsess *s)
 	flog_info(s, "disconnect reason=%s commands=%u",
 	          s->close_reason ? s->close_reason : "error", s->ncmds);
 	idtab_del(px->sessions, s->id);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		px->head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	if (s->counted)
+		access_done(px->access, conn_peer(s->cl), monotonic_ms());
 	net_listener_release(s->l);
 	xfer_free(s);
 	dlisten_free(s->cl_dl);
@@ -750,17 +747,6 @@ cl_event(void *arg, enum conn_event ev)
 
 /* ------------------------------------------------------------ accepting */
 
-static unsigned
-sessions_from(const struct ftp_proxy *px, const struct sockaddr *sa)
-{
-	unsigned n = 0;
-
-	for (const struct fsess *t = px->head; t; t = t->next)
-		if (!t->closing && ftp_same_host(conn_peer(t->cl), sa))
-			n++;
-	return n;
-}
-
 static const struct ftp_listener_conf *
 listener_conf(const struct runtime *rt, const char *name)
 {
@@ -776,9 +762,8 @@ fsess_start(struct ftp_proxy *px, struct net_listener *l, int fd, const struct s
 {
 	static const struct conn_cbs cbs = {cl_read, cl_event, NULL};
 	struct fsess *s;
-	struct cidr_list clients = {0};
-	char bad[128];
-	unsigned n, per;
+	enum access_result res;
+	unsigned n;
 
 	if (px->rt == NULL || listener_conf(px->rt, net_listener_name(l)) == NULL) {
 		close(fd);
@@ -796,37 +781,42 @@ fsess_start(struct ftp_proxy *px, struct net_listener *l, int fd, const struct s
 	s->reap_ev = evtimer_new(px->base, reap_cb, s);
 	if (s->reap_ev == NULL)
 		fatalx("out of memory (ftp session)");
-	per = sessions_from(px, sa) + 1;
 	s->cl = conn_accept(px->base, fd, sa, salen, s->log_id, &cbs, s);
 	conn_set_read_high(s->cl, CL_READ_HIGH);
 	conn_set_timeouts(s->cl, s->lc->command_timeout_ms, s->lc->command_timeout_ms);
 	hostport_format(sa, s->cl_label, sizeof(s->cl_label));
 	idtab_put(px->sessions, s->id, s);
-	s->next = px->head;
-	if (px->head)
-		px->head->prev = s;
-	px->head = s;
 	n = net_listener_hold(l);
 	flog_info(s, "connect client=%s listener=%s", s->cl_label, net_listener_name(l));
-	if (cidr_list_parse(s->lc->clients ? s->lc->clients : "", &clients, bad, sizeof(bad)) < 0 ||
-	    !cidr_list_match(&clients, sa)) {
-		cidr_list_free(&clients);
+	if (n > s->lc->max_sessions) {
+		flog_warnx(s, "too many sessions (max_sessions=%u)", s->lc->max_sessions);
+		s->close_reason = "too-many-sessions";
+		fsess_goodbye(s, "421 Too many sessions, try again later.");
+		return;
+	}
+	res = access_admit(px->access, &s->rt->ftp_access[s->lc - s->rt->conf.ftp_listeners], sa,
+	                   monotonic_ms());
+	if (res == ACCESS_DENIED) {
 		flog_warnx(s, "client %s not allowed on listener %s (clients)", s->cl_label,
 		           net_listener_name(l));
 		s->close_reason = "client-not-allowed";
 		fsess_goodbye(s, "421 Service not available for your address.");
 		return;
 	}
-	cidr_list_free(&clients);
-	if (n > s->lc->max_sessions || per > s->lc->max_sessions_per_client) {
-		flog_warnx(s, "too many sessions (%s=%u)",
-		           n > s->lc->max_sessions ? "max_sessions" : "max_sessions_per_client",
-		           n > s->lc->max_sessions ? s->lc->max_sessions
-		                                   : s->lc->max_sessions_per_client);
-		s->close_reason = "too-many-sessions";
-		fsess_goodbye(s, "421 Too many sessions, try again later.");
+	if (res != ACCESS_OK) {
+		flog_warnx(
+		    s, "refused client=%s reason=%s (%s=%u)", s->cl_label, access_result_name(res),
+		    res == ACCESS_TOO_MANY ? "max_sessions_per_client" : "max_connection_rate",
+		    res == ACCESS_TOO_MANY ? s->lc->max_sessions_per_client
+		                           : s->lc->max_connection_rate);
+		s->close_reason = res == ACCESS_TOO_MANY ? "too-many-sessions" : "too-fast";
+		fsess_goodbye(s,
+		              res == ACCESS_TOO_MANY
+		                  ? "421 Too many sessions from your address, try again later."
+		                  : "421 Too many connections from your address, try again later.");
 		return;
 	}
+	s->counted = 1;
 	if (s->lc->upstream && *s->lc->upstream) {
 		if (hostport_parse(s->lc->upstream, &s->sv_addr, &s->sv_len) < 0) {
 			fsess_goodbye(s, "421 Service not available: bad upstream.");

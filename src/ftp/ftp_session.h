@@ -37,7 +37,7 @@ struct ftp_proxy {
 	void (*drained)(void *arg);
 	void *drained_arg;
 	struct event *drained_ev;
-	struct fsess *head; /* every live session, for the per-client count */
+	struct access *access; /* sessions and connections per client address */
 };
 
 /* A data listener we opened (passive on the client leg, active on the server leg). */
@@ -111,7 +111,7 @@ struct fsess {
 	uint64_t id;
 	char log_id[32];
 	struct ftp_proxy *px;
-	struct fsess *next, *prev; /* px->head */
+	int counted; /* access_admit said yes: access_done at the end */
 	struct net_listener *l;
 	struct runtime *rt;
 	const struct ftp_listener_conf *lc;

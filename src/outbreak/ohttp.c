@@ -1,8 +1,8 @@
 /*
- * ohttp: the outbreak module's two HTTP servers, both libevent's evhttp:
- * the push endpoint (HTTPS through bufferevent_openssl, an address
- * allow-list) and the control socket portcullis-ctl talks to (HTTP over a
- * UNIX socket, mode 0600). Requests are served on the event loop; every
+ * ohttp: the outbreak module's routes on two of the daemon's HTTP
+ * listeners (net/httpd): the push endpoint (HTTPS, an address allow-list)
+ * and the control socket portcullis-ctl talks to (HTTP over a UNIX socket,
+ * mode 0600). Requests are served on the event loop; every
  * action (verifying, SQLite, fsync) runs as a workq job and the reply is
  * sent when it is done. A client that goes away meanwhile is noticed
  * (close callback) and its reply dropped. Routes: docs/outbreak.md.
@@ -19,13 +19,12 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "net/httpd.h"
 #include "net/tls.h"
 #include "outbreak/outbreak_int.h"
 #include "util/cidr.h"
@@ -34,10 +33,9 @@
 #include "util/xalloc.h"
 
 struct ohttp {
-	struct event_base *base;
 	struct workq *wq;
 	struct outbreak *ob;
-	struct evhttp *push, *ctl;
+	struct httpd *push, *ctl;
 	SSL_CTX *tls;
 	struct cidr_list clients;
 	char *sock_path;
@@ -244,27 +242,6 @@ job_run(void *arg)
 }
 
 static void
-send_json(struct evhttp_request *req, int status, const char *body)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	                  "application/json");
-	evbuffer_add(b, body, strlen(body));
-	evbuffer_add(b, "\n", 1);
-	evhttp_send_reply(req, status,
-	                  status == 200   ? "OK"
-	                  : status == 400 ? "Bad Request"
-	                  : status == 403 ? "Forbidden"
-	                  : status == 404 ? "Not Found"
-	                  : status == 409 ? "Conflict"
-	                  : status == 413 ? "Payload Too Large"
-	                                  : "Error",
-	                  b);
-	evbuffer_free(b);
-}
-
-static void
 on_conn_close(struct evhttp_connection *conn, void *arg)
 {
 	struct hjob *j = arg;
@@ -280,7 +257,7 @@ job_done(void *arg)
 
 	if (!j->gone) {
 		evhttp_connection_set_closecb(j->conn, NULL, NULL);
-		send_json(j->req, j->status, j->reply ? j->reply : "{}");
+		httpd_send_json(j->req, j->status, j->reply ? j->reply : "{}");
 	}
 	free(j->body);
 	free(j->reply);
@@ -344,109 +321,55 @@ split_path(const char *path, const char *prefix, char id[OMSG_ID_MAX + 1], const
 }
 
 static void
-on_ctl(struct evhttp_request *req, void *arg)
+on_submit(struct evhttp_request *req, const char *path, void *arg)
 {
-	struct ohttp *h = arg;
-	const char *uri = evhttp_request_get_uri(req), *action;
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-	struct evhttp_uri *u = evhttp_uri_parse(uri);
-	const char *path = u ? evhttp_uri_get_path(u) : NULL;
-	char id[OMSG_ID_MAX + 1];
-	char *e;
+	start_job(arg, req, OP_SUBMIT, "local", NULL);
+}
 
-	if (path == NULL)
-		path = "";
-	if (m == EVHTTP_REQ_POST && strcmp(path, "/submit") == 0)
-		start_job(h, req, OP_SUBMIT, "local", NULL);
-	else if (m == EVHTTP_REQ_GET && strcmp(path, "/status") == 0)
-		start_job(h, req, OP_STATUS, NULL, NULL);
-	else if (m == EVHTTP_REQ_GET && strcmp(path, "/alerts") == 0)
-		start_job(h, req, OP_ALERTS, NULL, NULL);
-	else if (m == EVHTTP_REQ_GET && strcmp(path, "/hold") == 0)
-		start_job(h, req, OP_HOLDS, NULL, NULL);
-	else if (split_path(path, "/alerts", id, &action) == 0 &&
-	         ((m == EVHTTP_REQ_GET && !*action) ||
-	          (m == EVHTTP_REQ_POST &&
-	           (strcmp(action, "release") == 0 || strcmp(action, "lift") == 0))))
-		start_job(h, req,
+static void
+on_push(struct evhttp_request *req, const char *path, void *arg)
+{
+	start_job(arg, req, OP_SUBMIT, "push", NULL);
+}
+
+static void
+on_list(struct evhttp_request *req, const char *path, void *arg)
+{
+	start_job(arg, req,
+	          strcmp(path, "/status") == 0   ? OP_STATUS
+	          : strcmp(path, "/alerts") == 0 ? OP_ALERTS
+	                                         : OP_HOLDS,
+	          NULL, NULL);
+}
+
+/* /alerts/ID[/release|/lift] and /hold/ID[/release|/delete]. */
+static void
+on_item(struct evhttp_request *req, const char *path, void *arg)
+{
+	int alerts = strncmp(path, "/alerts/", 8) == 0, post;
+	const char *action;
+	char id[OMSG_ID_MAX + 1];
+
+	post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+	if (split_path(path, alerts ? "/alerts" : "/hold", id, &action) < 0 ||
+	    (post ? !*action : *action) ||
+	    (*action && strcmp(action, "release") != 0 &&
+	     strcmp(action, alerts ? "lift" : "delete") != 0)) {
+		httpd_send_error(req, 404, "no such request");
+		return;
+	}
+	if (alerts)
+		start_job(arg, req,
 		          !*action                         ? OP_ALERT
 		          : strcmp(action, "release") == 0 ? OP_RELEASE
 		                                           : OP_LIFT,
 		          NULL, id);
-	else if (split_path(path, "/hold", id, &action) == 0 &&
-	         ((m == EVHTTP_REQ_GET && !*action) ||
-	          (m == EVHTTP_REQ_POST &&
-	           (strcmp(action, "release") == 0 || strcmp(action, "delete") == 0))))
-		start_job(h, req,
+	else
+		start_job(arg, req,
 		          !*action                         ? OP_HOLD
 		          : strcmp(action, "release") == 0 ? OP_HOLD_RELEASE
 		                                           : OP_HOLD_DELETE,
 		          NULL, id);
-	else {
-		e = error_json("no such request");
-		send_json(req, 404, e);
-		free(e);
-	}
-	if (u)
-		evhttp_uri_free(u);
-}
-
-static void
-on_push(struct evhttp_request *req, void *arg)
-{
-	struct ohttp *h = arg;
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	const struct sockaddr *sa = conn ? evhttp_connection_get_addr(conn) : NULL;
-	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
-	const char *path = u ? evhttp_uri_get_path(u) : NULL;
-	char *e = NULL;
-
-	if (sa == NULL || !cidr_list_match(&h->clients, sa)) {
-		char *peer = NULL;
-		ev_uint16_t port = 0;
-
-		if (conn)
-			evhttp_connection_get_peer(conn, &peer, &port);
-		log_warnx("outbreak: push from %s refused: not in outbreak.push_clients",
-		          peer ? peer : "?");
-		e = error_json("not allowed");
-		send_json(req, 403, e);
-	} else if (evhttp_request_get_command(req) != EVHTTP_REQ_POST || path == NULL ||
-	           strcmp(path, "/outbreak") != 0) {
-		e = error_json("POST /outbreak only");
-		send_json(req, 404, e);
-	} else
-		start_job(h, req, OP_SUBMIT, "push", NULL);
-	free(e);
-	if (u)
-		evhttp_uri_free(u);
-}
-
-static struct bufferevent *
-push_bevcb(struct event_base *base, void *arg)
-{
-	struct ohttp *h = arg;
-	SSL *ssl = SSL_new(h->tls);
-
-	if (ssl == NULL)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                      BEV_OPT_CLOSE_ON_FREE);
-}
-
-static struct evhttp *
-http_new(struct ohttp *h, void (*cb)(struct evhttp_request *, void *), uint64_t max_body)
-{
-	struct evhttp *http = evhttp_new(h->base);
-
-	if (http == NULL)
-		return NULL;
-	evhttp_set_max_body_size(http, (ev_ssize_t)max_body);
-	evhttp_set_max_headers_size(http, 16 * 1024);
-	evhttp_set_timeout(http, 60);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-	evhttp_set_gencb(http, cb, h);
-	return http;
 }
 
 struct ohttp *
@@ -454,12 +377,12 @@ ohttp_new(struct event_base *base, struct workq *wq, struct outbreak *ob, const 
           int push_fd, char **err)
 {
 	struct ohttp *h = xcalloc(1, sizeof(*h));
+	struct httpd_opts ho = {0};
 	struct sockaddr_un sun;
 	char bad[80];
 	int fd = -1;
 
 	*err = NULL;
-	h->base = base;
 	h->wq = wq;
 	h->ob = ob;
 	if (push_fd >= 0) {
@@ -474,17 +397,16 @@ ohttp_new(struct event_base *base, struct workq *wq, struct outbreak *ob, const 
 			*err = xasprintf("outbreak.push_clients: bad network %s", bad);
 			goto fail;
 		}
-		h->push = http_new(h, on_push, c->outbreak_max_document);
-		if (h->push == NULL) {
-			*err = xstrdup("evhttp_new failed");
-			goto fail;
-		}
-		evhttp_set_bevcb(h->push, push_bevcb, h);
-		if (evhttp_accept_socket_with_handle(h->push, push_fd) == NULL) {
-			*err = xstrdup("outbreak push endpoint: cannot accept");
-			goto fail;
-		}
+		ho.name = "outbreak push";
+		ho.tls = h->tls;
+		ho.clients = &h->clients;
+		ho.clients_key = "outbreak.push_clients";
+		ho.max_body = c->outbreak_max_document;
+		h->push = httpd_new(base, push_fd, &ho, err);
 		push_fd = -1;
+		if (h->push == NULL)
+			goto fail;
+		httpd_route(h->push, "/outbreak", EVHTTP_REQ_POST, on_push, h);
 	}
 	/* The control socket, in the state directory (ours after the drop). */
 	h->sock_path = xasprintf("%s/control.sock", c->outbreak_state_dir);
@@ -502,14 +424,22 @@ ohttp_new(struct event_base *base, struct workq *wq, struct outbreak *ob, const 
 		*err = xasprintf("%s: %s", h->sock_path, strerror(errno));
 		goto fail;
 	}
-	h->ctl = http_new(h, on_ctl, c->outbreak_max_document);
-	if (h->ctl == NULL || evhttp_accept_socket_with_handle(h->ctl, fd) == NULL) {
-		*err = xasprintf("%s: cannot accept", h->sock_path);
+	memset(&ho, 0, sizeof(ho));
+	ho.name = "outbreak control socket";
+	ho.max_body = c->outbreak_max_document;
+	h->ctl = httpd_new(base, fd, &ho, err);
+	fd = -1;
+	if (h->ctl == NULL)
 		goto fail;
-	}
+	httpd_route(h->ctl, "/submit", EVHTTP_REQ_POST, on_submit, h);
+	httpd_route(h->ctl, "/status", EVHTTP_REQ_GET, on_list, h);
+	httpd_route(h->ctl, "/alerts", EVHTTP_REQ_GET, on_list, h);
+	httpd_route(h->ctl, "/hold", EVHTTP_REQ_GET, on_list, h);
+	httpd_route(h->ctl, "/alerts/", EVHTTP_REQ_GET | EVHTTP_REQ_POST, on_item, h);
+	httpd_route(h->ctl, "/hold/", EVHTTP_REQ_GET | EVHTTP_REQ_POST, on_item, h);
 	return h;
 fail:
-	if (fd >= 0 && h->ctl == NULL)
+	if (fd >= 0)
 		close(fd);
 	if (push_fd >= 0)
 		close(push_fd);
@@ -522,10 +452,8 @@ ohttp_free(struct ohttp *h)
 {
 	if (h == NULL)
 		return;
-	if (h->push)
-		evhttp_free(h->push);
-	if (h->ctl)
-		evhttp_free(h->ctl);
+	httpd_free(h->push);
+	httpd_free(h->ctl);
 	if (h->sock_path) {
 		unlink(h->sock_path);
 		free(h->sock_path);

@@ -419,6 +419,9 @@ cmd_xforward(struct session *s, const char *args)
 
 /* ------------------------------------------------------------- dispatch */
 
+/* A refused client (554 banner) is closed after this many commands. */
+#define REFUSED_MAX_COMMANDS 10
+
 void
 session_command(struct session *s, char *line, size_t len)
 {
@@ -433,6 +436,15 @@ session_command(struct session *s, char *line, size_t len)
 	}
 	ci = smtp_cmd_lookup(line, &args);
 	slog_debug(s, "command %.100s", line);
+	if (s->refused) {
+		if (ci->verb == V_QUIT)
+			cmd_quit(s);
+		else if (s->ncmds >= REFUSED_MAX_COMMANDS)
+			session_goodbye(s, "421 4.7.0 %s closing connection", s->hostname);
+		else
+			reply(s, "503 5.7.1 no SMTP service for you: send QUIT");
+		return;
+	}
 	if (ci->verb == V_XFORWARD && s->xforward_ok) {
 		cmd_xforward(s, args);
 		return;

@@ -13,6 +13,7 @@
 
 #include "smtp/smtp_session.h"
 #include "util/cidr.h"
+#include "util/sys.h"
 #include "util/xalloc.h"
 
 static const char *state_names[] = {"connecting", "cmd",     "nexthop", "data",
@@ -123,6 +124,8 @@ session_free(struct session *s)
 	slog_info(s, "disconnect reason=%s commands=%u",
 	          s->close_reason ? s->close_reason : "error", s->ncmds);
 	idtab_del(px->sessions, s->id);
+	if (s->counted)
+		access_done(px->access, conn_peer(s->conn), monotonic_ms());
 	net_listener_release(s->l);
 	conn_free(s->conn);
 	nexthop_free(s->nh);
@@ -320,6 +323,46 @@ nexthop_start(struct session *s)
 
 /* ------------------------------------------------------------- accepting */
 
+/*
+ * The listener's access rules: a client outside [smtp] clients gets 554 and
+ * may only QUIT (RFC 5321 3.1: the server waits for QUIT and answers 503
+ * meanwhile); one past a per-client limit gets 421 and is closed. 1 when
+ * the session goes on to the next hop.
+ */
+static int
+session_admit(struct session *s, const struct sockaddr *sa)
+{
+	const struct access_rules *r = &s->rt->smtp_access[s->lidx];
+	enum access_result res = access_admit(s->px->access, r, sa, monotonic_ms());
+
+	switch (res) {
+	case ACCESS_OK:
+		s->counted = 1;
+		return 1;
+	case ACCESS_DENIED:
+		slog_warnx(s, "refused client=%s reason=%s (listener %s clients)",
+		           conn_peer_addr(s->conn), access_result_name(res),
+		           net_listener_name(s->l));
+		s->refused = 1;
+		s->close_reason = access_result_name(res);
+		reply(s, "554 5.7.1 %s no SMTP service for %s", s->hostname,
+		      conn_peer_addr(s->conn));
+		session_resume(s);
+		return 0;
+	default:
+		slog_warnx(s, "refused client=%s reason=%s (%s=%u)", conn_peer_addr(s->conn),
+		           access_result_name(res),
+		           res == ACCESS_TOO_MANY ? "max_sessions_per_client"
+		                                  : "max_connection_rate",
+		           res == ACCESS_TOO_MANY ? r->max_per_client : r->max_rate);
+		s->close_reason = access_result_name(res);
+		session_goodbye(s, "421 4.7.0 %s too many %s from %s, try again later", s->hostname,
+		                res == ACCESS_TOO_MANY ? "sessions" : "connections",
+		                conn_peer_addr(s->conn));
+		return 0;
+	}
+}
+
 void
 session_start(struct proxy *px, struct net_listener *l, int fd, const struct sockaddr *sa,
               socklen_t salen)
@@ -360,5 +403,7 @@ session_start(struct proxy *px, struct net_listener *l, int fd, const struct soc
 		session_goodbye(s, "421 4.7.0 %s too many sessions, try again later", s->hostname);
 		return;
 	}
+	if (!session_admit(s, sa))
+		return;
 	nexthop_start(s);
 }

@@ -96,6 +96,8 @@ struct session {
 	char helo[256];
 	int helo_seen, esmtp;
 	int xforward_ok; /* the client may send XFORWARD */
+	int counted;     /* access_admit said yes: access_done at the end */
+	int refused;     /* not in [smtp] clients: 503 to all but QUIT */
 	struct xforward xf;
 	unsigned ncmds;
 
@@ -114,6 +116,7 @@ struct proxy {
 	struct net_listener **listeners;
 	size_t nlisteners;
 	struct idtab *sessions;
+	struct access *access;  /* sessions and connections per client address */
 	struct notice *notices; /* in flight; a drain waits for them too */
 	unsigned nnotices;
 	uint64_t next_id;

@@ -604,8 +604,9 @@ class Reply:
 class Client:
     """A raw SMTP client: exact bytes out, replies parsed and checked."""
 
-    def __init__(self, port, timeout=15.0, host="127.0.0.1"):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, timeout=15.0, host="127.0.0.1", source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.timeout = timeout
         self.buf = b""
         self.log = []

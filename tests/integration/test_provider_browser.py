@@ -86,7 +86,10 @@ def browser():
 
 def test_console_in_browser(prov, console_factory, browser, gateway_factory, sink, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import JavascriptException, StaleElementReferenceException
     from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    transient = (StaleElementReferenceException, JavascriptException)
 
     set_password(prov)
     srv = console_factory()
@@ -119,6 +122,19 @@ def test_console_in_browser(prov, console_factory, browser, gateway_factory, sin
         saved.append(p)
         print("screenshot: %s" % p)
 
+    # The page re-renders its tables on every poll and the form posts load a
+    # new page, so what is read is read in one script run (a snapshot),
+    # never element by element (stale elements).
+    def rows(d, table, cell):
+        return d.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr'))"
+            ".map(tr => [tr.dataset.gateway, tr.dataset.message || '',"
+            " (tr.querySelector(arguments[1]) || {}).textContent || ''])", table, cell)
+
+    def text_of(d, id_):
+        return d.execute_script(
+            "var e = document.getElementById(arguments[0]); return e ? e.textContent : '';", id_)
+
     # log in
     browser.get(srv.base + "/console/login")
     assert "Log in" in browser.title
@@ -126,8 +142,7 @@ def test_console_in_browser(prov, console_factory, browser, gateway_factory, sin
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
     WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.ID, "alert-form"))
-    rows = browser.find_elements(By.CSS_SELECTOR, "#gateways tbody tr")
-    assert sorted(r.get_attribute("data-gateway") for r in rows) == ["gw-a", "gw-b"]
+    assert sorted(g for g, _, _ in rows(browser, "#gateways", ".id")) == ["gw-a", "gw-b"]
 
     # raise an alert through the form
     browser.find_element(By.ID, "virus").send_keys("Test.Browser.Alert-1")
@@ -137,33 +152,26 @@ def test_console_in_browser(prov, console_factory, browser, gateway_factory, sin
     ttl.send_keys("1h")
     browser.find_element(By.ID, "name").send_keys("browser test")
     browser.find_element(By.ID, "raise").click()
-    WebDriverWait(browser, WAIT).until(
-        lambda d: "Published alert" in d.find_element(By.ID, "flash").text)
-    flash = browser.find_element(By.ID, "flash").text
+    WebDriverWait(browser, WAIT, ignored_exceptions=transient).until(
+        lambda d: "Published alert" in text_of(d, "flash"))
+    flash = text_of(browser, "flash").strip()
     aid = flash.split()[2]
     assert aid.startswith("A-"), flash
     shot("console-after-alert.png")
     # from here on the page is not reloaded: a marker on window proves it
     browser.execute_script("window.pcMarker = 'no-reload';")
 
-    # The page re-renders its tables on every poll, so rows are read in one
-    # script run (a snapshot), never element by element (stale elements).
-    def rows(d, table, cell):
-        return d.execute_script(
-            "return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr'))"
-            ".map(tr => [tr.dataset.gateway, tr.dataset.message || '',"
-            " (tr.querySelector(arguments[1]) || {}).textContent || ''])", table, cell)
-
     def receipts_and_sealed(d):
         got = {g: st.strip() for g, m, st in rows(d, "#receipts", ".state") if m == aid}
         states = {g: st.strip() for g, _, st in rows(d, "#gateways", ".state")}
         return got == {"gw-a": "sealed", "gw-b": "sealed"} and \
             states == {"gw-a": "sealed", "gw-b": "sealed"}
-    WebDriverWait(browser, WAIT, poll_frequency=0.25).until(receipts_and_sealed)
+    WebDriverWait(browser, WAIT, poll_frequency=0.25,
+                  ignored_exceptions=transient).until(receipts_and_sealed)
     assert browser.execute_script("return window.pcMarker;") == "no-reload"
     last = rows(browser, "#gateways", ".last-receipt")
     assert len(last) == 2 and all(r.strip() == aid for _, _, r in last), last
-    assert "live updates:" in browser.find_element(By.ID, "live").text
+    assert "live updates:" in text_of(browser, "live")
     shot("console-receipts.png")
     for g in gws:
         assert g.status().get("sealed") is True
