@@ -10,6 +10,7 @@ PKGS=(
 	# libraries
 	libhyperscan-dev libarchive-dev libmagic-dev libgmime-3.0-dev libssl-dev
 	libinih-dev libjansson-dev libsqlite3-dev libevent-dev libcurl4-openssl-dev
+	libsystemd-dev
 	# walker formats: TNEF, CHM/SZDD/KWAJ, OLE2, SIS (zlib)
 	libytnef0-dev libmspack-dev libgsf-1-dev zlib1g-dev
 	# what the scripts run: git (format.sh lists the sources), pgrep (procps),
@@ -27,11 +28,16 @@ PKGS=(
 	python3-pyftpdlib vsftpd lftp curl
 	# outbreak tests: keys and signatures made in the test (Ed25519)
 	python3-cryptography
+	# metrics test (tests/integration/test_metrics.py): Prometheus's own parser
+	# reads what /metrics serves
+	python3-prometheus-client
 	# provider console test (tests/integration/test_provider_console.py): a real
 	# headless browser driven by Selenium
 	chromium chromium-driver python3-selenium
 	# public MIME test messages of other libraries (tests/integration/test_mail_corpus.py)
 	libpython3.11-testsuite golang-github-jhillyerd-enmime-dev
+	# man pages: linted by ctest (man_lint)
+	mandoc
 	# fuzz targets (scripts/test.sh builds and replays them)
 	clang libclang-rt-14-dev
 )

@@ -16,6 +16,8 @@ if ! id portcullis >/dev/null 2>&1; then
 fi
 
 log=/var/log/portcullisd.log
+# its rotation (copytruncate), where logrotate looks
+[ -d /etc/logrotate.d ] && install -m 0644 etc/logrotate.d/portcullisd /etc/logrotate.d/portcullisd
 if pid=$(pgrep -x portcullisd); then
 	echo "stopping the running portcullisd ($pid)"
 	kill $pid

@@ -264,6 +264,14 @@ static const struct conf_key conf_keys[] = {
     {"notify", "from", T_STR, OFF(notify_from), 0, 0, "postmaster", NULL, SC_GLOBAL},
     {"notify", "template_dir", T_STR, OFF(notify_template_dir), 0, 0, PORTCULLIS_TEMPLATEDIR,
      NULL, SC_GLOBAL},
+
+    {"metrics", "listen", T_STR0, OFF(metrics_listen), 0, 0, "", NULL, SC_GLOBAL},
+    {"metrics", "clients", T_CIDRS, OFF(metrics_clients), 0, 0, "127.0.0.0/8 ::1/128", NULL,
+     SC_GLOBAL},
+    {"metrics", "min_free_space", T_SIZE, OFF(metrics_min_free_space), 0, 1024 * GB, "100M", NULL,
+     SC_GLOBAL},
+    {"metrics", "health_timeout", T_DURATION, OFF(metrics_health_timeout_ms), 100, 600000, "3s",
+     NULL, SC_GLOBAL},
 };
 /* clang-format on */
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -890,4 +898,80 @@ conf_free(struct pc_config *c)
 		ftp_listener_free(&c->ftp_listeners[i]);
 	free(c->ftp_listeners);
 	memset(c, 0, sizeof(*c));
+}
+
+size_t
+conf_key_count(void)
+{
+	return NKEYS;
+}
+
+/* v as the largest unit that divides it ("64G", "30s"). */
+static void
+unit_format(char *buf, size_t cap, uint64_t v, int duration)
+{
+	static const struct {
+		uint64_t mul;
+		const char *u;
+	} sizes[] = {{GB, "G"}, {MB, "M"}, {KB, "k"}, {1, ""}},
+	  times[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+	const size_t n =
+	    duration ? sizeof(times) / sizeof(times[0]) : sizeof(sizes) / sizeof(sizes[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t mul = duration ? times[i].mul : sizes[i].mul;
+
+		if (v == 0 || v % mul == 0) {
+			snprintf(buf, cap, "%llu%s", (unsigned long long)(v / mul),
+			         v == 0     ? (duration ? "s" : "")
+			         : duration ? times[i].u
+			                    : sizes[i].u);
+			return;
+		}
+	}
+	snprintf(buf, cap, "%llu", (unsigned long long)v);
+}
+
+void
+conf_key_doc(size_t i, struct conf_key_doc *out)
+{
+	const struct conf_key *k = &conf_keys[i];
+	static const char *const types[] = {
+	    [T_STR] = "string",        [T_STR0] = "string",    [T_BOOL] = "yes | no",
+	    [T_UINT] = "number",       [T_SIZE] = "size",      [T_DURATION] = "duration",
+	    [T_ENUM] = "word",         [T_LIST] = "words",     [T_ADDR] = "address:port",
+	    [T_NEXTHOP] = "next hop",  [T_CIDRS] = "networks", [T_PORTS] = "port range",
+	    [T_HOSTPORT] = "host:port"};
+	char lo[24], hi[24];
+	size_t used = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->section = k->section;
+	out->key = k->key;
+	out->type = types[k->type];
+	out->def = k->def;
+	switch (k->type) {
+	case T_UINT:
+		snprintf(out->range, sizeof(out->range), "%llu..%llu", (unsigned long long)k->min,
+		         (unsigned long long)k->max);
+		break;
+	case T_SIZE:
+	case T_DURATION:
+		unit_format(lo, sizeof(lo), k->min, k->type == T_DURATION);
+		unit_format(hi, sizeof(hi), k->max, k->type == T_DURATION);
+		snprintf(out->range, sizeof(out->range), "%s..%s", lo, hi);
+		break;
+	case T_ENUM:
+		for (size_t j = 0; k->names[j] != NULL; j++) {
+			if (k->min && !(k->min & (1u << j)))
+				continue;
+			used += (size_t)snprintf(out->range + used, sizeof(out->range) - used,
+			                         "%s%s", used ? " | " : "", k->names[j]);
+			if (used >= sizeof(out->range))
+				break;
+		}
+		break;
+	default:
+		break;
+	}
 }

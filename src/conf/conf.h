@@ -189,6 +189,12 @@ struct pc_config {
 	char *notify_from;
 	char *notify_template_dir;
 
+	/* [metrics] */
+	char *metrics_listen;               /* ADDRESS:PORT of /metrics and /healthz; "" = off */
+	char *metrics_clients;              /* CIDRs allowed to ask */
+	uint64_t metrics_min_free_space;    /* /healthz: free bytes the spool needs */
+	uint64_t metrics_health_timeout_ms; /* /healthz: the next hop's connect */
+
 	/* [smtp], [smtp.NAME]: at least one; the built-in one is replaced as
 	 * soon as the file names any smtp section. */
 	struct smtp_listener_conf *listeners;
@@ -222,6 +228,18 @@ int conf_set(struct pc_config *c, const char *section, const char *key, const ch
 const char *policy_action_name(int action);
 /* Writes every key with its current value, as an INI file. */
 void conf_dump(const struct pc_config *c, FILE *out);
+
+/* One key of the table, described for portcullis.conf(5) (man/gen_conf_man.c). */
+struct conf_key_doc {
+	const char *section; /* "smtp" and "ftp" stand for [smtp.NAME] and [ftp.NAME] too */
+	const char *key;
+	const char *type; /* "string", "number", "size", "duration", "yes|no", ... */
+	const char *def;  /* the default, as written in the file */
+	char range[64];   /* "1..64", "1k..64G", "", or the allowed words "a | b | c" */
+};
+/* The number of keys in the table, and key i of it (in the table's order). */
+size_t conf_key_count(void);
+void conf_key_doc(size_t i, struct conf_key_doc *out);
 void conf_free(struct pc_config *c);
 
 #endif

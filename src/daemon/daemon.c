@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 #include <event2/thread.h>
 
 #include "config.h"
@@ -22,12 +23,14 @@
 #include "daemon/runtime.h"
 #include "ftp/ftp_proxy.h"
 #include "net/listener.h"
+#include "daemon/monitor.h"
 #include "outbreak/ohttp.h"
 #include "outbreak/outbreak.h"
 #include "smtp/smtp_proxy.h"
 #include "store/quarantine.h"
 #include "util/log.h"
 #include "util/workq.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 #define HOUSEKEEPING_S 3600 /* quarantine retention: once an hour, and at start */
@@ -39,6 +42,7 @@ struct daemon {
 	struct ftp_proxy *fpx;
 	struct outbreak *ob; /* outlives every runtime: the seal survives reloads */
 	struct ohttp *oh;
+	struct monitor *mon;
 	const struct daemon_opts *o;
 	int undrained; /* proxies (SMTP, FTP) with sessions left while draining */
 	int reloading;
@@ -71,6 +75,7 @@ daemon_log_to_syslog(const struct pc_config *c, int foreground)
 static int
 prepare_dir(const char *path, const struct passwd *pw)
 {
+	struct stat st;
 	char buf[4096];
 
 	if (strlen(path) >= sizeof(buf))
@@ -85,7 +90,10 @@ prepare_dir(const char *path, const struct passwd *pw)
 		}
 	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
 		return -1;
-	if (pw && chown(buf, pw->pw_uid, pw->pw_gid) < 0)
+	/* Already the user's (made by the package, say): no chown, so that a
+	 * unit without CAP_CHOWN (portcullisd.service) starts. */
+	if (pw && (stat(buf, &st) < 0 || st.st_uid != pw->pw_uid || st.st_gid != pw->pw_gid) &&
+	    chown(buf, pw->pw_uid, pw->pw_gid) < 0)
 		return -1;
 	return 0;
 }
@@ -176,10 +184,15 @@ reload_done(void *arg)
 		proxy_set_runtime(d->px, j->rt);
 		ftp_proxy_set_runtime(d->fpx, j->rt);
 		runtime_unref(j->rt);
+		metrics_add("portcullis_reloads_total", "result=\"ok\"", 1);
 		log_info("reload: configuration and signatures reloaded");
-	} else
+		sd_notify(0, "READY=1\nSTATUS=reloaded");
+	} else {
+		metrics_add("portcullis_reloads_total", "result=\"failed\"", 1);
 		log_warnx("reload failed, keeping the running configuration: %s",
 		          j->err ? j->err : "configuration has errors");
+		sd_notify(0, "READY=1\nSTATUS=reload failed, running the previous configuration");
+	}
 	free(j->err);
 	conf_free(&j->conf);
 	free(j);
@@ -196,6 +209,7 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("reload: SIGHUP received");
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading");
 	j = xcalloc(1, sizeof(*j));
 	j->d = d;
 	j->conf_ok = daemon_load_config(d->o->config_path, &j->conf) == 0;
@@ -244,6 +258,7 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	d->draining = 1;
+	sd_notify(0, "STOPPING=1\nSTATUS=draining");
 	log_info("stopping: no new sessions, draining %u",
 	         proxy_sessions(d->px) + ftp_proxy_sessions(d->fpx));
 	evtimer_add(d->drain_timer, &tv);
@@ -324,7 +339,7 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	struct passwd *pw = NULL;
 	struct runtime *rt;
 	char *err = NULL, *desc, *fdesc;
-	int push_fd = -1;
+	int push_fd = -1, metrics_fd = -1;
 
 	if (conf->daemon_user[0] && geteuid() == 0 && (pw = getpwnam(conf->daemon_user)) == NULL)
 		fatalx("daemon.user %s does not exist: create it (useradd --system %s) or set "
@@ -349,6 +364,9 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	if (conf->outbreak_push_listen[0] &&
 	    (push_fd = net_bind("outbreak.push_listen", conf->outbreak_push_listen, &err)) < 0)
 		fatalx("%s", err);
+	if (conf->metrics_listen[0] &&
+	    (metrics_fd = net_bind("metrics.listen", conf->metrics_listen, &err)) < 0)
+		fatalx("%s", err);
 	prepare_dirs(conf, pw);
 	drop_privileges(pw);
 
@@ -368,6 +386,10 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	proxy_set_runtime(d.px, rt);
 	ftp_proxy_set_runtime(d.fpx, rt);
 	runtime_unref(rt);
+	if (metrics_fd >= 0 &&
+	    (d.mon = monitor_new(d.base, d.wq, metrics_fd, &proxy_runtime(d.px)->conf, d.px, d.ob,
+	                         &err)) == NULL)
+		fatalx("cannot serve metrics: %s", err);
 
 	signals_add(&d);
 	d.drain_timer = evtimer_new(d.base, drain_timeout, &d);
@@ -381,6 +403,9 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	fdesc = ftp_proxy_listeners_describe(d.fpx);
 	log_info("ready listeners=%s%s%s version=%s", desc, *desc && *fdesc ? "," : "", fdesc,
 	         PORTCULLIS_VERSION);
+	/* systemd's Type=notify: ready once every listener is up. */
+	sd_notifyf(0, "READY=1\nSTATUS=listening on %s%s%s", desc, *desc && *fdesc ? "," : "",
+	           fdesc);
 	free(desc);
 	free(fdesc);
 	event_base_dispatch(d.base);
@@ -394,6 +419,7 @@ daemon_run(const struct daemon_opts *o, struct pc_config *conf)
 	event_free(d.housekeeping);
 	log_info("stopped");
 	workq_free(d.wq);
+	monitor_free(d.mon);
 	ohttp_free(d.oh);
 	outbreak_free(d.ob);
 	proxy_free(d.px);

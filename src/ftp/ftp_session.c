@@ -21,6 +21,7 @@
 #include "util/cidr.h"
 #include "util/log.h"
 #include "util/sys.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 #define SV_LINE_MAX 8192
@@ -763,6 +764,7 @@ fsess_start(struct ftp_proxy *px, struct net_listener *l, int fd, const struct s
 	static const struct conn_cbs cbs = {cl_read, cl_event, NULL};
 	struct fsess *s;
 	enum access_result res;
+	char lb[256];
 	unsigned n;
 
 	if (px->rt == NULL || listener_conf(px->rt, net_listener_name(l)) == NULL) {
@@ -788,14 +790,27 @@ fsess_start(struct ftp_proxy *px, struct net_listener *l, int fd, const struct s
 	idtab_put(px->sessions, s->id, s);
 	n = net_listener_hold(l);
 	flog_info(s, "connect client=%s listener=%s", s->cl_label, net_listener_name(l));
+	metrics_add("portcullis_sessions_total",
+	            metrics_labels(lb, sizeof(lb), "protocol", "ftp", "listener",
+	                           net_listener_name(l), NULL),
+	            1);
 	if (n > s->lc->max_sessions) {
 		flog_warnx(s, "too many sessions (max_sessions=%u)", s->lc->max_sessions);
+		metrics_add("portcullis_sessions_refused_total",
+		            metrics_labels(lb, sizeof(lb), "protocol", "ftp", "reason",
+		                           "max-sessions", NULL),
+		            1);
 		s->close_reason = "too-many-sessions";
 		fsess_goodbye(s, "421 Too many sessions, try again later.");
 		return;
 	}
 	res = access_admit(px->access, &s->rt->ftp_access[s->lc - s->rt->conf.ftp_listeners], sa,
 	                   monotonic_ms());
+	if (res != ACCESS_OK)
+		metrics_add("portcullis_sessions_refused_total",
+		            metrics_labels(lb, sizeof(lb), "protocol", "ftp", "reason",
+		                           access_result_name(res), NULL),
+		            1);
 	if (res == ACCESS_DENIED) {
 		flog_warnx(s, "client %s not allowed on listener %s (clients)", s->cl_label,
 		           net_listener_name(l));

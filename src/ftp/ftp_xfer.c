@@ -30,6 +30,7 @@
 #include "ftp/ftp_session.h"
 #include "util/cidr.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 #define CHUNK (256 * 1024)
@@ -243,7 +244,7 @@ log_transfer(struct fsess *s, const char *action, const char *reply)
 {
 	struct xfer *x = s->x;
 	const char *last = reply, *nl;
-	char q[200];
+	char q[200], lb[256];
 	size_t k = 0;
 
 	if (x->kind == X_LIST) {
@@ -256,6 +257,13 @@ log_transfer(struct fsess *s, const char *action, const char *reply)
 	for (const char *p = last; *p && *p != '\n' && k < sizeof(q) - 1; p++)
 		q[k++] = *p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '\'' : *p;
 	q[k] = '\0';
+	metrics_add(
+	    "portcullis_files_total",
+	    metrics_labels(lb, sizeof(lb), "protocol", "ftp", "direction",
+	                   x->scanned ? direction_name(x->out.dir) : "-", "verdict",
+	                   x->scanned ? scan_status_name(x->out.verdict.status) : "unscanned",
+	                   "action", action, NULL),
+	    1);
 	flog_info(s,
 	          "transfer cmd=%s file=\"%s\" user=\"%s\" size=%llu direction=%s status=%s "
 	          "names=%s action=%s%s%s reply=\"%s\"",

@@ -15,6 +15,8 @@
 #include "inspect/inspect.h"
 #include "mail/rewrite.h"
 #include "util/log.h"
+#include "util/sys.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 const char *
@@ -286,6 +288,9 @@ store(struct quarantine *q, const struct inspect_ctx *ctx, const struct inspect_
 	if (quarantine_store(q, &m, obj->fd, obj->size, out->id, &err) == 0)
 		return 0;
 	out->id[0] = '\0';
+	metrics_add("portcullis_failures_total",
+	            err == STORE_ERR_NOSPACE ? "cause=\"store_full\"" : "cause=\"store_failed\"",
+	            1);
 	if (err == STORE_ERR_NOSPACE)
 		refuse(out, 0, WHY_STORE_FULL, "insufficient system storage");
 	else
@@ -437,6 +442,8 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
             const struct inspect_object *obj, struct inspect_outcome *out)
 {
 	const struct dir_policy *dp;
+	char lb[128];
+	double t0;
 	off_t pos;
 
 	memset(out, 0, sizeof(*out));
@@ -446,10 +453,17 @@ inspect_run(const struct inspect_env *env, const struct inspect_ctx *ctx,
 	pos = lseek(obj->fd, 0, SEEK_CUR);
 	if (pos > 0)
 		lseek(obj->fd, 0, SEEK_SET);
+	t0 = monotonic_s();
 	if (obj->message)
 		scanner_scan_message_fd(env->scanner, obj->fd, obj->name, &out->verdict);
 	else
 		scanner_scan_fd(env->scanner, obj->fd, obj->name, &out->verdict);
+	metrics_labels(lb, sizeof(lb), "protocol", ctx->proto == INSPECT_FTP ? "ftp" : "smtp",
+	               NULL);
+	metrics_observe("portcullis_scan_duration_seconds", lb, monotonic_s() - t0);
+	metrics_observe("portcullis_object_size_bytes", lb, (double)obj->size);
+	if (out->verdict.status == SCAN_ERROR)
+		metrics_add("portcullis_failures_total", "cause=\"scanner\"", 1);
 	if (pos >= 0)
 		lseek(obj->fd, pos, SEEK_SET);
 	out->names = verdict_names(&out->verdict);

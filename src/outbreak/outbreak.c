@@ -650,6 +650,13 @@ outbreak_held_count(struct outbreak *ob)
 	return n < 0 ? 0 : (size_t)n;
 }
 
+int
+outbreak_sealed(struct outbreak *ob)
+{
+	seal_expire(ob->seal, time(NULL));
+	return seal_sealed(ob->seal);
+}
+
 /* A space-separated list as a JSON array of strings. */
 static json_t *
 words_json(const char *list)

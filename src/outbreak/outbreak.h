@@ -95,6 +95,8 @@ int outbreak_hold_delete(struct outbreak *ob, const char *id, char **msg);
 char *outbreak_status_json(struct outbreak *ob);
 /* Held items not released yet (all alerts). */
 size_t outbreak_held_count(struct outbreak *ob);
+/* 1 while an alert seals the gateway (expired alerts are ended first). */
+int outbreak_sealed(struct outbreak *ob);
 
 /* The housekeeping tick (once a second from the daemon): expiries, retries. */
 void outbreak_tick(struct outbreak *ob);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <systemd/sd-daemon.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
@@ -564,6 +565,7 @@ pserver_run(const struct pserver_opts *o, char **err)
 	}
 	log_info("serving %s on %s (feed %s, console templates %s)", s.tls ? "HTTPS" : "HTTP",
 	         o->listen, o->feed_dir, s.co.templates);
+	sd_notify(0, "READY=1"); /* systemd Type=notify */
 	if (event_base_dispatch(s.base) < 0) {
 		*err = xstrdup("event loop failed");
 		goto out;

@@ -16,6 +16,7 @@
 #include "smtp/smtp_data.h"
 #include "util/cidr.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 #define CLIENT_MAX_LINE 4096
@@ -112,7 +113,7 @@ static void
 client_fail(struct smtp_client *c, enum smtp_status st, const char *fmt, ...)
 {
 	va_list ap;
-	char *why;
+	char *why, lb[128];
 
 	if (c->state == CS_FAILED)
 		return;
@@ -122,6 +123,10 @@ client_fail(struct smtp_client *c, enum smtp_status st, const char *fmt, ...)
 	c->fail = st;
 	c->error = xasprintf("next hop %s: %s", c->peer, why);
 	log_warnx("%s: failed class=%s error=\"%s\"", c->log, smtp_status_name(st), why);
+	metrics_add("portcullis_failures_total",
+	            metrics_labels(lb, sizeof(lb), "cause", "next_hop", "class",
+	                           smtp_status_name(st), NULL),
+	            1);
 	free(why);
 	client_enter_state(c, CS_FAILED);
 	conn_read_enable(c->conn, 0);

@@ -19,6 +19,7 @@
 #include "smtp/smtp_session.h"
 #include "store/maildir.h"
 #include "util/cidr.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 /* ---------------------------------------------------------------- DATA in */
@@ -99,7 +100,7 @@ tx_log_reply(struct session *s, enum smtp_status st, const struct smtp_reply *r,
 {
 	struct tx *tx = s->tx;
 	const struct inspect_outcome *o = &tx->out;
-	char sum[512];
+	char sum[512], lb[256];
 
 	if (o->held && o->id[0] &&
 	    !(text ? strncmp(text, "250", 3) == 0 : st == SMTP_REPLY && r && r->code / 100 == 2)) {
@@ -114,6 +115,13 @@ tx_log_reply(struct session *s, enum smtp_status st, const struct smtp_reply *r,
 		snprintf(sum, sizeof(sum), "%s", text);
 	else
 		reply_summary(s, st, r, sum, sizeof(sum));
+	metrics_add("portcullis_messages_total",
+	            metrics_labels(lb, sizeof(lb), "protocol", "smtp", "direction",
+	                           o->names ? direction_name(o->dir) : "-", "verdict",
+	                           o->names ? scan_status_name(o->verdict.status) : "unscanned",
+	                           "action", o->names ? policy_action_name(o->dec.action) : "-",
+	                           NULL),
+	            1);
 	slog_info(s,
 	          "message from=<%s> rcpts=%zu size=%llu direction=%s status=%s names=%s "
 	          "action=%s%s%s reply=\"%s\"",

@@ -14,6 +14,7 @@
 #include "smtp/smtp_session.h"
 #include "util/cidr.h"
 #include "util/sys.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 static const char *state_names[] = {"connecting", "cmd",     "nexthop", "data",
@@ -334,7 +335,13 @@ session_admit(struct session *s, const struct sockaddr *sa)
 {
 	const struct access_rules *r = &s->rt->smtp_access[s->lidx];
 	enum access_result res = access_admit(s->px->access, r, sa, monotonic_ms());
+	char lb[128];
 
+	if (res != ACCESS_OK)
+		metrics_add("portcullis_sessions_refused_total",
+		            metrics_labels(lb, sizeof(lb), "protocol", "smtp", "reason",
+		                           access_result_name(res), NULL),
+		            1);
 	switch (res) {
 	case ACCESS_OK:
 		s->counted = 1;
@@ -369,6 +376,7 @@ session_start(struct proxy *px, struct net_listener *l, int fd, const struct soc
 {
 	static const struct conn_cbs cbs = {session_read, session_event, NULL};
 	struct session *s = xcalloc(1, sizeof(*s));
+	char lb[256];
 	unsigned n;
 
 	s->id = ++px->next_id;
@@ -397,9 +405,17 @@ session_start(struct proxy *px, struct net_listener *l, int fd, const struct soc
 	          strchr(conn_peer_addr(s->conn), ':') ? "[" : "", conn_peer_addr(s->conn),
 	          strchr(conn_peer_addr(s->conn), ':') ? "]" : "", conn_peer_port(s->conn),
 	          net_listener_name(l));
+	metrics_add("portcullis_sessions_total",
+	            metrics_labels(lb, sizeof(lb), "protocol", "smtp", "listener",
+	                           net_listener_name(l), NULL),
+	            1);
 	if (n > s->lc->max_sessions) {
 		slog_warnx(s, "too many sessions on listener %s (max_sessions=%u)",
 		           net_listener_name(l), s->lc->max_sessions);
+		metrics_add("portcullis_sessions_refused_total",
+		            metrics_labels(lb, sizeof(lb), "protocol", "smtp", "reason",
+		                           "max-sessions", NULL),
+		            1);
 		session_goodbye(s, "421 4.7.0 %s too many sessions, try again later", s->hostname);
 		return;
 	}

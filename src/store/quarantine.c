@@ -642,6 +642,25 @@ quarantine_count_unreleased(struct quarantine *q)
 }
 
 int
+quarantine_totals(struct quarantine *q, int64_t *items, int64_t *bytes)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->lock);
+	if (sqlite3_prepare_v2(q->db, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages", -1,
+	                       &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*items = sqlite3_column_int64(st, 0);
+		*bytes = sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&q->lock);
+	return rc;
+}
+
+int
 quarantine_get(struct quarantine *q, const char *id, struct q_record *out)
 {
 	sqlite3_stmt *st = NULL;

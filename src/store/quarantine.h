@@ -108,6 +108,9 @@ void quarantine_record_clear(struct q_record *r);
 
 /* The number of records not released yet (released_at 0), or -1. */
 int64_t quarantine_count_unreleased(struct quarantine *q);
+/* The records in the store (released ones too, until purged) and the sum
+ * of their sizes; 0 or -1. */
+int quarantine_totals(struct quarantine *q, int64_t *items, int64_t *bytes);
 /* Every record of the hold store's alert not released yet, oldest first
  * (as quarantine_list). 0 or -1. */
 int quarantine_list_alert(struct quarantine *q, const char *alert, struct q_record **out,
