@@ -35,14 +35,20 @@ struct httpd {
 	size_t nroutes;
 };
 
-static const char *
-status_text(int status)
+const char *
+httpd_reason(int status)
 {
 	switch (status) {
 	case 200:
 		return "OK";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
 	case 403:
 		return "Forbidden";
 	case 404:
@@ -53,6 +59,8 @@ status_text(int status)
 		return "Conflict";
 	case 413:
 		return "Payload Too Large";
+	case 429:
+		return "Too Many Requests";
 	case 503:
 		return "Service Unavailable";
 	default:
@@ -69,7 +77,7 @@ httpd_send(struct evhttp_request *req, int status, const char *type, const void 
 		fatalx("out of memory (http reply)");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
 	evbuffer_add(b, body, len);
-	evhttp_send_reply(req, status, status_text(status), b);
+	evhttp_send_reply(req, status, httpd_reason(status), b);
 	evbuffer_free(b);
 }
 
@@ -96,8 +104,8 @@ httpd_send_error(struct evhttp_request *req, int status, const char *msg)
 	json_decref(o);
 }
 
-static void
-peer_of(struct evhttp_request *req, char *buf, size_t cap)
+void
+httpd_peer(struct evhttp_request *req, int with_port, char *buf, size_t cap)
 {
 	struct evhttp_connection *c = evhttp_request_get_connection(req);
 	char *addr = NULL;
@@ -105,7 +113,10 @@ peer_of(struct evhttp_request *req, char *buf, size_t cap)
 
 	if (c != NULL)
 		evhttp_connection_get_peer(c, &addr, &port);
-	snprintf(buf, cap, "%s", addr ? addr : "?");
+	if (with_port)
+		snprintf(buf, cap, "%s:%u", addr ? addr : "?", (unsigned)port);
+	else
+		snprintf(buf, cap, "%s", addr ? addr : "?");
 }
 
 static void
@@ -120,7 +131,7 @@ on_request(struct evhttp_request *req, void *arg)
 	char peer[80];
 
 	if (h->o.clients != NULL && (sa == NULL || !cidr_list_match(h->o.clients, sa))) {
-		peer_of(req, peer, sizeof(peer));
+		httpd_peer(req, 0, peer, sizeof(peer));
 		log_warnx("%s: request from %s refused: not in %s", h->name, peer, h->clients_key);
 		httpd_send_error(req, 403, "not allowed");
 		goto out;

@@ -52,5 +52,9 @@ void httpd_send(struct evhttp_request *req, int status, const char *type, const 
 void httpd_send_json(struct evhttp_request *req, int status, const char *json);
 /* Sends {"error": msg}. */
 void httpd_send_error(struct evhttp_request *req, int status, const char *msg);
+/* The reason phrase of an HTTP status ("Not Found"; "Error" if unknown). */
+const char *httpd_reason(int status);
+/* The request's peer as "ADDR" or, with_port, "ADDR:PORT" (for log lines). */
+void httpd_peer(struct evhttp_request *req, int with_port, char *buf, size_t cap);
 
 #endif

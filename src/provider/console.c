@@ -29,6 +29,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "net/httpd.h"
 #include "provider/build.h"
 #include "provider/cpass.h"
 #include "provider/fanout.h"
@@ -151,35 +152,6 @@ iso_utc(int64_t t, char *buf, size_t cap)
 	return buf;
 }
 
-static const char *
-reason_of(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 303:
-		return "See Other";
-	case 400:
-		return "Bad Request";
-	case 401:
-		return "Unauthorized";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 413:
-		return "Payload Too Large";
-	case 429:
-		return "Too Many Requests";
-	case 503:
-		return "Service Unavailable";
-	default:
-		return "Error";
-	}
-}
-
 /* ----------------------------------------------------------- responses */
 
 static void
@@ -208,9 +180,9 @@ send_reply(struct evhttp_request *req, int status, const char *ctype, const char
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
 	if (body != NULL)
 		evbuffer_add(b, body, len);
-	evhttp_send_reply(req, status, reason_of(status), b);
+	evhttp_send_reply(req, status, httpd_reason(status), b);
 	evbuffer_free(b);
-	pserver_peer(req, 0, peer, sizeof(peer));
+	httpd_peer(req, 0, peer, sizeof(peer));
 	if (status < 400)
 		log_info("%s %s %s: %d %s", peer, m, evhttp_request_get_uri(req), status, what);
 	else
@@ -248,7 +220,7 @@ send_message(struct console *c, struct evhttp_request *req, int status, const ch
 {
 	struct sbuf b = {0};
 	char *err = NULL, *page;
-	const struct tmpl_var v[] = {{"title", reason_of(status)}, {"message", msg}};
+	const struct tmpl_var v[] = {{"title", httpd_reason(status)}, {"message", msg}};
 
 	if (tmpl_render_file(&b, c->o->templates, "message.html", v, 2, &err) < 0) {
 		log_warnx("console: %s", err);
@@ -934,7 +906,7 @@ on_login(struct console *c, struct evhttp_request *req)
 	time_t wait;
 	int rc;
 
-	pserver_peer(req, 0, addr, sizeof(addr));
+	httpd_peer(req, 0, addr, sizeof(addr));
 	if ((wait = locked_out(c, addr)) > 0) {
 		char ra[24];
 

@@ -8,6 +8,7 @@
  * busy timeout orders the writers. The routes under /console/ are
  * console.c's (its publications take the publisher's lock, as the CLI's).
  */
+#include "net/httpd.h"
 #include "provider/pserver.h"
 
 #include <errno.h>
@@ -60,44 +61,6 @@ struct pserver {
 	char pub_hex[65];
 };
 
-static const char *
-reason_of(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 304:
-		return "Not Modified";
-	case 400:
-		return "Bad Request";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 413:
-		return "Payload Too Large";
-	default:
-		return "Error";
-	}
-}
-
-void
-pserver_peer(struct evhttp_request *req, int with_port, char *buf, size_t cap)
-{
-	struct evhttp_connection *c = evhttp_request_get_connection(req);
-	char *addr = NULL;
-	ev_uint16_t port = 0;
-
-	if (c != NULL)
-		evhttp_connection_get_peer(c, &addr, &port);
-	if (with_port)
-		snprintf(buf, cap, "%s:%u", addr ? addr : "?", (unsigned)port);
-	else
-		snprintf(buf, cap, "%s", addr ? addr : "?");
-}
-
 /* Sends a JSON body (o consumed) and logs the outcome. */
 static void
 reply_json(struct evhttp_request *req, int status, json_t *o, const char *what)
@@ -114,9 +77,9 @@ reply_json(struct evhttp_request *req, int status, json_t *o, const char *what)
 		evbuffer_add(b, "\n", 1);
 	}
 	free(s);
-	evhttp_send_reply(req, status, reason_of(status), b);
+	evhttp_send_reply(req, status, httpd_reason(status), b);
 	evbuffer_free(b);
-	pserver_peer(req, 1, peer, sizeof(peer));
+	httpd_peer(req, 1, peer, sizeof(peer));
 	if (status < 400)
 		log_info("%s %s: %d %s", peer, evhttp_request_get_uri(req), status, what);
 	else
@@ -190,10 +153,10 @@ on_feed(struct pserver *s, struct evhttp_request *req, const char *name)
 	evhttp_add_header(out, "ETag", etag);
 	evhttp_add_header(out, "Cache-Control", "no-cache");
 	inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
-	pserver_peer(req, 1, peer, sizeof(peer));
+	httpd_peer(req, 1, peer, sizeof(peer));
 	if (inm != NULL && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0)) {
 		free(data);
-		evhttp_send_reply(req, 304, reason_of(304), NULL);
+		evhttp_send_reply(req, 304, httpd_reason(304), NULL);
 		log_info("%s GET /feed/%s: 304 not modified", peer, name);
 		return;
 	}
@@ -201,7 +164,7 @@ on_feed(struct pserver *s, struct evhttp_request *req, const char *name)
 	b = evbuffer_new();
 	evbuffer_add(b, data, len);
 	free(data);
-	evhttp_send_reply(req, 200, reason_of(200), b);
+	evhttp_send_reply(req, 200, httpd_reason(200), b);
 	evbuffer_free(b);
 	log_info("%s GET /feed/%s: 200 %zu bytes", peer, name, len);
 }

@@ -36,8 +36,4 @@ struct pserver_opts {
  */
 int pserver_run(const struct pserver_opts *o, char **err);
 
-struct evhttp_request;
-/* The request's peer as "ADDR" or, with_port, "ADDR:PORT" (for log lines). */
-void pserver_peer(struct evhttp_request *req, int with_port, char *buf, size_t cap);
-
 #endif
