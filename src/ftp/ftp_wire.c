@@ -136,7 +136,8 @@ ftp_parse_port(const char *arg, struct sockaddr_storage *ss, socklen_t *len)
 	unsigned v[6];
 	int n = six_numbers(arg, v);
 
-	if (n < 0 || arg[n] != '\0')
+	/* port 0 is no port to connect to (and EPRT refuses it too) */
+	if (n < 0 || arg[n] != '\0' || (v[4] | v[5]) == 0)
 		return -1;
 	v4_from(v, ss, len);
 	return 0;
@@ -149,7 +150,7 @@ ftp_parse_227(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 
 	for (const char *p = text; *p; p++)
 		if (isdigit((unsigned char)*p) && (p == text || !isdigit((unsigned char)p[-1])) &&
-		    six_numbers(p, v) > 0) {
+		    six_numbers(p, v) > 0 && (v[4] | v[5]) != 0) {
 			v4_from(v, ss, len);
 			return 0;
 		}

@@ -46,7 +46,7 @@ const char *ftp_reply_first(const struct ftp_reply *r);
 
 /*
  * PORT's argument "h1,h2,h3,h4,p1,p2" into an IPv4 sockaddr; the same six
- * numbers found anywhere in text for a 227 reply. 0 or -1.
+ * numbers found anywhere in text for a 227 reply. Port 0 is refused. 0 or -1.
  */
 int ftp_parse_port(const char *arg, struct sockaddr_storage *ss, socklen_t *len);
 int ftp_parse_227(const char *text, struct sockaddr_storage *ss, socklen_t *len);

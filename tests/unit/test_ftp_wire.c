@@ -119,6 +119,9 @@ test_addresses(void **state)
 	assert_int_equal(ftp_parse_port("127,0,0,256,4,1", &ss, &len), -1);
 	assert_int_equal(ftp_parse_port("127,0,0,1,4,1,9", &ss, &len), -1);
 	assert_int_equal(ftp_parse_port("a,b,c,d,e,f", &ss, &len), -1);
+	/* port 0: nothing to connect to (EPRT refuses it as well) */
+	assert_int_equal(ftp_parse_port("127,0,0,1,0,0", &ss, &len), -1);
+	assert_int_equal(ftp_parse_227("(48,8,0,68,0,0) 4x", &ss, &len), -1);
 
 	assert_int_equal(ftp_parse_227("Entering Passive Mode (10,1,2,3,200,10).", &ss, &len), 0);
 	assert_int_equal(ftp_sa_port((struct sockaddr *)&ss), 200 * 256 + 10);
