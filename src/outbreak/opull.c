@@ -18,6 +18,7 @@
 #include "daemon/runtime.h"
 #include "outbreak/outbreak_int.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 struct opull {
@@ -42,29 +43,6 @@ static void
 curl_init_once(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-struct body {
-	char *buf;
-	size_t len, max;
-	int too_big;
-};
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct body *b = arg;
-	size_t add = size * n;
-
-	if (b->len + add > b->max) {
-		b->too_big = 1;
-		return 0;
-	}
-	b->buf = xrealloc(b->buf, b->len + add + 1);
-	memcpy(b->buf + b->len, p, add);
-	b->len += add;
-	b->buf[b->len] = '\0';
-	return add;
 }
 
 static size_t
@@ -104,17 +82,16 @@ easy(const char *url, uint64_t timeout_ms)
 }
 
 long
-opull_fetch(const char *url, uint64_t timeout_ms, uint64_t max, const char *etag_in,
-            const char *body_unused, char **out, size_t *outlen, char **etag_out, char **err)
+opull_fetch(const char *url, uint64_t timeout_ms, uint64_t max, const char *etag_in, char **out,
+            size_t *outlen, char **etag_out, char **err)
 {
-	struct body b = {.max = max};
+	struct sb_sink b = {.max = max};
 	struct curl_slist *h = NULL;
 	char *tag = NULL, *hdr;
 	CURL *c = easy(url, timeout_ms);
 	long code = -1;
 	CURLcode rc;
 
-	(void)body_unused;
 	*err = NULL;
 	*out = NULL;
 	*outlen = 0;
@@ -130,13 +107,13 @@ opull_fetch(const char *url, uint64_t timeout_ms, uint64_t max, const char *etag
 		free(hdr);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	}
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sb_sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &tag);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK)
-		*err = b.too_big
+		*err = b.over
 		           ? xasprintf("%s: larger than %llu bytes", url, (unsigned long long)max)
 		           : xasprintf("%s: %s", url, curl_easy_strerror(rc));
 	else
@@ -144,15 +121,15 @@ opull_fetch(const char *url, uint64_t timeout_ms, uint64_t max, const char *etag
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	if (code == 200) {
-		*out = b.buf ? b.buf : xstrdup("");
-		*outlen = b.len;
+		*outlen = b.b.len;
+		*out = sb_take(&b.b);
 		if (etag_out)
 			*etag_out = tag;
 		else
 			free(tag);
 		return code;
 	}
-	free(b.buf);
+	free(b.b.s);
 	free(tag);
 	if (code > 0 && code != 304)
 		*err = xasprintf("%s: HTTP %ld", url, code);
@@ -163,7 +140,7 @@ long
 opull_request(const char *url, uint64_t timeout_ms, uint64_t max, const char *body, size_t blen,
               char **out, size_t *outlen, char **err)
 {
-	struct body b = {.max = max};
+	struct sb_sink b = {.max = max};
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
 	CURL *c = easy(url, timeout_ms);
 	long code = -1;
@@ -180,11 +157,11 @@ opull_request(const char *url, uint64_t timeout_ms, uint64_t max, const char *bo
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sb_sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK)
-		*err = b.too_big
+		*err = b.over
 		           ? xasprintf("%s: larger than %llu bytes", url, (unsigned long long)max)
 		           : xasprintf("%s: %s", url, curl_easy_strerror(rc));
 	else
@@ -192,11 +169,11 @@ opull_request(const char *url, uint64_t timeout_ms, uint64_t max, const char *bo
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	if (code < 0) {
-		free(b.buf);
+		free(b.b.s);
 		return -1;
 	}
-	*out = b.buf ? b.buf : xstrdup("");
-	*outlen = b.len;
+	*outlen = b.b.len;
+	*out = sb_take(&b.b);
 	return code;
 }
 
@@ -236,8 +213,8 @@ pull_document(struct opull *p, const char *url, uint64_t seq)
 	struct outbreak_result res;
 	char *doc = NULL, *err = NULL;
 	size_t len = 0;
-	long code = opull_fetch(url, ob->fetch_timeout_ms, ob->max_document, NULL, NULL, &doc, &len,
-	                        NULL, &err);
+	long code =
+	    opull_fetch(url, ob->fetch_timeout_ms, ob->max_document, NULL, &doc, &len, NULL, &err);
 
 	if (code != 200) {
 		log_warnx("outbreak: pull: %s", err ? err : url);
@@ -276,8 +253,8 @@ poll_once(struct opull *p)
 	struct outbreak *ob = p->ob;
 	char *idx = NULL, *err = NULL, *tag = NULL;
 	size_t len = 0, n;
-	long code = opull_fetch(p->feed_url, ob->fetch_timeout_ms, ob->max_document, p->etag, NULL,
-	                        &idx, &len, &tag, &err);
+	long code = opull_fetch(p->feed_url, ob->fetch_timeout_ms, ob->max_document, p->etag, &idx,
+	                        &len, &tag, &err);
 	json_t *root, *docs, **sorted;
 	json_error_t je;
 	const char *provider;

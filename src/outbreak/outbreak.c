@@ -233,8 +233,8 @@ file_bytes(struct outbreak *ob, const struct omsg_file *f, unsigned char **buf, 
 		*buf = xmalloc(f->len + 1);
 		memcpy(*buf, f->data, f->len);
 		*len = f->len;
-	} else if (opull_fetch(f->url, ob->fetch_timeout_ms, ob->max_document, NULL, NULL,
-	                       (char **)buf, len, NULL, err) != 200) {
+	} else if (opull_fetch(f->url, ob->fetch_timeout_ms, ob->max_document, NULL, (char **)buf,
+	                       len, NULL, err) != 200) {
 		if (*err == NULL)
 			*err = xasprintf("%s: not fetched", f->url);
 		return -1;

@@ -73,7 +73,7 @@ void opull_stop(struct outbreak *ob);
  * NULL). Returns the HTTP status, or -1 with *err.
  */
 long opull_fetch(const char *url, uint64_t timeout_ms, uint64_t max, const char *etag_in,
-                 const char *body, char **out, size_t *outlen, char **etag_out, char **err);
+                 char **out, size_t *outlen, char **etag_out, char **err);
 long opull_post(const char *url, uint64_t timeout_ms, const char *body, size_t blen, char **err);
 /*
  * POSTs body (JSON) to url and returns the HTTP status with the answer,

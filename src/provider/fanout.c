@@ -25,6 +25,7 @@
 #include "outbreak/omsg.h"
 #include "provider/pstore.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 /* Receipts per pstore transaction, and the longest a receipt waits for one. */
@@ -47,10 +48,8 @@ struct target {
 /* One transfer in flight. */
 struct slot {
 	CURL *easy;
-	struct target *t; /* NULL: free */
-	char *body;       /* the answer so far (owned) */
-	size_t len;
-	int too_big;
+	struct target *t;   /* NULL: free */
+	struct sb_sink ans; /* the answer so far (owned), at most FANOUT_MAX_ANSWER */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -167,23 +166,6 @@ backoff(struct run *r, unsigned tries)
 
 /* ------------------------------------------------------------ transfers */
 
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct slot *s = arg;
-	size_t k = size * n;
-
-	if (s->len + k > FANOUT_MAX_ANSWER) {
-		s->too_big = 1;
-		return 0;
-	}
-	s->body = xrealloc(s->body, s->len + k + 1);
-	memcpy(s->body + s->len, p, k);
-	s->len += k;
-	s->body[s->len] = '\0';
-	return k;
-}
-
 /* Sets an easy handle up for one attempt to push to t. */
 static void
 easy_setup(struct run *r, struct slot *s, struct target *t)
@@ -209,8 +191,8 @@ easy_setup(struct run *r, struct slot *s, struct target *t)
 	if (r->o->ca_file != NULL)
 		curl_easy_setopt(c, CURLOPT_CAINFO, r->o->ca_file);
 	curl_easy_setopt(c, CURLOPT_SHARE, r->share);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sb_sink_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s->ans);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, s);
 }
@@ -229,8 +211,11 @@ attempt_start(struct run *r, struct target *t)
 	if (s == NULL)
 		return -1;
 	s->t = t;
-	s->len = 0;
-	s->too_big = 0;
+	s->ans.b.len = 0; /* the buffer is kept for the next answer */
+	if (s->ans.b.s)
+		s->ans.b.s[0] = '\0';
+	s->ans.max = FANOUT_MAX_ANSWER;
+	s->ans.over = 0;
 	s->errbuf[0] = '\0';
 	t->tries++;
 	easy_setup(r, s, t);
@@ -415,7 +400,7 @@ answered(struct run *r, struct slot *s)
 	const char *why = NULL;
 	char *env, *reason = NULL;
 
-	if ((env = receipt_of(s->body ? s->body : "", s->len, &why)) == NULL) {
+	if ((env = receipt_of(s->ans.b.s ? s->ans.b.s : "", s->ans.b.len, &why)) == NULL) {
 		refused(r, t, why);
 		return;
 	}
@@ -434,7 +419,7 @@ static char *
 answer_reason(const struct slot *s)
 {
 	json_error_t je;
-	json_t *o = s->body ? json_loadb(s->body, s->len, 0, &je) : NULL, *v;
+	json_t *o = s->ans.b.s ? json_loadb(s->ans.b.s, s->ans.b.len, 0, &je) : NULL, *v;
 	char *out;
 
 	v = json_is_object(o) ? json_object_get(o, "reason") : NULL;
@@ -443,7 +428,7 @@ answer_reason(const struct slot *s)
 	if (json_is_string(v))
 		out = xasprintf("%.200s", json_string_value(v));
 	else
-		out = xasprintf("%.100s", s->body ? s->body : "");
+		out = xasprintf("%.100s", s->ans.b.s ? s->ans.b.s : "");
 	json_decref(o);
 	return out;
 }
@@ -478,7 +463,7 @@ attempt_done(struct run *r, struct slot *s, CURLcode cc)
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (cc != CURLE_OK) {
-		why = s->too_big
+		why = s->ans.over
 		          ? xasprintf("answer larger than %u bytes", FANOUT_MAX_ANSWER)
 		          : xasprintf("%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc));
 		if (final_error(cc))
@@ -504,9 +489,8 @@ attempt_done(struct run *r, struct slot *s, CURLcode cc)
 		free(why);
 	}
 	s->t = NULL;
-	free(s->body);
-	s->body = NULL;
-	s->len = 0;
+	free(s->ans.b.s);
+	memset(&s->ans.b, 0, sizeof(s->ans.b));
 }
 
 /* ----------------------------------------------------------------- loop */
@@ -650,7 +634,7 @@ run_free(struct run *r)
 			curl_multi_remove_handle(r->multi, r->slots[i].easy);
 		if (r->slots[i].easy != NULL)
 			curl_easy_cleanup(r->slots[i].easy);
-		free(r->slots[i].body);
+		free(r->slots[i].ans.b.s);
 	}
 	free(r->slots);
 	for (size_t i = 0; i < r->nbatch; i++) {

@@ -122,25 +122,23 @@ pstore_close(struct pstore *ps)
 	free(ps);
 }
 
-/* 1 if the index exists, 0 if not, -1 on error. */
+/* 1 if sql (one text parameter, key) gives a row, 0 if not, -1 with *err. */
 static int
-index_exists(struct pstore *ps, const char *name, char **err)
+row_exists(struct pstore *ps, const char *sql, const char *key, const char *what, char **err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(ps->db,
-	                       "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", -1,
-	                       &st, NULL) != SQLITE_OK)
-		return db_fail(ps, "schema", err);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_prepare_v2(ps->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(ps, what, err);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return db_fail(ps, "schema", err);
+	return db_fail(ps, what, err);
 }
 
 /* Brings an older state file to the current schema (see the top). */
@@ -148,7 +146,8 @@ static int
 migrate(struct pstore *ps, char **err)
 {
 	char *msg = NULL;
-	int rc = index_exists(ps, "receipts_once", err);
+	int rc = row_exists(ps, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+	                    "receipts_once", "schema", err);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
@@ -370,19 +369,7 @@ pstore_document(struct pstore *ps, const char *id, struct pstore_doc *out, char 
 int
 pstore_document_exists(struct pstore *ps, const char *id, char **err)
 {
-	sqlite3_stmt *st = prep(ps, "SELECT 1 FROM documents WHERE id = ?", err);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return db_fail(ps, "documents", err);
+	return row_exists(ps, "SELECT 1 FROM documents WHERE id = ?", id, "documents", err);
 }
 
 int

@@ -100,6 +100,7 @@ tx_log_reply(struct session *s, enum smtp_status st, const struct smtp_reply *r,
 {
 	struct tx *tx = s->tx;
 	const struct inspect_outcome *o = &tx->out;
+	const char *dir, *status, *action;
 	char sum[512], lb[256];
 
 	if (o->held && o->id[0] &&
@@ -115,20 +116,22 @@ tx_log_reply(struct session *s, enum smtp_status st, const struct smtp_reply *r,
 		snprintf(sum, sizeof(sum), "%s", text);
 	else
 		reply_summary(s, st, r, sum, sizeof(sum));
+	/* inspect_run() always sets names: none means the message was never
+	 * scanned (refused before, e.g. too large); the log and the metrics say
+	 * so rather than show an empty verdict as clean. */
+	dir = o->names ? direction_name(o->dir) : "-";
+	status = o->names ? scan_status_name(o->verdict.status) : "unscanned";
+	action = o->names ? policy_action_name(o->dec.action) : "-";
 	metrics_add("portcullis_messages_total",
-	            metrics_labels(lb, sizeof(lb), "protocol", "smtp", "direction",
-	                           o->names ? direction_name(o->dir) : "-", "verdict",
-	                           o->names ? scan_status_name(o->verdict.status) : "unscanned",
-	                           "action", o->names ? policy_action_name(o->dec.action) : "-",
-	                           NULL),
+	            metrics_labels(lb, sizeof(lb), "protocol", "smtp", "direction", dir, "verdict",
+	                           status, "action", action, NULL),
 	            1);
 	slog_info(s,
 	          "message from=<%s> rcpts=%zu size=%llu direction=%s status=%s names=%s "
 	          "action=%s%s%s reply=\"%s\"",
-	          tx->mail_from, tx->nrcpts, (unsigned long long)spool_size(tx->spool),
-	          direction_name(o->dir), scan_status_name(o->verdict.status),
-	          o->names && o->names[0] ? o->names : "-", policy_action_name(o->dec.action),
-	          o->id[0] ? " qid=" : "", o->id, sum);
+	          tx->mail_from, tx->nrcpts, (unsigned long long)spool_size(tx->spool), dir, status,
+	          o->names && o->names[0] ? o->names : "-", action, o->id[0] ? " qid=" : "", o->id,
+	          sum);
 	if (text)
 		reply(s, "%s", text);
 	else

@@ -45,3 +45,17 @@ sb_addf(struct sbuf *b, const char *fmt, ...)
 	sb_adds(b, t);
 	free(t);
 }
+
+size_t
+sb_sink_write(char *p, size_t size, size_t n, void *sink)
+{
+	struct sb_sink *k = sink;
+	size_t add = size * n;
+
+	if (k->b.len + add > k->max) {
+		k->over = 1;
+		return 0;
+	}
+	sb_add(&k->b, p, add);
+	return add;
+}

@@ -22,4 +22,17 @@ void sb_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf,
  * b is empty again. */
 char *sb_take(struct sbuf *b);
 
+/*
+ * A bounded sink, e.g. for an HTTP answer: libcurl's CURLOPT_WRITEFUNCTION
+ * is sb_sink_write with CURLOPT_WRITEDATA the sink. It appends until more
+ * than max bytes would be held; then it refuses the chunk (the transfer
+ * fails) and sets over.
+ */
+struct sb_sink {
+	struct sbuf b;
+	size_t max;
+	int over;
+};
+size_t sb_sink_write(char *p, size_t size, size_t n, void *sink);
+
 #endif

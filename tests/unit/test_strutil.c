@@ -8,10 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "util/strbuf.h"
 #include "util/strutil.h"
 
 #define BAD 0, 0 /* refused */
@@ -103,12 +105,32 @@ test_bool(void **state)
 	}
 }
 
+/* The bounded sink (HTTP answers): takes chunks up to max bytes in all,
+ * refuses the chunk that would pass it and says so. */
+static void
+test_sink(void **state)
+{
+	struct sb_sink k = {.max = 10};
+	char chunk[] = "abcdef";
+	(void)state;
+
+	assert_int_equal(sb_sink_write(chunk, 1, 6, &k), 6);
+	assert_int_equal(sb_sink_write(chunk, 2, 2, &k), 4);
+	assert_int_equal(k.over, 0);
+	assert_string_equal(k.b.s, "abcdefabcd");
+	assert_int_equal(sb_sink_write(chunk, 1, 1, &k), 0);
+	assert_int_equal(k.over, 1);
+	assert_int_equal(k.b.len, 10);
+	free(k.b.s);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_scaled),
 	    cmocka_unit_test(test_bool),
+	    cmocka_unit_test(test_sink),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
